@@ -1,0 +1,1 @@
+"""Trained Keras run -> verified ONNX preset bundle."""

@@ -1,0 +1,1 @@
+"""Data sources, models, losses, training and evaluation (TensorFlow/Keras)."""

@@ -1,0 +1,3 @@
+from vae_synth.cli import main
+
+raise SystemExit(main())

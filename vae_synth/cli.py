@@ -1,0 +1,80 @@
+"""The `vae-synth` command: one entry point, one subcommand per job.
+
+Every subcommand lives beside the code it drives (``synth/cli.py``, ``train/cli.py``, ...).
+Those modules import nothing heavy at module level, so ``vae-synth --help`` and the player
+never load TensorFlow; the heavy imports happen inside each subcommand's ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from vae_synth import __version__
+
+# subcommand NAME -> (module defining add_NAME_arguments(parser) and run_NAME(args) -> int, help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "play": ("vae_synth.synth.cli", "play a preset live from MIDI, the computer keyboard or --demo (default)"),
+    "render": ("vae_synth.synth.cli", "render a MIDI file through a preset to a WAV file, offline"),
+    "presets": ("vae_synth.synth.cli", "list the installed presets"),
+    "devices": ("vae_synth.synth.devices", "list audio output devices and MIDI input ports"),
+    "train": ("vae_synth.train.cli", "train a VAE on spoken digits, a folder of one-shots or synthetic data"),
+    "export": ("vae_synth.export.cli", "export a trained run to a verified ONNX preset bundle"),
+    "evaluate": ("vae_synth.train.evaluate", "evaluate a run or preset: cluster, centroid and reconstruction metrics"),
+}
+DEFAULT_SUBCOMMAND = "play"
+
+EPILOG = """\
+examples:
+  vae-synth                              play the bundled drums preset (same as: vae-synth play --preset drums)
+  vae-synth --preset digits --demo       play a built-in pattern with a morph sweep, no controller needed
+  vae-synth render --preset drums --midi beat.mid --out beat.wav
+  vae-synth train --data folder:my_drums --arch conv --config small --out runs/mine --epochs 200
+  vae-synth export runs/mine --out ~/.local/share/vae-synth/presets/mine
+  vae-synth evaluate runs/mine --data folder:my_drums --out reports/mine
+
+Run `vae-synth SUBCOMMAND --help` for the options of each subcommand.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vae-synth",
+        description="Real-time neural drum and voice synthesizer: a MIDI controller moves "
+        "through the latent space of a variational autoencoder and you hear the decoded sound at once.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"vae-synth {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub = subparsers.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        getattr(module, f"add_{name}_arguments")(sub)
+        sub.set_defaults(_run=getattr(module, f"run_{name}"))
+    return parser
+
+
+def _with_default_subcommand(argv: list[str]) -> list[str]:
+    """`vae-synth --preset drums` means `vae-synth play --preset drums`."""
+    if not argv:
+        return [DEFAULT_SUBCOMMAND]
+    if argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help", "--version"):
+        return argv
+    return [DEFAULT_SUBCOMMAND, *argv]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(_with_default_subcommand(argv))
+    try:
+        return int(args._run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
