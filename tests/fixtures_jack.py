@@ -1,0 +1,268 @@
+"""The headless real-time test rig: a real JACK server (dummy backend) and a probe client.
+
+Fixtures
+--------
+``jack_server`` (session)
+    Starts ``jackd -n <private name> -d dummy -r 48000 -p 128`` and points every JACK client of this
+    process at it (``JACK_DEFAULT_SERVER``, ``JACK_NO_START_SERVER``), so sounddevice's JACK host
+    API and python-rtmidi's ``API_UNIX_JACK`` join it. PortAudio is re-initialised so that it sees
+    the JACK host API even if sounddevice was imported before the server started.
+``jack_probe`` (function)
+    A factory ``jack_probe(name="probe", channels=2) -> JackProbe``: one JACK client that sends MIDI
+    at exact frame times and records audio, both on JACK's own frame clock, so latencies are measured
+    in frames. Every probe is closed at the end of the test.
+
+rtmidi keeps its JACK client (and so its name) until the ``MidiIn`` object is deleted: call
+``midi_in.close_port(); midi_in.delete()`` in tests, or the next client of that name is renamed
+``name-01`` by JACK.
+
+Teardown order matters (STACK.md): MIDI ports and probes close first (function scope), then
+PortAudio is terminated, then jackd stops; stopping jackd first aborts Python inside PortAudio.
+
+Without a ``jackd`` binary the rig's tests are skipped, except under CI (``CI=true``) where a
+missing server is an error: CI installs jackd2 and must run them.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+SAMPLE_RATE = 48000
+BLOCK_SIZE = 128
+
+
+@dataclass
+class JackServer:
+    """A running private JACK server."""
+
+    name: str
+    samplerate: int
+    blocksize: int
+    process: subprocess.Popen
+
+
+def _reinit_portaudio() -> None:
+    """Make PortAudio rescan host APIs (it only sees JACK if the server ran at its initialisation)."""
+    import sounddevice as sd
+
+    sd._terminate()
+    sd._initialize()
+
+
+def jack_output_device() -> int:
+    """Index of sounddevice's JACK output device (the PortAudio JACK host API's default)."""
+    import sounddevice as sd
+
+    for api in sd.query_hostapis():
+        if "JACK" in api["name"] and api["default_output_device"] >= 0:
+            return api["default_output_device"]
+    raise RuntimeError(f"PortAudio sees no JACK output device; host APIs: {sd.query_hostapis()}")
+
+
+@pytest.fixture(scope="session")
+def jack_server():
+    if shutil.which("jackd") is None:
+        message = "jackd is not installed (Debian: apt-get install jackd2); the JACK rig needs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    name = f"vaesynth-test-{os.getpid()}"
+    saved_env = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    process = subprocess.Popen(
+        ["jackd", "-n", name, "--no-realtime", "-d", "dummy",
+         "-r", str(SAMPLE_RATE), "-p", str(BLOCK_SIZE)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        waited = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, text=True)
+        if waited.returncode != 0 or process.poll() is not None:
+            process.kill()
+            _, err = process.communicate(timeout=5)
+            pytest.fail(f"jackd did not start: {waited.stdout}{waited.stderr}{err}")
+        _reinit_portaudio()
+        yield JackServer(name, SAMPLE_RATE, BLOCK_SIZE, process)
+    finally:
+        try:
+            import sounddevice as sd
+
+            sd._terminate()  # before jackd goes away, or PortAudio asserts in its JACK teardown
+        except Exception:  # noqa: BLE001 - teardown must reach jackd whatever PortAudio says
+            pass
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        try:
+            import sounddevice as sd
+
+            sd._initialize()  # later tests in this session see the machine's own host APIs
+        except Exception:  # noqa: BLE001
+            pass
+
+
+@dataclass
+class Recording:
+    """Audio captured by a probe.
+
+    audio: [frames, channels] float32; start_frame: JACK frame time of audio[0].
+    """
+
+    audio: np.ndarray
+    start_frame: int
+
+    def onset_frame(self, threshold: float = 1e-3, channel: int | None = None) -> int | None:
+        """Absolute JACK frame of the first sample whose magnitude exceeds ``threshold``."""
+        signal = np.abs(self.audio if channel is None else self.audio[:, [channel]]).max(axis=1)
+        above = np.flatnonzero(signal > threshold)
+        return None if above.size == 0 else self.start_frame + int(above[0])
+
+
+class JackProbe:
+    """A JACK client that plays MIDI into the engine and records what the engine plays.
+
+    MIDI events are scheduled at absolute JACK frame times and written at the exact offset inside
+    the block that contains them; recorded audio is stamped with the frame time of its first sample.
+    Port names: ``<name>:midi_out`` and ``<name>:in_1`` … ``<name>:in_<channels>``.
+    """
+
+    def __init__(self, server: JackServer, name: str = "probe", channels: int = 2,
+                 capacity_seconds: float = 60.0):
+        import jack
+
+        self.server = server
+        self.client = jack.Client(name, no_start_server=True, servername=server.name)
+        self.blocksize = self.client.blocksize
+        self.samplerate = self.client.samplerate
+        self.midi_out = self.client.midi_outports.register("midi_out")
+        self.inputs = [self.client.inports.register(f"in_{i + 1}") for i in range(channels)]
+        self._buffer = np.zeros((int(capacity_seconds * self.samplerate), channels), np.float32)
+        self._recording = False
+        self._write_pos = 0
+        self._start_frame = 0
+        self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
+        self.sent: list[tuple[int, bytes]] = []  # (frame actually written, message), in order
+        self.xruns = 0
+        self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(self._xrun)
+        self.client.activate()
+
+    # -- JACK callbacks (JACK's thread) -------------------------------------------------------
+    def _xrun(self, delay_usecs: float) -> None:
+        self.xruns += 1
+
+    def _process(self, frames: int) -> None:
+        block_start = self.client.last_frame_time
+        self.midi_out.clear_buffer()
+        last_offset = 0
+        while self._pending and self._pending[0][0] < block_start + frames:
+            frame, message = self._pending.popleft()
+            offset = max(frame - block_start, last_offset)  # late events go out as soon as possible
+            self.midi_out.write_midi_event(offset, message)
+            self.sent.append((block_start + offset, message))
+            last_offset = offset
+        if self._recording:
+            if self._write_pos == 0:
+                self._start_frame = block_start
+            end = min(self._write_pos + frames, len(self._buffer))
+            for channel, port in enumerate(self.inputs):
+                self._buffer[self._write_pos:end, channel] = port.get_array()[: end - self._write_pos]
+            self._write_pos = end
+
+    # -- control (test thread) -----------------------------------------------------------------
+    @property
+    def frame_time(self) -> int:
+        """JACK's current frame time (an estimate between cycles)."""
+        return self.client.frame_time
+
+    def connect_midi(self, destination: str) -> None:
+        """Connect ``<probe>:midi_out`` to a MIDI input port, e.g. ``vae-synth:midi_in``."""
+        self.client.connect(self.midi_out, destination)
+
+    def audio_outputs(self, client: str = "PortAudio") -> list[str]:
+        """Names of the audio output ports a JACK client has now, e.g. ``["PortAudio:out_0"]``.
+
+        PortAudio numbers its ports on across the streams of one process (``out_0`` for the first
+        stream, ``out_1`` for the next, ...), so tests look them up rather than guess.
+        """
+        return [port.name for port in self.client.get_ports(f"^{client}:", is_audio=True,
+                                                            is_output=True)]
+
+    def connect_audio(self, sources: list[str] | str = "PortAudio") -> None:
+        """Connect audio outputs to the probe's inputs in order.
+
+        ``sources`` is a list of port names, or a client name whose current audio outputs are used.
+        """
+        if isinstance(sources, str):
+            sources = self.audio_outputs(sources)
+            if not sources:
+                raise RuntimeError("that JACK client has no audio outputs (is its stream running?)")
+        for source, port in zip(sources, self.inputs, strict=False):
+            self.client.connect(source, port)
+
+    def send(self, message, at_frame: int | None = None) -> int:
+        """Schedule one MIDI message; returns the JACK frame it is scheduled at.
+
+        By default it goes out two blocks from now, so that it lands at a known frame. Messages must
+        be scheduled in non-decreasing frame order.
+        """
+        if at_frame is None:
+            at_frame = self.frame_time + 2 * self.blocksize
+        self._pending.append((int(at_frame), bytes(message)))
+        return int(at_frame)
+
+    def start_recording(self) -> None:
+        self._write_pos = 0
+        self._recording = True
+
+    def stop_recording(self) -> Recording:
+        self._recording = False
+        time.sleep(2 * self.blocksize / self.samplerate)  # let a running cycle finish writing
+        return Recording(self._buffer[: self._write_pos].copy(), self._start_frame)
+
+    def wait_frames(self, frames: int) -> None:
+        time.sleep(frames / self.samplerate)
+
+    def wait_sent(self, timeout: float = 5.0) -> None:
+        """Block until every scheduled MIDI message has been written to the port."""
+        deadline = time.monotonic() + timeout
+        while self._pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self._pending)} MIDI messages not sent in {timeout} s")
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+@pytest.fixture
+def jack_probe(jack_server):
+    probes: list[JackProbe] = []
+
+    def make(name: str = "probe", channels: int = 2) -> JackProbe:
+        probe = JackProbe(jack_server, name=name, channels=channels)
+        probes.append(probe)
+        return probe
+
+    yield make
+    for probe in probes:
+        probe.close()

@@ -1,0 +1,117 @@
+"""The JACK rig itself: a real server, a real PortAudio stream, real rtmidi ports."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from fixtures_jack import jack_output_device
+
+pytestmark = pytest.mark.jack
+
+
+def test_tone_through_portaudio_is_recorded_with_level_and_pitch(jack_server, jack_probe):
+    import sounddevice as sd
+
+    frequency, amplitude = 440.0, 0.5
+    phase = np.zeros(1, np.int64)
+
+    def callback(outdata, frames, time_info, status):
+        n = np.arange(phase[0], phase[0] + frames)
+        outdata[:, 0] = amplitude * np.sin(2 * np.pi * frequency * n / jack_server.samplerate)
+        phase[0] += frames
+
+    probe = jack_probe(channels=1)
+    with sd.OutputStream(device=jack_output_device(), channels=1, samplerate=jack_server.samplerate,
+                         blocksize=jack_server.blocksize, dtype="float32", callback=callback):
+        probe.connect_audio("PortAudio")
+        time.sleep(0.2)
+        probe.start_recording()
+        time.sleep(1.0)
+        recording = probe.stop_recording()
+
+    audio = recording.audio[:, 0]
+    assert len(audio) >= 0.9 * jack_server.samplerate
+    steady = audio[len(audio) // 10:]  # skip anything the connection may have cut
+    rms = float(np.sqrt(np.mean(steady**2)))
+    assert rms == pytest.approx(amplitude / np.sqrt(2), rel=0.02)
+    spectrum = np.abs(np.fft.rfft(steady * np.hanning(len(steady))))
+    peak_hz = np.argmax(spectrum) * jack_server.samplerate / len(steady)
+    assert peak_hz == pytest.approx(frequency, abs=2.0)
+
+
+def test_probe_midi_reaches_an_rtmidi_jack_input_in_order(jack_server, jack_probe):
+    import rtmidi
+
+    received: list[list[int]] = []
+    midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="rig-test")
+    midi_in.set_callback(lambda event, data=None: received.append(event[0]))
+    midi_in.open_virtual_port("midi_in")
+    try:
+        probe = jack_probe()
+        probe.connect_midi("rig-test:midi_in")
+        messages = [[0x99, 36, 100], [0xB9, 1, 64], [0x89, 36, 0], [0xE0, 0x00, 0x50]]
+        start = probe.frame_time + 4 * probe.blocksize
+        frames = [probe.send(m, at_frame=start + i * 37) for i, m in enumerate(messages)]
+        probe.wait_sent()
+        deadline = time.monotonic() + 2.0
+        while len(received) < len(messages) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        midi_in.close_port()
+        midi_in.delete()
+    assert received == messages
+    # Each message was written at the exact frame it was scheduled for.
+    assert [frame for frame, _ in probe.sent] == frames
+
+
+def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jack_probe):
+    """A note-on must be heard within a block or two: the rig can measure it in frames."""
+    import rtmidi
+    import sounddevice as sd
+
+    burst = np.full(256, 0.5, np.float32)
+    trigger = np.zeros(1, np.int64)  # written by rtmidi's thread, read by the audio callback
+    position = np.full(1, len(burst), np.int64)
+
+    def on_midi(event, data=None):
+        if event[0][0] & 0xF0 == 0x90 and event[0][2] > 0:
+            trigger[0] += 1
+
+    seen = np.zeros(1, np.int64)
+
+    def callback(outdata, frames, time_info, status):
+        if trigger[0] != seen[0]:
+            seen[0] = trigger[0]
+            position[0] = 0
+        outdata.fill(0)
+        n = min(frames, len(burst) - position[0])
+        if n > 0:
+            outdata[:n, 0] = burst[position[0]:position[0] + n]
+            position[0] += n
+
+    midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="mini-engine")
+    midi_in.set_callback(on_midi)
+    midi_in.open_virtual_port("midi_in")
+    try:
+        with sd.OutputStream(device=jack_output_device(), channels=1,
+                             samplerate=jack_server.samplerate, blocksize=jack_server.blocksize,
+                             dtype="float32", callback=callback):
+            probe = jack_probe(channels=1)
+            probe.connect_audio("PortAudio")
+            probe.connect_midi("mini-engine:midi_in")
+            time.sleep(0.2)
+            probe.start_recording()
+            time.sleep(0.1)
+            note_frame = probe.send([0x90, 60, 100])
+            time.sleep(0.3)
+            recording = probe.stop_recording()
+    finally:
+        midi_in.close_port()
+        midi_in.delete()
+    onset = recording.onset_frame(threshold=0.25)
+    assert onset is not None, "the note was never heard"
+    latency = onset - note_frame
+    # rtmidi hands the note to Python after its JACK cycle; PortAudio plays it in a following one.
+    assert 0 <= latency <= 3 * jack_server.blocksize, f"latency {latency} frames"
