@@ -38,7 +38,8 @@ Run `vae-synth SUBCOMMAND --help` for the options of each subcommand.
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (keeps --help fast and TF-free)."""
     parser = argparse.ArgumentParser(
         prog="vae-synth",
         description="Real-time neural drum and voice synthesizer: a MIDI controller moves "
@@ -49,15 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vae-synth {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         sub = subparsers.add_parser(
             name,
             help=help_text,
             description=help_text[0].upper() + help_text[1:] + ".",
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        getattr(module, f"add_{name}_arguments")(sub)
-        sub.set_defaults(_run=getattr(module, f"run_{name}"))
+        if name == command:
+            module = importlib.import_module(module_name)
+            getattr(module, f"add_{name}_arguments")(sub)
+            sub.set_defaults(_run=getattr(module, f"run_{name}"))
     return parser
 
 
@@ -72,8 +74,9 @@ def _with_default_subcommand(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(_with_default_subcommand(argv))
+    argv = _with_default_subcommand(argv)
+    parser = build_parser(argv[0] if argv[0] in SUBCOMMANDS else None)
+    args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
