@@ -1,0 +1,15 @@
+# The two commands of the README. Both are idempotent and work from a fresh clone.
+#   make play            set up the player and play the bundled drums preset
+#   make test            set up everything and run the whole test suite
+# Pass options through ARGS, e.g. make play ARGS="--preset digits --demo"
+
+.PHONY: play test lint
+
+play:
+	scripts/setup.sh play $(ARGS)
+
+test:
+	scripts/setup.sh test $(ARGS)
+
+lint:
+	.venv/bin/ruff check .

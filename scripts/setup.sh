@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Set up vae-synth in a virtual environment inside the repository, then run it.
+#
+#   scripts/setup.sh play [vae-synth options]   player only (no TensorFlow), then `vae-synth ...`
+#   scripts/setup.sh test [pytest options]      everything (train extras, test tools, JACK), then pytest
+#
+# Idempotent: the environment (.venv, or $VAE_SYNTH_VENV) is created once and reinstalled only when
+# pyproject.toml changes. System libraries are installed with apt-get where it exists (sudo when
+# not root); elsewhere the script says what to install.
+set -euo pipefail
+
+mode=${1:?usage: scripts/setup.sh play|test [args...]}
+shift
+cd "$(dirname "$0")/.."
+venv=${VAE_SYNTH_VENV:-.venv}
+python=${PYTHON:-python3}
+
+say() { printf '\033[1mvae-synth setup:\033[0m %s\n' "$*" >&2; }
+
+case "$mode" in
+  play) system_packages=(libportaudio2 libasound2); extras="" ;;
+  # The test rig runs a real JACK server; a player's desktop never gets one pushed onto it.
+  test) system_packages=(libportaudio2 libasound2 jackd2); extras="[train,dev]" ;;
+  *) echo "usage: scripts/setup.sh play|test [args...]" >&2; exit 2 ;;
+esac
+
+install_system_packages() {
+  if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+    case "$(uname -s)" in
+      Darwin) say "macOS: PortAudio comes inside the sounddevice wheel; nothing to install." ;;
+      *) say "no apt-get here: install PortAudio (libportaudio2), ALSA (libasound2)$([ "$mode" = test ] && echo ' and the JACK server (jackd2)') with your package manager." ;;
+    esac
+    return 0
+  fi
+  local missing=()
+  for package in "${system_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+      say "please install as root: apt-get install ${missing[*]}"; return 0
+    fi
+  fi
+  say "installing system packages: ${missing[*]}"
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+install_python_packages() {
+  if [ ! -x "$venv/bin/python" ]; then
+    say "creating the virtual environment $venv"
+    "$python" -m venv "$venv"
+  fi
+  # Reinstall only when the project's requirements or the requested extras changed.
+  local stamp="$venv/.vae-synth-installed$extras"
+  local wanted
+  wanted=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+    return 0
+  fi
+  say "installing vae-synth$extras into $venv (first time: a few minutes)"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip
+  "$venv/bin/python" -m pip install --quiet -e ".$extras"
+  echo "$wanted" > "$stamp"
+}
+
+install_system_packages
+install_python_packages
+
+case "$mode" in
+  play) exec "$venv/bin/vae-synth" "$@" ;;
+  test) exec "$venv/bin/python" -m pytest "$@" ;;
+esac
