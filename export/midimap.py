@@ -1,0 +1,105 @@
+"""The default MIDI map an exported preset carries (pure Python: no TensorFlow).
+
+Drum-like class names get their General MIDI drum notes (35/36 kick, 38/40 snare, 42/44/46 hi-hat,
+41/43/45/47/48/50 toms, ...); any other classes get a row of keys from middle C (60, 61, ...), so
+ten spoken digits sit on 60-69. Controllers follow the engine's parameter names: CC 1 morph,
+16/17 the XY pad, 18 variation, 7 volume, 20, 21, ... the PCA macro axes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MIDDLE_C = 60
+MAX_PCA_CONTROLS = 8  # CC 20-27
+
+# (category, pattern matched against the lower-case class name, General MIDI notes)
+GM_DRUMS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
+    ("kick", r"kick|bass ?drum|\bbd\b", (36, 35)),
+    ("snare", r"snare|\bsd\b", (38, 40)),
+    ("hihat", r"hi-?hat|\bhh\b|hat", (42, 44, 46)),
+    ("tom", r"tom", (41, 43, 45, 47, 48, 50)),
+    ("clap", r"clap", (39,)),
+    ("rim", r"rim|stick", (37,)),
+    ("crash", r"crash|cymbal", (49, 57)),
+    ("ride", r"ride", (51, 59)),
+    ("cowbell", r"cowbell", (56,)),
+    ("tambourine", r"tamb", (54,)),
+    ("shaker", r"shak|maraca", (70,)),
+    ("clave", r"clave", (75,)),
+    ("conga", r"conga|bongo|perc", (62, 63, 64)),
+)
+
+
+def drum_category(class_name: str) -> str | None:
+    """The GM drum category a class name looks like (``"kick"``, ``"hihat"``...), or None."""
+    lower = class_name.lower().replace("_", " ")
+    for category, pattern, _ in GM_DRUMS:
+        if re.search(pattern, lower):
+            return category
+    return None
+
+
+def default_notes(class_names: list[str]) -> dict[int, str]:
+    """MIDI note -> class name. GM drum notes for drum-like names; a row of keys from middle C for
+    the rest (skipping notes already used)."""
+    notes: dict[int, str] = {}
+    by_category: dict[str, list[str]] = {}
+    others: list[str] = []
+    for name in class_names:
+        cat = drum_category(name)
+        if cat is None:
+            others.append(name)
+        else:
+            by_category.setdefault(cat, []).append(name)
+    for category, _, gm_notes in GM_DRUMS:
+        members = by_category.get(category, [])
+        if not members:
+            continue
+        # Several classes of one kind (tom_low, tom_high): share the kind's notes in order, and
+        # give every member at least one note.
+        for j, note in enumerate(gm_notes):
+            notes[note] = members[j % len(members)]
+        for j in range(len(gm_notes), len(members)):
+            others.append(members[j])
+    key = MIDDLE_C
+    for name in others:
+        while key in notes:
+            key += 1
+        if key > 127:
+            break  # more classes than keys: the rest are reachable by morphing only
+        notes[key] = name
+        key += 1
+    return notes
+
+
+def default_midi_map(class_names: list[str], pca_axes: int = 0, sustain: bool | None = None
+                     ) -> dict[str, Any]:
+    """The ``midi`` object of preset.json for these classes.
+
+    pca_axes: how many PCA axes the preset has (CC 20, 21, ... map to pca1, pca2, ..., at most 8).
+    sustain: True for looping voices; None decides from the names (drum-like names: one-shots).
+    """
+    if not class_names:
+        raise ValueError("a preset needs at least one class")
+    categories = [drum_category(n) for n in class_names]
+    drum_like = any(c is not None for c in categories)
+    controls = {1: "morph", 7: "volume", 16: "x", 17: "y", 18: "variation"}
+    for i in range(min(pca_axes, MAX_PCA_CONTROLS)):
+        controls[20 + i] = f"pca{i + 1}"
+    if "snare" in class_names:
+        morph_target = "snare"
+    else:
+        morph_target = class_names[1] if len(class_names) > 1 else class_names[0]
+    corners = [class_names[i % len(class_names)] for i in range(4)]
+    hats = [n for n, c in zip(class_names, categories, strict=True) if c == "hihat"]
+    choke_groups = [hats] if hats else []
+    return {
+        "notes": {str(k): v for k, v in sorted(default_notes(class_names).items())},
+        "controls": {str(k): v for k, v in sorted(controls.items())},
+        "morph_target": morph_target,
+        "xy_corners": corners,
+        "choke_groups": choke_groups,
+        "sustain": (not drum_like) if sustain is None else bool(sustain),
+    }
