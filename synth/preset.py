@@ -666,6 +666,8 @@ def list_presets(dirs: Iterable[tuple[str, Path]] | None = None) -> list[PresetI
         if not folder.is_dir():
             continue
         for sub in sorted(folder.iterdir()):
+            if sub.name.startswith("."):
+                continue  # hidden: e.g. an export in progress (.NAME.export-*)
             json_path = sub / PRESET_JSON
             if not json_path.is_file():
                 continue

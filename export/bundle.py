@@ -1,0 +1,407 @@
+"""Trained run -> verified preset bundle, written atomically.
+
+``export_run(run_dir, out)`` loads a run through ``vae_synth.train.run.load_run``; ``export_models``
+does the work for any encoder/decoder/classifier triple and its data:
+
+1. convert the decoder twice (fixed batch 1, dynamic batch), the encoder and the classifier
+   (tf2onnx, opset 17) into a hidden temporary folder beside ``out``;
+2. parity: ONNX Runtime against TensorFlow on real clips of the run's data (max abs error on
+   audio, mu, logvar and logits <= tolerance, else ExportError saying by how much);
+3. per-class centroids / std / count of the encoder's ``mu`` over the training clips, PCA axes;
+4. preset.json (validated by ``vae_synth.synth.preset``), then the whole bundle is loaded back
+   with ``load_preset`` (hashes, ONNX interfaces) before it is moved into place by a rename.
+
+An interrupted export (exception, Ctrl-C, kill -9) never leaves a half-written preset at ``out``:
+until the final rename the work lives in ``.NAME.export-*`` beside it (removed on failure; after
+a kill -9 it stays hidden, and preset listings skip hidden folders).
+"""
+
+from __future__ import annotations
+
+import csv
+import ctypes
+import datetime as _dt
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from vae_synth.export.midimap import default_midi_map
+from vae_synth.export.stats import class_stats, pca
+from vae_synth.synth.preset import (
+    DEFAULT_FILE_NAMES,
+    PRESET_JSON,
+    Preset,
+    PresetError,
+    load_preset,
+    sha256_file,
+    write_preset_json,
+)
+
+PARITY_TOLERANCE = 1e-4
+PARITY_CLIPS = 32
+
+
+class ExportError(RuntimeError):
+    """The run cannot be exported (plain autoencoder, parity failure, bad output folder...)."""
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    preset: Preset
+    parity: dict[str, float]  # check name -> max abs error ONNX Runtime vs TensorFlow
+    seconds: float
+    steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds)
+
+
+class Progress:
+    """Numbered step lines on stderr: ``export [3/9] converting encoder ... 0.4 s``."""
+
+    def __init__(self, total: int, stream=None, enabled: bool = True):
+        self.total, self.n, self.enabled = total, 0, enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.steps: list[tuple[str, float]] = []
+        self._t0: float | None = None
+        self._label = ""
+
+    def start(self, label: str) -> None:
+        self.done()
+        self.n += 1
+        self._label, self._t0 = label, time.perf_counter()
+        if self.enabled:
+            print(f"export [{self.n}/{self.total}] {label} ...", end="", file=self.stream,
+                  flush=True)
+
+    def done(self, note: str = "") -> None:
+        if self._t0 is None:
+            return
+        dt = time.perf_counter() - self._t0
+        self.steps.append((self._label, dt))
+        if self.enabled:
+            print(f" {dt:.1f} s{'  ' + note if note else ''}", file=self.stream, flush=True)
+        self._t0 = None
+
+
+# --------------------------------------------------------------------------------------------
+# Output folder handling
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"{out} exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not (out / PRESET_JSON).is_file():
+        raise ExportError(f"{out} is a non-empty folder that is not a preset; refusing to replace "
+                          f"it (choose an empty or new --out, or an existing preset to update)")
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE). False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return rc == 0
+
+
+def _install(tmp: Path, out: Path) -> None:
+    """Move the finished bundle ``tmp`` to ``out``, replacing an existing preset safely."""
+    if not out.exists():
+        os.rename(tmp, out)
+        return
+    if _exchange(tmp, out):
+        shutil.rmtree(tmp)  # now holds the old preset
+        return
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    os.rename(out, old)
+    os.rename(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Parity
+
+
+def _tf_outputs(model, x: np.ndarray, batch: int = 64) -> list[np.ndarray]:
+    """Run a Keras model in inference mode on x in batches; always a list of [N, ...] arrays."""
+    parts: list[list[np.ndarray]] = []
+    for i in range(0, len(x), batch):
+        y = model(x[i:i + batch], training=False)
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        parts.append([np.asarray(v, np.float32) for v in ys])
+    return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
+
+
+def _ort_session(path: Path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def _ort_outputs(session, name: str, x: np.ndarray, batch: int = 64) -> list[np.ndarray]:
+    parts = [session.run(None, {name: x[i:i + batch]}) for i in range(0, len(x), batch)]
+    return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
+
+
+def parity_clips(x: np.ndarray, y: np.ndarray, n: int = PARITY_CLIPS) -> np.ndarray:
+    """Up to ``n`` clips [n, L] taken round-robin over the classes (so every class is checked)."""
+    order: list[int] = []
+    per_class = [list(np.flatnonzero(y == c)) for c in np.unique(y)]
+    while len(order) < n and any(per_class):
+        for rows in per_class:
+            if rows and len(order) < n:
+                order.append(rows.pop(0))
+    return np.asarray(x[order], np.float32)
+
+
+def check_parity(folder: Path, encoder, decoder, classifier, clips: np.ndarray,
+                 tolerance: float = PARITY_TOLERANCE) -> dict[str, float]:
+    """Compare the ONNX files in ``folder`` with the Keras models on ``clips`` [n, L].
+
+    Returns {check: max abs error}. Raises ExportError naming each check over ``tolerance``
+    (logits are compared relative to their scale: tolerance * max(1, max |logit|)).
+    """
+    mu_tf, logvar_tf = _tf_outputs(encoder, clips)[:2]
+    mu_ort, logvar_ort = _ort_outputs(_ort_session(folder / "encoder.onnx"), "audio", clips)[:2]
+    audio_tf = _tf_outputs(decoder, mu_tf)[0]
+    audio_ort = _ort_outputs(_ort_session(folder / "decoder_batch.onnx"), "z", mu_tf)[0]
+    one = _ort_session(folder / "decoder.onnx")
+    k = min(8, len(mu_tf))
+    audio1_ort = np.concatenate([one.run(None, {"z": mu_tf[i:i + 1]})[0] for i in range(k)])
+    logits_tf = _tf_outputs(classifier, mu_tf)[0]
+    logits_ort = _ort_outputs(_ort_session(folder / "classifier.onnx"), "z", mu_tf)[0]
+
+    def err(a, b):
+        return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+    errors = {
+        "encoder.mu": err(mu_ort, mu_tf),
+        "encoder.logvar": err(logvar_ort, logvar_tf),
+        "decoder_batch.audio": err(audio_ort, audio_tf),
+        "decoder.audio": err(audio1_ort, audio_tf[:k]),
+        "classifier.logits": err(logits_ort, logits_tf),
+    }
+    limits = {name: tolerance for name in errors}
+    limits["classifier.logits"] = tolerance * max(1.0, float(np.abs(logits_tf).max()))
+    bad = [f"{name} differs by {e:.3g} (limit {limits[name]:.3g})"
+           for name, e in errors.items() if not e <= limits[name]]  # `not <=` also catches NaN
+    if bad:
+        raise ExportError(f"parity check failed: ONNX Runtime vs TensorFlow on {len(clips)} clips: "
+                          + "; ".join(bad))
+    return errors
+
+
+# --------------------------------------------------------------------------------------------
+# The export
+
+
+def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str], *, name: str,
+                  training: dict[str, Any], description: str | None = None,
+                  sustain: bool | None = None, tolerance: float = PARITY_TOLERANCE,
+                  extra: dict[str, Any] | None = None, progress: Progress | None = None
+                  ) -> ExportResult:
+    """Write a verified preset bundle for these Keras models to ``out`` (atomically).
+
+    encoder: audio [N, L] -> (mu [N, D], logvar [N, D]); decoder: z [N, D] -> audio [N, L];
+    classifier: z [N, D] -> logits [N, C]. data: ``LabelledAudio``-like (train_x [N, L],
+    train_y [N], test_x, test_y, class_names, sample_rate, frame_length).
+    training: the preset's ``training`` object (arch, config, data, licence, attribution, metrics).
+    """
+    t_start = time.perf_counter()
+    out = Path(out).expanduser().absolute()
+    _check_out(out)
+    progress = progress or Progress(8)
+    class_names = list(data.class_names)
+    frame_length, sample_rate = int(data.frame_length), int(data.sample_rate)
+    train_x = np.asarray(data.train_x, np.float32)
+    train_y = np.asarray(data.train_y)
+    latent_dim = int(encoder.outputs[0].shape[-1])
+    if train_x.ndim != 2 or train_x.shape[1] != frame_length:
+        raise ExportError(f"training clips have shape {train_x.shape}, expected [N, {frame_length}]")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a preset folder is ordinary data
+        from vae_synth.export.convert import OPSET, keras_to_onnx
+
+        for role, model, in_name, shape, outs in (
+            ("decoder", decoder, "z", (1, latent_dim), ["audio"]),
+            ("decoder_batch", decoder, "z", (None, latent_dim), ["audio"]),
+            ("encoder", encoder, "audio", (None, frame_length), ["mu", "logvar"]),
+            ("classifier", classifier, "z", (None, latent_dim), ["logits"]),
+        ):
+            progress.start(f"converting {role} (tf2onnx, opset {OPSET})")
+            keras_to_onnx(model, in_name, shape, outs, tmp / DEFAULT_FILE_NAMES[role])
+        clips = parity_clips(np.concatenate([train_x, np.asarray(data.test_x, np.float32)]),
+                             np.concatenate([train_y, np.asarray(data.test_y)]))
+        progress.start(f"parity ONNX Runtime vs TensorFlow on {len(clips)} real clips")
+        parity = check_parity(tmp, encoder, decoder, classifier, clips, tolerance)
+        progress.done(f"max abs err {max(parity.values()):.2g}")
+
+        progress.start(f"latent statistics over {len(train_x)} training clips")
+        enc = _ort_session(tmp / "encoder.onnx")
+        mu = _ort_outputs(enc, "audio", train_x)[0]
+        test_mu = (_ort_outputs(enc, "audio", np.asarray(data.test_x, np.float32))[0]
+                   if len(data.test_x) else None)
+        stats = class_stats(mu, train_y, class_names, test_mu, np.asarray(data.test_y))
+        axes = pca(mu)
+
+        progress.start("writing preset.json and verifying the bundle")
+        doc = {
+            "format": "vae-synth-preset", "version": 1, "name": name,
+            "description": description or _default_description(name, training, class_names,
+                                                                latent_dim),
+            "sample_rate": sample_rate, "frame_length": frame_length, "latent_dim": latent_dim,
+            "classes": [{"name": s.name, "centroid": _floats(s.centroid), "std": _floats(s.std),
+                         "count": s.count} for s in stats],
+            "pca": {"mean": _floats(axes.mean), "components": [_floats(r) for r in axes.components],
+                    "explained_variance": _floats(axes.explained_variance)},
+            "files": {role: {"path": fname, "sha256": sha256_file(tmp / fname)}
+                      for role, fname in DEFAULT_FILE_NAMES.items()},
+            "midi": default_midi_map(class_names, pca_axes=len(axes.components), sustain=sustain),
+            "training": training,
+            "export": {"parity_max_abs_err": parity, "parity_tolerance": tolerance,
+                       "parity_clips": len(clips), "opset": OPSET,
+                       "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                       **_versions(), **(extra or {})},
+        }
+        try:
+            write_preset_json(tmp, doc)
+            load_preset(tmp)  # the player's own checks: hashes, ONNX names and shapes
+        except PresetError as e:
+            raise ExportError(f"the exported bundle does not pass the preset checks: {e}") from e
+        progress.start(f"installing {out}")
+        _install(tmp, out)
+        progress.done()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    preset = load_preset(out, check_onnx=False)
+    return ExportResult(out, preset, parity, time.perf_counter() - t_start, progress.steps)
+
+
+def _floats(a: np.ndarray) -> list[float]:
+    # float32 precision is what the player uses; round-trip through float for JSON.
+    return [float(v) for v in np.asarray(a, np.float32)]
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for mod in ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime"):
+        m = sys.modules.get(mod)
+        if m is not None and hasattr(m, "__version__"):
+            out[mod] = str(m.__version__)
+    return out
+
+
+def _default_description(name: str, training: dict, class_names: list[str], d: int) -> str:
+    arch = training.get("arch", "?")
+    cfg = training.get("config", {}).get("config", "")
+    return (f"{name}: {arch}{'/' + cfg if cfg else ''} VAE, latent {d}, {len(class_names)} classes "
+            f"({', '.join(class_names[:12])}{', ...' if len(class_names) > 12 else ''}), "
+            f"trained on {training.get('data', '?')}")
+
+
+# --------------------------------------------------------------------------------------------
+# From a run folder
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    if not run_dir.is_dir():
+        raise ExportError(f"{run_dir}: no such run folder")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportError(f"{path}: missing; is {run_dir} a run folder written by "
+                          f"`vae-synth train`?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ExportError(f"{path}: invalid JSON ({e})") from None
+
+
+def run_metrics(run_dir: Path, checkpoint: str) -> dict[str, Any]:
+    """The checkpoint's state.json and the last row of history.csv (numbers only)."""
+    metrics: dict[str, Any] = {"checkpoint": checkpoint}
+    state = run_dir / "checkpoints" / checkpoint / "state.json"
+    try:
+        for k, v in json.loads(state.read_text()).items():
+            if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+                metrics[k] = v
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(run_dir / "history.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        for k, v in (rows[-1] if rows else {}).items():
+            try:
+                val = float(v)
+            except (TypeError, ValueError):
+                continue
+            if np.isfinite(val):
+                metrics[f"final_{k}"] = val
+    except OSError:
+        pass
+    return metrics
+
+
+def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
+               name: str | None = None, checkpoint: str = "last",
+               tolerance: float = PARITY_TOLERANCE, show_progress: bool = True,
+               load_run: Callable | None = None) -> ExportResult:
+    """Export the run in ``run_dir`` (written by ``vae-synth train``) to the preset ``out``.
+
+    name: the preset's name (default: ``out``'s folder name). checkpoint: ``last`` or ``best``.
+    Raises ExportError for plain (non-variational) runs, parity failures and unusable folders.
+    """
+    run_dir = Path(run_dir).expanduser()
+    out = Path(out).expanduser()
+    if checkpoint not in ("last", "best"):
+        raise ExportError(f"--checkpoint must be last or best, got {checkpoint!r}")
+    config = read_run_config(run_dir)
+    if config.get("plain"):
+        raise ExportError(
+            f"{run_dir} is a plain (non-variational) autoencoder run (trained with --plain): it has "
+            f"no latent distribution and no classifier to play, so it cannot become a preset. "
+            f"Train without --plain to export.")
+    _check_out(out.absolute())
+    progress = Progress(8, enabled=show_progress)
+    progress.start(f"loading run {run_dir} ({checkpoint} checkpoint)")
+    if load_run is None:
+        from vae_synth.train.run import load_run
+    run = load_run(run_dir, checkpoint=checkpoint)
+    if getattr(run, "plain", False) or run.classifier is None:
+        raise ExportError(f"{run_dir} has no classifier/latent distribution (plain run): "
+                          f"cannot export")
+    data = run.load_data()
+    cfg = run.config
+    sources = cfg.get("sources") or []
+    training = {
+        "arch": str(cfg.get("arch", "")),
+        "config": cfg,
+        "data": " + ".join(str(s) for s in sources),
+        "licence": str(cfg.get("licence") or getattr(data, "licence", "") or ""),
+        "attribution": str(cfg.get("attribution") or getattr(data, "attribution", "") or ""),
+        "metrics": run_metrics(run_dir, checkpoint),
+    }
+    # Spoken or sustained material loops while a key is held; one-shots (drums) ring out.
+    sustain = True if any(str(s).startswith("fsdd") for s in sources) else None
+    return export_models(
+        run.encoder, run.decoder, run.classifier, data, out,
+        name=name or out.name, training=training, sustain=sustain, tolerance=tolerance,
+        extra={"run_dir": str(run_dir.absolute()), "checkpoint": checkpoint}, progress=progress,
+    )

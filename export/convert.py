@@ -1,0 +1,64 @@
+"""Keras model -> ONNX file with the preset's input/output names (tf2onnx, opset 17).
+
+Keras 3 on TensorFlow >= 2.16 converts only with an explicit ``input_signature`` (without one
+tf2onnx fails in ``_get_save_spec``). The ONNX names the preset contract fixes (``z``, ``audio``,
+``mu``, ``logvar``, ``logits``) are set here: inputs through the signature, outputs renamed by
+position, because tf2onnx names outputs after the last Keras layers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+OPSET = 17
+ONNX_IR_VERSION = 8  # readable by every onnxruntime since 1.10
+
+
+def _rename_value(graph, old: str, new: str) -> None:
+    if old == new:
+        return
+    for node in graph.node:
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+    for vi in list(graph.output) + list(graph.value_info):
+        if vi.name == old:
+            vi.name = new
+
+
+def keras_to_onnx(model, input_name: str, input_shape: tuple, output_names: list[str],
+                  path: str | Path, batch_name: str = "N"):
+    """Convert ``model`` (one input) to ONNX at ``path`` and return the onnx.ModelProto.
+
+    input_shape: the input's shape, ``None`` for the dynamic batch (named ``batch_name`` in the
+    file) or 1 for a fixed batch. output_names: new names of the model's outputs, in order.
+    """
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = tf.TensorSpec(input_shape, tf.float32, name=input_name)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=(spec,), opset=OPSET)
+    graph = proto.graph
+    if len(graph.output) != len(output_names):
+        raise ValueError(f"{model.name} has {len(graph.output)} outputs "
+                         f"({[o.name for o in graph.output]}), expected {output_names}")
+    # Rename to temporary names first so that swapping two names cannot collide.
+    olds = [o.name for o in graph.output]
+    for i, old in enumerate(olds):
+        _rename_value(graph, old, f"__vae_synth_out_{i}")
+    for i, new in enumerate(output_names):
+        _rename_value(graph, f"__vae_synth_out_{i}", new)
+    # A readable name for the dynamic batch instead of tf2onnx's unk__NN.
+    for vi in list(graph.input) + list(graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) and not dims[0].dim_value:
+            dims[0].dim_param = batch_name
+    proto.ir_version = min(proto.ir_version, ONNX_IR_VERSION)
+    proto.producer_name = "vae-synth export (tf2onnx)"
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+    return proto
