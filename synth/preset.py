@@ -574,6 +574,20 @@ def load_preset(name_or_path: str | os.PathLike[str], *, check_onnx: bool = True
     )
 
 
+def _dumps(obj: Any, indent: int = 0) -> str:
+    """JSON with one item per line, except lists of numbers, which stay on one line (a centroid
+    reads as one row). Raises ValueError on NaN/Infinity, which are not JSON."""
+    pad, inner = " " * indent, " " * (indent + 1)
+    if isinstance(obj, Mapping) and obj:
+        items = [f"{inner}{json.dumps(str(k), ensure_ascii=False)}: {_dumps(v, indent + 1)}"
+                 for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(obj, (list, tuple)) and obj and not all(
+            isinstance(v, (int, float, str, bool)) or v is None for v in obj):
+        return "[\n" + ",\n".join(inner + _dumps(v, indent + 1) for v in obj) + "\n" + pad + "]"
+    return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+
+
 def write_preset_json(folder: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
     """Validate ``data`` and write it as ``folder/preset.json`` atomically (temp file + rename).
 
@@ -582,13 +596,14 @@ def write_preset_json(folder: str | os.PathLike[str], data: Mapping[str, Any]) -
     folder = Path(folder)
     target = folder / PRESET_JSON
     validate_preset_dict(dict(data), str(target))
-    text = json.dumps(data, indent=1, allow_nan=False, ensure_ascii=False) + "\n"
+    text = _dumps(data) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=".preset.", suffix=".json.tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a preset is ordinary data
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
