@@ -1,0 +1,150 @@
+"""``vae-synth play`` / ``render`` / ``presets``: argument definitions and entry points.
+
+Nothing heavy is imported at module level (``vae-synth --help`` stays instant); ``run_*``
+import what they need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+AUDIO_APIS = ("jack", "alsa", "pulse", "oss", "coreaudio", "wasapi", "asio", "directsound", "mme")
+MIDI_APIS = ("alsa", "jack", "coreaudio", "winmm")
+
+
+def _channel(value: str) -> int:
+    try:
+        channel = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"MIDI channel must be 1-16, got {value!r}") from None
+    if not 1 <= channel <= 16:
+        raise argparse.ArgumentTypeError(f"MIDI channel must be 1-16, got {channel}")
+    return channel
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {n}")
+    return n
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", default="drums", metavar="NAME_OR_PATH",
+                        help="bundled or user preset name, or a preset folder (default: drums)")
+    parser.add_argument("--voices", type=_positive, default=16, help="polyphony (default 16)")
+    parser.add_argument("--blocksize", type=_positive, default=128,
+                        help="audio block in frames (default 128)")
+    parser.add_argument("--interpolation", choices=("lerp", "slerp"), default="lerp",
+                        help="morph path: linear or spherical (default lerp)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the variation knob")
+
+
+def add_play_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--audio-api", metavar="API",
+                        help=f"PortAudio host API ({', '.join(AUDIO_APIS)}, ...); "
+                        "default: the system default")
+    parser.add_argument("--device", metavar="DEV",
+                        help="audio output device: index or part of its name")
+    parser.add_argument("--samplerate", type=_positive, metavar="SR",
+                        help="sample rate (default: the device's)")
+    parser.add_argument("--midi-api", choices=MIDI_APIS,
+                        help="rtmidi API (default: the platform's; JACK with --audio-api jack)")
+    parser.add_argument("--midi-in", metavar="PORT|virtual",
+                        help="input ports whose name contains PORT, or 'virtual' for a virtual "
+                        "port vae-synth:midi_in (default: every hardware port, else virtual)")
+    parser.add_argument("--midi-channel", type=_channel, metavar="1-16",
+                        help="listen on one channel only (default: all)")
+    parser.add_argument("--demo", action="store_true",
+                        help="play a built-in pattern with an automated morph sweep")
+    parser.add_argument("--decode-device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="ONNX Runtime device (default auto: CUDA where it really runs)")
+    parser.add_argument("--duration", type=float, metavar="SECONDS",
+                        help="stop after this many seconds (default: run until interrupted)")
+    parser.add_argument("--no-keyboard", action="store_true",
+                        help="do not read the computer keyboard")
+
+
+def add_render_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--midi", required=True, metavar="FILE.mid", help="MIDI file to render")
+    parser.add_argument("--out", required=True, metavar="OUT.wav", help="WAV file to write")
+    parser.add_argument("--samplerate", type=_positive, default=48000, metavar="SR",
+                        help="output sample rate (default 48000)")
+    parser.add_argument("--tail", type=float, metavar="SECONDS",
+                        help="audio after the last event (default: one frame + 0.1 s)")
+
+
+def add_presets_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--paths", action="store_true", help="show each preset's folder")
+
+
+def _load(name: str):
+    from vae_synth.synth.preset import PresetError, load_preset
+
+    try:
+        return load_preset(name)
+    except PresetError as exc:
+        print(f"vae-synth: cannot load preset {name!r}: {exc}", file=sys.stderr)
+        print("vae-synth: `vae-synth presets` lists the installed presets.", file=sys.stderr)
+        return None
+
+
+def run_play(args: argparse.Namespace) -> int:
+    from vae_synth.synth.live import play
+
+    return play(args)
+
+
+def run_render(args: argparse.Namespace) -> int:
+    import time
+
+    preset = _load(args.preset)
+    if preset is None:
+        return 2
+    from vae_synth.synth.preset import PresetError, list_presets
+    from vae_synth.synth.render import render_file
+
+    try:
+        programs = [preset] + [info.path for info in list_presets() if info.path != preset.path]
+    except (PresetError, OSError):
+        programs = [preset]
+    t0 = time.perf_counter()
+    try:
+        result = render_file(preset, args.midi, args.out, samplerate=args.samplerate,
+                             blocksize=args.blocksize, voices=args.voices, tail_s=args.tail,
+                             interpolation=args.interpolation, seed=args.seed, programs=programs)
+    except (ValueError, OSError) as exc:
+        print(f"vae-synth render: {exc}", file=sys.stderr)
+        return 2
+    took = time.perf_counter() - t0
+    speed = result["seconds"] / took if took > 0 else float("inf")
+    print(f"vae-synth render: {args.out}: {result['seconds']:.2f} s, {result['notes']} notes, "
+          f"peak {result['peak']:.3f}, {speed:.1f}x real time")
+    return 0
+
+
+def run_presets(args: argparse.Namespace) -> int:
+    from vae_synth.synth.preset import PresetError, list_presets, load_preset
+
+    infos = list_presets()
+    if not infos:
+        print("no presets installed (bundled presets/ is empty; user folder: "
+              "~/.local/share/vae-synth/presets; or set VAE_SYNTH_PRESETS)")
+        return 0
+    for info in infos:
+        try:
+            p = load_preset(info.path, check_onnx=False)
+            text = (f"{info.name:16s} {info.source:8s} {len(p.classes):3d} classes "
+                    f"({', '.join(p.class_names[:6])}{', ...' if len(p.classes) > 6 else ''}), "
+                    f"{p.sample_rate} Hz, {p.frame_length} samples"
+                    f"{', sustained' if p.midi.sustain else ''}")
+        except PresetError as exc:
+            text = f"{info.name:16s} {info.source:8s} BROKEN: {exc}"
+        print(text + (f"  {info.path}" if args.paths else ""))
+    return 0

@@ -1,0 +1,233 @@
+"""Live play: audio device, MIDI inputs, keyboard, signals, the main loop and a clean exit.
+
+Order matters on the way out (STACK.md): MIDI ports close first, then the audio stream, then
+the decode thread; the garbage collector, frozen while playing, is re-enabled.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import threading
+import time
+
+NO_AUDIO_HINT = (
+    "render to a file instead (vae-synth render --preset NAME --midi FILE.mid --out OUT.wav), "
+    "or start a JACK server (e.g. `jackd -d dummy -r 48000 -p 128` or `jackd -d alsa`) and "
+    "pass --audio-api jack"
+)
+
+
+class AudioUnavailable(RuntimeError):
+    """No usable audio output; the message says what was tried."""
+
+
+def _sounddevice():
+    # Never let PortAudio's JACK host API start a server on its own (it could hang or spawn
+    # jackd on a sound card we were not asked to use).
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    from vae_synth.synth.quiet import native_stderr_silenced
+
+    with native_stderr_silenced():
+        import sounddevice as sd
+    return sd
+
+
+def resolve_output(audio_api: str | None, device: str | None) -> tuple[int, dict, str]:
+    """(device index, device info, host API name) for the requested output, or AudioUnavailable."""
+    sd = _sounddevice()
+    try:
+        apis = sd.query_hostapis()
+        devices = sd.query_devices()
+    except Exception as exc:  # PortAudio failed to initialise
+        raise AudioUnavailable(f"PortAudio cannot list audio devices ({exc})") from exc
+    outputs = [i for i, d in enumerate(devices) if d["max_output_channels"] > 0]
+    if audio_api:
+        matches = [k for k, a in enumerate(apis) if audio_api.lower() in a["name"].lower()]
+        if not matches:
+            names = ", ".join(a["name"] for a in apis) or "none"
+            raise AudioUnavailable(f"no PortAudio host API matches {audio_api!r} "
+                                   f"(available: {names})")
+        api_index = matches[0]
+        outputs = [i for i in outputs if devices[i]["hostapi"] == api_index]
+        default = apis[api_index]["default_output_device"]
+    else:
+        try:
+            default = sd.default.device[1]
+            if default is None or default < 0:
+                default = sd.query_hostapis(sd.default.hostapi)["default_output_device"]
+        except Exception:  # noqa: BLE001 - no default is a normal situation here
+            default = -1
+    if not outputs:
+        where = f" on host API {audio_api!r}" if audio_api else ""
+        raise AudioUnavailable(f"no audio output device found{where}")
+    if device is not None:
+        if device.isdigit():
+            index = int(device)
+            if index not in outputs:
+                raise AudioUnavailable(f"audio device {index} is not an output device here "
+                                       f"(outputs: {outputs})")
+        else:
+            named = [i for i in outputs if device.lower() in devices[i]["name"].lower()]
+            if not named:
+                listing = "; ".join(f"{i}: {devices[i]['name']}" for i in outputs)
+                raise AudioUnavailable(f"no output device matches {device!r} ({listing})")
+            index = named[0]
+    else:
+        index = default if default in outputs else outputs[0]
+    info = devices[index]
+    return index, info, apis[info["hostapi"]]["name"]
+
+
+def open_midi(engine, api: str | None, port: str | None, audio_api_name: str):
+    """Open MIDI inputs; falls back to JACK MIDI when the platform's API is unusable (no ALSA
+    sequencer in containers). Returns (MidiInputs or None, message)."""
+    from vae_synth.synth.midi import MidiInputs
+    from vae_synth.synth.quiet import native_stderr_silenced
+
+    tries = [api] if api else (["jack"] if "JACK" in audio_api_name else [None, "jack"])
+    errors = []
+    for name in tries:
+        inputs = MidiInputs(engine.router, name, port)
+        try:
+            with native_stderr_silenced():
+                inputs.open()
+            return inputs, f"MIDI in ({name or 'default API'}): {', '.join(inputs.names())}"
+        except (RuntimeError, ValueError) as exc:
+            inputs.close()
+            errors.append(f"{name or 'default'}: {exc}")
+            if port not in (None, "virtual"):
+                break
+        except Exception as exc:  # rtmidi raises its own error types for missing back ends
+            inputs.close()
+            errors.append(f"{name or 'default'}: {exc}")
+    return None, "no MIDI input (" + "; ".join(errors) + "); use the computer keyboard or --demo"
+
+
+def play(args) -> int:
+    from vae_synth.synth.cli import _load
+
+    preset = _load(args.preset)
+    if preset is None:
+        return 2
+    try:
+        index, info, api_name = resolve_output(args.audio_api, args.device)
+    except AudioUnavailable as exc:
+        print(f"vae-synth: {exc}.\nvae-synth: {NO_AUDIO_HINT}.", file=sys.stderr)
+        return 1
+    samplerate = int(args.samplerate or info["default_samplerate"])
+    channels = min(2, int(info["max_output_channels"]))
+
+    from vae_synth.synth.engine import Engine
+    from vae_synth.synth.keyboard import HELP, Demo, TerminalKeyboard, status_line
+    from vae_synth.synth.preset import PresetError, list_presets
+
+    try:
+        programs = [preset] + [i.path for i in list_presets() if i.path != preset.path]
+    except (PresetError, OSError):
+        programs = [preset]
+    try:
+        engine = Engine(preset, samplerate, args.blocksize, args.voices, args.midi_channel,
+                        device=args.decode_device, interpolation=args.interpolation,
+                        seed=args.seed, programs=programs)
+    except (RuntimeError, ValueError, OSError) as exc:
+        print(f"vae-synth: cannot start preset {preset.name}: {exc}", file=sys.stderr)
+        return 2
+    sd = _sounddevice()
+    stop = threading.Event()
+    failed: list[str] = []
+
+    def finished() -> None:  # the stream ended without us asking: device gone / server died
+        if not stop.is_set():
+            failed.append("the audio stream stopped (device disconnected or server gone)")
+            stop.set()
+
+    try:
+        stream = sd.OutputStream(samplerate=samplerate, blocksize=args.blocksize, device=index,
+                                 channels=channels, dtype="float32", latency="low",
+                                 callback=engine.callback, finished_callback=finished)
+    except Exception as exc:  # PortAudioError and friends
+        print(f"vae-synth: cannot open audio output {info['name']!r} ({api_name}): {exc}.\n"
+              f"vae-synth: {NO_AUDIO_HINT}.", file=sys.stderr)
+        return 1
+    inputs, midi_message = open_midi(engine, args.midi_api, args.midi_in, api_name)
+    tty = sys.stderr.isatty()
+    print(f"vae-synth: {preset.name} ({len(preset.classes)} classes) on {info['name']} "
+          f"({api_name}), {samplerate} Hz, {args.blocksize}-frame blocks, decode on "
+          f"{engine.instrument.device}", file=sys.stderr)
+    print(f"vae-synth: {midi_message}", file=sys.stderr)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    keyboard = None
+    demo = None
+    engine.start()
+    gc.collect()
+    gc.freeze()      # everything built so far is never scanned again
+    gc.disable()     # no collector pauses inside the audio callback while playing
+    t0 = time.monotonic()
+    try:
+        stream.start()
+        if not args.no_keyboard and TerminalKeyboard.available():
+            keyboard = TerminalKeyboard(engine, stop.set)
+            keyboard.start()
+            print(f"vae-synth: {HELP}", file=sys.stderr)
+        if args.demo:
+            demo = Demo(engine)
+            demo.start()
+        last_poll = last_status = 0.0
+        while not stop.wait(0.05):
+            now = time.monotonic()
+            if args.duration is not None and now - t0 >= args.duration:
+                break
+            while engine.messages:
+                text = engine.messages.pop(0)
+                print(("\r\x1b[K" if tty else "") + f"vae-synth: {text}", file=sys.stderr)
+            if engine.callback_error and not failed:
+                failed.append(f"audio callback error: {engine.callback_error}")
+            decoder = engine.decoder
+            if decoder is not None and decoder.error:
+                print(f"vae-synth: {decoder.error}", file=sys.stderr)
+                decoder.error = None
+            if inputs is not None and now - last_poll > 1.0:
+                inputs.poll()
+                while inputs.messages:
+                    print(f"vae-synth: {inputs.messages.pop(0)}", file=sys.stderr)
+                last_poll = now
+            if tty and now - last_status > 0.2:
+                print("\r\x1b[K" + status_line(engine, now - t0), end="", file=sys.stderr,
+                      flush=True)
+                last_status = now
+            if not stream.active and not stop.is_set():
+                failed.append("the audio stream stopped (device disconnected or server gone)")
+                break
+    finally:
+        stop.set()
+        if demo is not None:
+            demo.stopping = True
+        if keyboard is not None:
+            keyboard.stopping = True
+            keyboard.join(timeout=1)
+            keyboard.restore()
+        if inputs is not None:
+            inputs.close()
+        try:
+            stream.stop()
+            stream.close()
+        except Exception:  # noqa: BLE001 - a dead device cannot be stopped twice
+            pass
+        engine.stop()
+        gc.enable()
+        gc.unfreeze()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    elapsed = time.monotonic() - t0
+    if tty:
+        print("\r\x1b[K", end="", file=sys.stderr)
+    for text in failed:
+        print(f"vae-synth: {text}", file=sys.stderr)
+    print(engine.summary(elapsed))
+    return 1 if failed and "callback" not in failed[0] else 0

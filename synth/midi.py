@@ -1,0 +1,345 @@
+"""MIDI in: raw bytes from rtmidi's thread -> note events on the ring + controller snapshot.
+
+``MidiRouter.handle(bytes)`` is the one entry point (rtmidi callback, terminal keyboard,
+``--demo`` and the offline renderer all go through it), so live play and ``render`` share the
+same code. It never blocks on the audio thread and never raises: malformed input (truncated
+messages, stray data bytes, SysEx, unknown controllers, real-time bytes) is counted and dropped.
+Controller floods only overwrite the snapshot, so they cannot build a backlog.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from vae_synth.synth import events as ev
+from vae_synth.synth.params import PARAM_INDEX, ControlSnapshot
+
+# data bytes that follow each channel-voice status (high nibble)
+_DATA_LEN = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
+CC_ALL_SOUND_OFF = 120
+CC_ALL_NOTES_OFF = 123
+API_NAMES = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK", "coreaudio": "MACOSX_CORE",
+             "winmm": "WINDOWS_MM"}
+CLIENT_NAME = "vae-synth"
+VIRTUAL_PORT = "midi_in"
+
+
+class MidiStats:
+    def __init__(self) -> None:
+        self.messages = 0
+        self.notes = 0
+        self.controls = 0
+        self.malformed = 0
+        self.ignored = 0     # SysEx, real-time, unmapped controllers, other channels
+
+
+class MidiRouter:
+    """Turns MIDI bytes into engine events and parameter values.
+
+    controls: {cc number: parameter name} (the preset's map, overridden by MIDI learn).
+    channel: 1..16 to listen on one channel, None for all.
+    on_latent_change: called (from the MIDI thread) when a latent parameter moved.
+    on_program: called with the program number (0..127) on Program Change.
+    """
+
+    def __init__(self, ring: ev.EventRing, snapshot: ControlSnapshot,
+                 controls: dict[int, str], channel: int | None = None,
+                 on_latent_change: Callable[[], None] | None = None,
+                 on_program: Callable[[int], None] | None = None,
+                 learn_store: LearnStore | None = None):
+        if channel is not None and not 1 <= channel <= 16:
+            raise ValueError(f"MIDI channel must be 1-16, got {channel}")
+        self.ring = ring
+        self.snapshot = snapshot
+        self.controls: dict[int, str] = {}
+        self.set_controls(controls)
+        self.channel = None if channel is None else channel - 1
+        self.on_latent_change = on_latent_change
+        self.on_program = on_program
+        self.learn_store = learn_store
+        self.learning: str | None = None   # parameter waiting for a controller to move
+        self.last_learned: tuple[int, str] | None = None
+        self.stats = MidiStats()
+        self._running_status = 0
+        self.last_cc: tuple[int, int] | None = None
+        self._lock = threading.Lock()   # several producers (rtmidi, keyboard, demo)
+
+    def set_controls(self, controls: dict[int, str]) -> None:
+        checked = {}
+        for cc, name in controls.items():
+            if name in PARAM_INDEX and 0 <= int(cc) <= 127:
+                checked[int(cc)] = name
+        self.controls = checked
+
+    # -- parameter access (keyboard, demo) --------------------------------------------------
+    def set_param(self, name: str, value: float) -> None:
+        with self._lock:
+            if self.snapshot.set(name, value) and self.on_latent_change is not None:
+                self.on_latent_change()
+
+    def learn(self, name: str | None) -> None:
+        """Arm MIDI learn: the next controller that moves is bound to parameter ``name``."""
+        if name is not None and name not in PARAM_INDEX:
+            raise ValueError(f"unknown parameter {name!r}; known: {', '.join(PARAM_INDEX)}")
+        self.learning = name
+
+    # -- the entry point ---------------------------------------------------------------------
+    def rtmidi_callback(self, event, data=None) -> None:
+        """rtmidi's callback signature: ((message bytes, delta seconds), data)."""
+        try:
+            self.handle(event[0])
+        except Exception:  # never let a bad message kill rtmidi's thread
+            self.stats.malformed += 1
+
+    def handle(self, message) -> None:
+        """Process one MIDI message given as a sequence of ints (bytes)."""
+        with self._lock:
+            self._handle(message)
+
+    def _handle(self, message) -> None:
+        st = self.stats
+        st.messages += 1
+        if not message:
+            st.malformed += 1
+            return
+        try:
+            data = [int(b) for b in message]
+        except (TypeError, ValueError):
+            st.malformed += 1
+            return
+        status = data[0]
+        if status >= 0xF0:  # SysEx, system common, real-time: not ours
+            st.ignored += 1
+            return
+        if status < 0x80:  # running status: data bytes reuse the previous status
+            if not self._running_status:
+                st.malformed += 1
+                return
+            status = self._running_status
+            body = data
+        else:
+            self._running_status = status
+            body = data[1:]
+        kind = status & 0xF0
+        need = _DATA_LEN[kind]
+        if len(body) < need or any(b > 0x7F for b in body[:need]):
+            st.malformed += 1
+            return
+        if self.channel is not None and (status & 0x0F) != self.channel:
+            st.ignored += 1
+            return
+        if kind == 0x90 and body[1] > 0:
+            st.notes += 1
+            self.ring.push(ev.NOTE_ON, body[0], body[1])
+        elif kind == 0x80 or kind == 0x90:
+            self.ring.push(ev.NOTE_OFF, body[0], 0)
+        elif kind == 0xB0:
+            self._control(body[0], body[1])
+        elif kind == 0xE0:
+            bend = ((body[1] << 7) | body[0]) / 16383.0
+            self.snapshot.set("bend", bend)
+        elif kind == 0xC0:
+            if self.on_program is not None:
+                self.on_program(body[0])
+        else:  # aftertouch: accepted, unused
+            st.ignored += 1
+
+    def _control(self, cc: int, value: int) -> None:
+        st = self.stats
+        st.controls += 1
+        self.last_cc = (cc, value)
+        if cc in (CC_ALL_SOUND_OFF, CC_ALL_NOTES_OFF):
+            self.ring.push(ev.PANIC, cc, 0)
+            return
+        if self.learning is not None:
+            name = self.learning
+            self.learning = None
+            self.controls = {k: v for k, v in self.controls.items() if v != name}
+            self.controls[cc] = name
+            self.last_learned = (cc, name)
+            if self.learn_store is not None:
+                self.learn_store.bind(cc, name)
+        name = self.controls.get(cc)
+        if name is None:
+            st.ignored += 1
+            return
+        if self.snapshot.set(name, value / 127.0) and self.on_latent_change is not None:
+            self.on_latent_change()
+
+
+class LearnStore:
+    """MIDI-learn bindings per preset, saved to ``$XDG_CONFIG_HOME/vae-synth/midi_learn.json``
+    (default ``~/.config``) as {preset name: {cc: parameter}}; written atomically."""
+
+    def __init__(self, preset_name: str, path: Path | None = None):
+        self.preset_name = preset_name
+        if path is None:
+            base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
+            path = Path(base) / "vae-synth" / "midi_learn.json"
+        self.path = Path(path)
+        self.error: str | None = None
+
+    def _read_all(self) -> dict:
+        try:
+            data = json.loads(self.path.read_text())
+            return data if isinstance(data, dict) else {}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            self.error = f"ignoring unreadable MIDI-learn file {self.path}: {exc}"
+            return {}
+
+    def load(self) -> dict[int, str]:
+        entry = self._read_all().get(self.preset_name, {})
+        out = {}
+        if isinstance(entry, dict):
+            for cc, name in entry.items():
+                try:
+                    if name in PARAM_INDEX and 0 <= int(cc) <= 127:
+                        out[int(cc)] = name
+                except ValueError:
+                    continue
+        return out
+
+    def bind(self, cc: int, name: str) -> None:
+        data = self._read_all()
+        entry = data.get(self.preset_name)
+        entry = {k: v for k, v in entry.items() if v != name} if isinstance(entry, dict) else {}
+        entry[str(cc)] = name
+        data[self.preset_name] = entry
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            self.error = f"could not save MIDI learn to {self.path}: {exc}"
+
+
+# -- ports ---------------------------------------------------------------------------------
+def rtmidi_api(name: str | None):
+    """rtmidi API constant for 'alsa' | 'jack' | 'coreaudio' | 'winmm' | None (platform's)."""
+    import rtmidi
+
+    if name is None:
+        return rtmidi.API_UNSPECIFIED
+    key = API_NAMES.get(name.lower())
+    if key is None:
+        raise ValueError(f"unknown MIDI API {name!r}; choose from {', '.join(API_NAMES)}")
+    return getattr(rtmidi, f"API_{key}")
+
+
+class MidiInputs:
+    """The open rtmidi inputs feeding one router; re-opens a named port that comes back."""
+
+    def __init__(self, router: MidiRouter, api: str | None = None, port: str | None = None):
+        self.router = router
+        self.api_name = api
+        self.spec = port
+        self.inputs: list = []        # (MidiIn, port name)
+        self.virtual = False
+        self.messages: list[str] = []
+        self._wanted: set[str] = set()
+
+    def open(self) -> None:
+        import rtmidi
+
+        api = rtmidi_api(self.api_name)
+        try:
+            probe = rtmidi.MidiIn(api, CLIENT_NAME)
+        except rtmidi.SystemError as exc:
+            raise RuntimeError(
+                f"cannot open MIDI API {self.api_name or 'default'}: {exc}. "
+                "Try --midi-api jack (with a JACK server running)."
+            ) from exc
+        names = probe.get_ports()
+        if self.spec == "virtual" or (self.spec is None and not _hardware(names)):
+            probe.open_virtual_port(VIRTUAL_PORT)
+            self._attach(probe, f"{CLIENT_NAME}:{VIRTUAL_PORT} (virtual)")
+            self.virtual = True
+            return
+        if self.spec is None:
+            wanted = _hardware(names)
+        else:
+            wanted = [n for n in names if self.spec.lower() in n.lower()]
+            if not wanted:
+                probe.delete()
+                listing = ", ".join(names) or "none"
+                raise RuntimeError(f"no MIDI input port matches {self.spec!r} (ports: {listing})")
+        probe.delete()
+        for name in wanted:
+            self._open_named(name)
+        self._wanted = set(wanted)
+
+    def _attach(self, midi_in, name: str) -> None:
+        midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
+        midi_in.set_callback(self.router.rtmidi_callback)
+        self.inputs.append((midi_in, name))
+
+    def _open_named(self, name: str) -> bool:
+        import rtmidi
+
+        midi_in = rtmidi.MidiIn(rtmidi_api(self.api_name), CLIENT_NAME)
+        ports = midi_in.get_ports()
+        if name not in ports:
+            midi_in.delete()
+            return False
+        midi_in.open_port(ports.index(name), VIRTUAL_PORT)
+        self._attach(midi_in, name)
+        return True
+
+    def poll(self) -> None:
+        """Notice ports that disappeared and re-open them when they come back (call ~1/s)."""
+        if self.virtual or not self._wanted:
+            return
+        import rtmidi
+
+        try:
+            probe = rtmidi.MidiIn(rtmidi_api(self.api_name), CLIENT_NAME + "-probe")
+            present = set(probe.get_ports())
+            probe.delete()
+        except rtmidi.SystemError:
+            return
+        for midi_in, name in list(self.inputs):
+            if name not in present:
+                self.messages.append(f"MIDI port disappeared: {name}")
+                midi_in.close_port()
+                midi_in.delete()
+                self.inputs.remove((midi_in, name))
+        open_names = {name for _, name in self.inputs}
+        for name in sorted(self._wanted - open_names):
+            if name in present and self._open_named(name):
+                self.messages.append(f"MIDI port back: {name}")
+
+    def names(self) -> list[str]:
+        return [name for _, name in self.inputs]
+
+    def close(self) -> None:
+        for midi_in, _ in self.inputs:
+            try:
+                midi_in.cancel_callback()
+                midi_in.close_port()
+                midi_in.delete()
+            except Exception:  # closing is best effort
+                pass
+        self.inputs.clear()
+
+
+def _hardware(names: list[str]) -> list[str]:
+    """Input ports worth opening by default: not our own, not ALSA's 'Midi Through'."""
+    return [n for n in names if CLIENT_NAME not in n and "through" not in n.lower()]
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.005) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds pass (used by tests and demo)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
