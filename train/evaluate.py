@@ -1,0 +1,575 @@
+"""``vae-synth evaluate RUN_DIR_OR_PRESET --data SOURCE --out REPORT_DIR``: the thesis's tables.
+
+A RUN_DIR (``config.json``) is evaluated through TensorFlow (``load_run``); a PRESET_DIR
+(``preset.json``) or installed preset name through ONNX Runtime only, without TensorFlow.
+Writes ``metrics.json``, ``centroid_dtw.json`` (Table 5.4 matrices), ``report.md`` with PNG
+pictures and WAV sounds. Metrics are in :mod:`vae_synth.train.metrics`, pictures in
+:mod:`vae_synth.train.report`.
+
+This module imports nothing heavy at module level (``vae-synth --help`` must stay fast);
+numpy, TensorFlow, ONNX Runtime, scikit-learn and matplotlib are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+MORPH_STEPS = 32  # morph_smoothness: 32 decoded steps between two class centres
+STRIP_STEPS = 9  # the morph strip and morph WAV: 9 steps, as the thesis's Fig. 4.5
+SPLITS = ("test", "train", "all")
+
+
+class EvaluateError(RuntimeError):
+    """Bad input for an evaluation (wrong target, data that does not fit the model)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "target", metavar="RUN_DIR_OR_PRESET",
+        help="a training run folder (config.json; evaluated with TensorFlow) or a preset folder or "
+        "name (preset.json; evaluated with ONNX Runtime only)",
+    )
+    parser.add_argument(
+        "--data", metavar="SOURCE", action="append", default=None,
+        help="data to evaluate on (repeatable), e.g. fsdd:PATH, 'fsdd:PATH?speakers=george', "
+        "folder:PATH, 'folder:PATH?labels=kmeans:5', synthetic:drums. Default for a run: its own "
+        "training sources and split (config.json).",
+    )
+    parser.add_argument(
+        "--split", choices=SPLITS, default="test",
+        help="which part of the data: the held-out 'test' clips (default, thesis Table 5.2 protocol), "
+        "'train', or 'all' (use with ?split=none for data the model never saw, e.g. other speakers)",
+    )
+    parser.add_argument("--out", metavar="REPORT_DIR", required=True,
+                        help="folder for metrics.json, report.md, PNGs and WAVs (created)")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                        help="which weights of a RUN_DIR (default: best by validation loss)")
+    parser.add_argument(
+        "--max-per-class", type=int, default=50, metavar="N",
+        help="at most N clips per class for the MFCC+DTW metric (its cost grows as N^2; "
+        "default 50, drawn with --seed)",
+    )
+    parser.add_argument("--morph", nargs=2, metavar=("CLASS_A", "CLASS_B"), default=None,
+                        help="the two classes of the 9-step morph strip/WAV (default: first two)")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
+                        help="ONNX Runtime device for a preset (default cpu)")
+    parser.add_argument("--no-tsne", action="store_true", help="skip the t-SNE picture")
+    parser.add_argument("--seed", type=int, default=0, help="seed of subsampling and t-SNE")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from vae_synth.train.data import DataError
+
+    try:
+        model = open_model(args.target, checkpoint=args.checkpoint, device=args.device)
+        data = load_eval_data(model, args.data, args.split, seed=args.seed)
+        result = evaluate(
+            model, data, Path(args.out), max_per_class=args.max_per_class, morph=args.morph,
+            tsne=not args.no_tsne, seed=args.seed, quiet=args.quiet,
+        )
+    except (EvaluateError, DataError) as exc:
+        print(f"vae-synth evaluate: error: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(summary_line(result))
+        print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def summary_line(m: dict) -> str:
+    def f(v, fmt):
+        return "n/a" if v is None else format(v, fmt)
+
+    return (
+        f"1-NN {f(m['one_nn_accuracy'], '.3f')}  nearest-centroid "
+        f"{f(m['nearest_centroid_accuracy'], '.3f')}  centroid dist "
+        f"{f(m['centroid_dist_mean'], '+.2f')} ± {f(m['centroid_dist_std'], '.2f')}  "
+        f"SNR {f(m['recon_snr_db'], '.2f')} dB  recon_ratio {f(m['recon_ratio'], '.2f')}  "
+        f"centroid level {f(m['centroid_level_db'], '+.1f')} dB  "
+        f"morph {f(m['morph_smoothness'], '.2f')}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# models: one interface over a TensorFlow run and an ONNX preset
+
+
+@dataclass
+class EvalModel:
+    """What the evaluation needs of a model, whichever way it is run.
+
+    encode(x [N, L]) -> (mu [N, D], logvar [N, D] or None); decode(z [N, D]) -> audio [N, L].
+    """
+
+    kind: str  # "run" | "preset"
+    path: Path
+    name: str
+    class_names: list[str]
+    sample_rate: int
+    frame_length: int
+    encode: Any
+    decode: Any
+    plain: bool = False
+    # class name -> centroid [D] of the model's own training clips (preset: from preset.json)
+    training_centroids: dict[str, Any] | None = None
+    history_csv: Path | None = None
+    sources: list[str] | None = None
+    preprocess: dict | None = None
+    seed: int = 0
+    info: dict = field(default_factory=dict)
+    run: Any = None  # the loaded run (for its own data)
+
+
+def _is_run_dir(path: Path) -> bool:
+    return (path / "config.json").is_file()
+
+
+def open_model(target: str | os.PathLike, checkpoint: str = "best", device: str = "cpu") -> EvalModel:
+    """A RUN_DIR (config.json) through TensorFlow, or a preset (preset.json, or name) through ORT."""
+    path = Path(target).expanduser()
+    if path.is_dir() and (path / "preset.json").is_file():
+        return _open_preset(str(path), device)
+    if path.is_dir() and _is_run_dir(path):
+        return _open_run(path, checkpoint)
+    if path.is_dir():
+        raise EvaluateError(
+            f"{path} is neither a run folder (no config.json) nor a preset folder (no preset.json)"
+        )
+    if os.sep in str(target) or str(target).startswith("."):
+        raise EvaluateError(f"{path}: no such folder")
+    return _open_preset(str(target), device)  # an installed preset's name
+
+
+def _batched(fn, x, batch: int = 64):
+    """Apply fn to x [N, ...] in batches; fn returns an array or a tuple of arrays."""
+    import numpy as np
+
+    outs = [fn(x[i : i + batch]) for i in range(0, len(x), batch)]
+    if not outs:
+        raise EvaluateError("nothing to evaluate: no clips")
+    if isinstance(outs[0], tuple):
+        return tuple(np.concatenate([o[k] for o in outs]) for k in range(len(outs[0])))
+    return np.concatenate(outs)
+
+
+def _open_run(path: Path, checkpoint: str) -> EvalModel:
+    import numpy as np
+
+    from vae_synth.train.run import load_run
+
+    run = load_run(path, checkpoint=checkpoint)
+    cfg = run.config
+
+    def encode_batch(x):
+        out = run.encoder(np.asarray(x, np.float32), training=False)
+        if isinstance(out, (list, tuple)):
+            mu = np.asarray(out[0])
+            logvar = np.asarray(out[1]) if len(out) > 1 else None
+        else:  # a plain autoencoder: the latent itself (a x32 signal)
+            mu, logvar = np.asarray(out), None
+        mu = mu.reshape(len(x), -1)
+        return (mu, logvar.reshape(len(x), -1)) if logvar is not None else (mu,)
+
+    def encode(x):
+        out = _batched(encode_batch, x)
+        return out[0], (out[1] if len(out) > 1 else None)
+
+    def decode(z):
+        def one(zb):
+            zb = np.asarray(zb, np.float32)
+            shape = run.decoder.inputs[0].shape
+            if len(shape) > 2:  # plain autoencoder: latent signal [N, T, C]
+                zb = zb.reshape((len(zb), *[int(s) for s in shape[1:]]))
+            return np.asarray(run.decoder(zb, training=False)).reshape(len(zb), -1)
+
+        return _batched(one, z)
+
+    history = path / "history.csv"
+    return EvalModel(
+        kind="run", path=path, name=path.name, class_names=list(run.class_names),
+        sample_rate=int(cfg["sample_rate"]), frame_length=int(cfg["frame_length"]),
+        encode=encode, decode=decode, plain=bool(getattr(run, "plain", cfg.get("plain", False))),
+        history_csv=history if history.is_file() else None,
+        sources=list(cfg.get("sources") or []), preprocess=cfg.get("preprocess"),
+        seed=int(cfg.get("seed", 0)),
+        info={"arch": cfg.get("arch"), "config": cfg.get("config"), "checkpoint": checkpoint,
+              "latent_dim": cfg.get("latent_dim")},
+        run=run,
+    )
+
+
+def _open_preset(name_or_path: str, device: str) -> EvalModel:
+    import numpy as np
+
+    from vae_synth.synth.preset import PresetError, load_preset
+    from vae_synth.synth.runtime import make_session
+
+    try:
+        preset = load_preset(name_or_path)
+    except PresetError as exc:
+        raise EvaluateError(str(exc)) from exc
+    threads = max(1, min(4, os.cpu_count() or 1))
+    enc = make_session(preset.file("encoder"), device, threads=threads)
+    dec = make_session(preset.file("decoder_batch"), device, threads=threads)
+    enc_in = enc.get_inputs()[0].name
+    enc_out = [o.name for o in enc.get_outputs()]
+    order = sorted(range(len(enc_out)), key=lambda i: 0 if "mu" in enc_out[i] else 1)
+    dec_in = dec.get_inputs()[0].name
+
+    def encode(x):
+        def one(xb):
+            outs = enc.run(None, {enc_in: np.ascontiguousarray(xb, np.float32)})
+            return tuple(outs[i] for i in order)
+
+        mu, logvar = _batched(one, x)
+        return mu, logvar
+
+    def decode(z):
+        return _batched(lambda zb: dec.run(None, {dec_in: np.ascontiguousarray(zb, np.float32)})[0], z)
+
+    training = preset.training or {}
+    sources = training.get("sources")
+    if not isinstance(sources, list):
+        sources = [training["data"]] if isinstance(training.get("data"), str) else []
+    folder = Path(preset.path)
+    history = folder / "history.csv"
+    return EvalModel(
+        kind="preset", path=folder, name=preset.name, class_names=list(preset.class_names),
+        sample_rate=int(preset.sample_rate), frame_length=int(preset.frame_length),
+        encode=encode, decode=decode,
+        training_centroids={c.name: np.asarray(c.centroid, np.float64) for c in preset.classes},
+        history_csv=history if history.is_file() else None,
+        sources=[s for s in sources if isinstance(s, str)],
+        preprocess=training.get("preprocess") if isinstance(training.get("preprocess"), dict) else None,
+        seed=int(training.get("seed", 0)) if isinstance(training.get("seed", 0), int) else 0,
+        info={"arch": training.get("arch"), "device": enc.get_providers()[0]},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+@dataclass
+class EvalData:
+    """Clips to evaluate on. x [N, L] float32, y [N] int into class_names; train_x/train_y: the
+    model's own training clips where known (for its training centroids), else None."""
+
+    x: Any
+    y: Any
+    class_names: list[str]
+    sources: list[str]
+    split: str
+    files: list[str] = field(default_factory=list)
+    train_x: Any = None
+    train_y: Any = None
+    licence: str = ""
+    attribution: str = ""
+
+
+def load_eval_data(model: EvalModel, sources: list[str] | None, split: str = "test",
+                   seed: int = 0) -> EvalData:
+    """Load ``sources`` (default: the run's own) at the model's rate and frame, pick ``split``."""
+    import numpy as np
+
+    from vae_synth.train.data import load_sources
+
+    if split not in SPLITS:
+        raise EvaluateError(f"split must be one of {SPLITS}, got {split!r}")
+    own = not sources
+    if own:
+        if model.run is not None:
+            data = model.run.load_data()
+            sources = model.sources or []
+        elif model.sources:
+            sources = model.sources
+            data = load_sources(sources, model.sample_rate, model.frame_length, model.seed,
+                                model.preprocess)
+        else:
+            raise EvaluateError(
+                f"{model.path}: the preset does not say what it was trained on; give --data SOURCE"
+            )
+    else:
+        data = load_sources(list(sources), model.sample_rate, model.frame_length, seed,
+                            model.preprocess)
+    parts = {"test": [(data.test_x, data.test_y, data.test_files)],
+             "train": [(data.train_x, data.train_y, data.train_files)]}
+    parts["all"] = parts["train"] + parts["test"]
+    xs = [p[0] for p in parts[split] if len(p[0])]
+    if not xs:
+        hint = " (the source's split holds nothing out: try --split all)" if split == "test" else ""
+        raise EvaluateError(f"no clips in the {split!r} part of {', '.join(sources)}{hint}")
+    x = np.concatenate(xs).astype(np.float32)
+    y = np.concatenate([p[1] for p in parts[split] if len(p[0])]).astype(int)
+    files = sum((list(p[2] or []) for p in parts[split] if len(p[0])), [])
+    same_sources = own or list(sources) == list(model.sources or [])
+    return EvalData(
+        x=x, y=y, class_names=list(data.class_names), sources=list(sources), split=split,
+        files=files,
+        train_x=data.train_x if same_sources and len(data.train_x) else None,
+        train_y=data.train_y if same_sources and len(data.train_x) else None,
+        licence=getattr(data, "licence", ""), attribution=getattr(data, "attribution", ""),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the evaluation
+
+
+class _Progress:
+    """Numbered step lines and tqdm bars on stderr (silent with quiet=True)."""
+
+    def __init__(self, total_steps: int, quiet: bool):
+        self.total, self.quiet, self.n, self.t0 = total_steps, quiet, 0, time.perf_counter()
+
+    def step(self, text: str) -> None:
+        self.n += 1
+        if not self.quiet:
+            print(f"[{self.n}/{self.total}] {text} ({time.perf_counter() - self.t0:.1f} s)",
+                  file=sys.stderr, flush=True)
+
+    def bar(self, total: int, desc: str):
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, disable=self.quiet, file=sys.stderr, leave=False,
+                    unit="pair")
+
+
+def _finite(v):
+    """JSON-safe float: None for NaN/inf."""
+    import math
+
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def _check_audio(audio, what: str) -> None:
+    import numpy as np
+
+    if not np.all(np.isfinite(audio)):
+        raise EvaluateError(f"the decoder produced non-finite audio (NaN/inf) for {what}")
+
+
+def evaluate(
+    model: EvalModel, data: EvalData, out_dir: Path, *, max_per_class: int = 50,
+    morph: list[str] | tuple[str, str] | None = None, tsne: bool = True, seed: int = 0,
+    quiet: bool = False,
+) -> dict:
+    """Run every metric, write metrics.json, centroid_dtw.json, report.md, PNGs, WAVs.
+
+    Returns the metrics dict (as in metrics.json).
+    """
+    import numpy as np
+
+    from vae_synth.train import metrics as M
+    from vae_synth.train import report as R
+
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prog = _Progress(8, quiet)
+    sr, names = model.sample_rate, data.class_names
+    x, y = data.x, data.y
+    if x.shape[1] != model.frame_length:
+        raise EvaluateError(f"clips have {x.shape[1]} samples, the model wants {model.frame_length}")
+    present = [c for c in range(len(names)) if np.any(y == c)]
+    if len(present) < 2:
+        raise EvaluateError(f"need clips of at least 2 classes, got {[names[c] for c in present]}")
+    if max_per_class < 3:
+        raise EvaluateError("--max-per-class must be at least 3 (eq. 5.3 needs a std of 2 others)")
+
+    prog.step(f"encoding {len(x)} clips ({model.kind} {model.name})")
+    mu, logvar = model.encode(x)
+    if not np.all(np.isfinite(mu)):
+        raise EvaluateError("the encoder produced non-finite latents (NaN/inf)")
+
+    prog.step("latent organisation: leave-one-out 1-NN and nearest centroid")
+    one_nn_pred = M.one_nn_predictions(mu, y)
+    nc_pred = M.nearest_centroid_predictions(mu, y)
+    centres = M.class_centroids(mu, y, len(names))  # mu(Z^i) over the evaluated clips
+    train_centres = _training_centres(model, data, names)
+    nc_train = None
+    if train_centres is not None:
+        nc_train = float(np.mean(M.nearest_centroid_predictions(mu, y, train_centres) == y))
+
+    prog.step("decoding class centres and reconstructions")
+    centre_audio = np.zeros((len(names), model.frame_length), np.float32)
+    centre_audio[present] = model.decode(centres[present].astype(np.float32))
+    _check_audio(centre_audio, "the class centres")
+    recon = model.decode(mu.astype(np.float32))
+    _check_audio(recon, "the reconstructions")
+    train_centre_audio = None
+    if train_centres is not None:
+        train_centre_audio = np.zeros_like(centre_audio)
+        train_centre_audio[present] = model.decode(train_centres[present].astype(np.float32))
+
+    prog.step("centroid consistency: HTK MFCC + DTW (eq. 5.1-5.3)")
+    sizes = [min(int(np.sum(y == c)), max_per_class) for c in present]
+    n_pairs = sum(m * (m + 1) // 2 for m in sizes)  # pairwise + centre, as counted by the metric
+    with prog.bar(n_pairs * (2 if train_centre_audio is not None else 1), "MFCC-DTW") as bar:
+        cons = M.centroid_consistency(x, y, centre_audio, sr, names, max_per_class=max_per_class,
+                                      seed=seed, progress=bar.update)
+        cons_train = None
+        if train_centre_audio is not None:
+            cons_train = M.centroid_consistency(x, y, train_centre_audio, sr, names,
+                                                max_per_class=max_per_class, seed=seed,
+                                                progress=bar.update)
+
+    prog.step("reconstruction: SNR, log-mel recon_ratio, levels, KL")
+    snr = M.snr_db(x, recon)
+    snr_clip = M.snr_db_per_clip(x, recon)
+    rr = M.recon_ratio(x, recon, y, sr, seed=seed)
+    level = M.centroid_level_db(centre_audio, x, y)
+    kl = M.kl_per_dim(mu, logvar) if logvar is not None else None
+
+    prog.step(f"morphs: {MORPH_STEPS} steps between class centres")
+    pairs = [(present[i], present[(i + 1) % len(present)]) for i in range(len(present))]
+    if len(present) == 2:
+        pairs = pairs[:1]
+    morph_scores = {}
+    for a, b in pairs:
+        frames = model.decode(M.morph_path(centres[a], centres[b], MORPH_STEPS))
+        _check_audio(frames, f"the morph {names[a]} -> {names[b]}")
+        morph_scores[f"{names[a]}->{names[b]}"] = M.morph_smoothness(frames, sr)
+    ma, mb = _morph_classes(morph, names, present)
+    strip = model.decode(M.morph_path(centres[ma], centres[mb], STRIP_STEPS))
+
+    per_class = {}
+    for c in present:
+        sel = y == c
+        cc = cons.per_class.get(names[c])
+        per_class[names[c]] = {
+            "count": int(sel.sum()),
+            "one_nn": float(np.mean(one_nn_pred[sel] == c)),
+            "nearest_centroid": float(np.mean(nc_pred[sel] == c)),
+            "dist_mean": _finite(cc.mean) if cc else None,
+            "dist_std": _finite(cc.std) if cc else None,
+            "level_db": _finite(level[c]),
+            "recon_snr_db": _finite(M.snr_db(x[sel], recon[sel])),
+        }
+        if cons_train is not None and names[c] in cons_train.per_class:
+            ct = cons_train.per_class[names[c]]
+            per_class[names[c]]["dist_mean_training_centroid"] = _finite(ct.mean)
+            per_class[names[c]]["dist_std_training_centroid"] = _finite(ct.std)
+
+    metrics: dict[str, Any] = {
+        "one_nn_accuracy": M.one_nn_accuracy(mu, y),
+        "nearest_centroid_accuracy": M.nearest_centroid_accuracy(mu, y),
+        "centroid_dist_mean": _finite(cons.mean),
+        "centroid_dist_std": _finite(cons.std),
+        "recon_snr_db": _finite(snr),
+        "recon_snr_db_median_clip": _finite(np.median(snr_clip)),
+        "recon_ratio": _finite(rr.ratio),
+        "recon_logmel_median_db": _finite(rr.recon_median_db),
+        "pair_logmel_median_db": _finite(rr.pair_median_db),
+        "centroid_level_db": _finite(np.nanmean(level[present])),
+        "centroid_level_db_min": _finite(np.nanmin(level[present])),
+        "morph_smoothness": _finite(np.mean(list(morph_scores.values()))),
+        "morph_smoothness_max": _finite(np.max(list(morph_scores.values()))),
+        "morph_smoothness_pairs": {k: _finite(v) for k, v in morph_scores.items()},
+        "kl_per_dim": [float(v) for v in kl] if kl is not None else None,
+        "kl_total": float(np.sum(kl)) if kl is not None else None,
+        "active_dims": M.active_dims(kl) if kl is not None else None,
+        "latent_dim": int(mu.shape[1]),
+        "per_class": per_class,
+        "training_centroids": None,
+        "model": {"kind": model.kind, "path": str(model.path), "name": model.name,
+                  "sample_rate": sr, "frame_length": model.frame_length, "plain": model.plain,
+                  **model.info},
+        "data": {"sources": data.sources, "split": data.split, "clips": int(len(x)),
+                 "classes": [names[c] for c in present], "licence": data.licence,
+                 "attribution": data.attribution},
+        "protocol": {
+            "one_nn": "leave-one-out 1-NN on encoder means, Euclidean (thesis Table 5.2)",
+            "nearest_centroid": "leave-one-out class means of the evaluated clips",
+            "centroid_dist": "eq. 5.3; centre = mean latent of the evaluated clips of the class; "
+            "HTK MFCC 25 ms/5 ms, pre-emphasis 0.97, Hamming, 20 filters 200-1200 Hz, c1..c12, "
+            "lifter 22; 1-D DTW per coefficient (|a-b|, symmetric1), mean of 12; std ddof=1",
+            "max_per_class_dtw": max_per_class,
+            "recon_snr_db": "pooled 10 log10(sum x^2 / sum (x - decode(mu))^2)",
+            "recon_ratio": "median log-mel L1 (dB, 64 mels, floor -60 dBFS) recon vs source / "
+            "median between two real clips of one class",
+            "centroid_level_db": "RMS dB of the decoded class centre minus median RMS dB of the "
+            "class's clips; mean over classes",
+            "morph_smoothness": f"max/mean adjacent log-mel distance of a {MORPH_STEPS}-step "
+            "morph between class centres; mean over consecutive class pairs",
+            "active_dims": "latent dimensions with mean KL > 0.01 nats (N(0, 1) prior)",
+        },
+        "seed": seed,
+    }
+    if nc_train is not None:
+        metrics["training_centroids"] = {
+            "nearest_centroid_accuracy": nc_train,
+            "centroid_dist_mean": _finite(cons_train.mean) if cons_train else None,
+            "centroid_dist_std": _finite(cons_train.std) if cons_train else None,
+            "centroid_level_db": _finite(np.nanmean(
+                M.centroid_level_db(train_centre_audio, x, y)[present])),
+        }
+
+    prog.step("pictures and sounds")
+    images = {}
+    images["latent"] = R.plot_latents(mu, y, names, out_dir / "latent_pca_tsne.png", tsne=tsne,
+                                      seed=seed)
+    examples = {c: x[np.flatnonzero(y == c)[0]] for c in present}
+    images["centroids"] = R.plot_centroid_spectrograms(
+        {names[c]: centre_audio[c] for c in present}, {names[c]: examples[c] for c in present}, sr,
+        out_dir / "centroid_spectrograms.png")
+    images["morph"] = R.plot_morph_strip(strip, sr, names[ma], names[mb], out_dir / "morph_strip.png")
+    if model.history_csv is not None:
+        images["curves"] = R.plot_training_curves(model.history_csv, out_dir / "training_curves.png")
+    wavs = []
+    for c in present:
+        wavs.append(R.write_wav(out_dir / "wav" / f"centroid_{R.safe_name(names[c])}.wav",
+                                centre_audio[c], sr))
+    wavs.append(R.write_wav(
+        out_dir / "wav" / f"morph_{R.safe_name(names[ma])}_to_{R.safe_name(names[mb])}.wav",
+        R.concatenate_with_gaps(strip, sr), sr))
+
+    prog.step("writing metrics.json, centroid_dtw.json, report.md")
+    metrics["seconds"] = round(time.perf_counter() - t_start, 1)
+    R.write_json(out_dir / "metrics.json", metrics)
+    R.write_json(out_dir / "centroid_dtw.json", R.consistency_to_json(cons, cons_train))
+    R.write_report_md(out_dir / "report.md", metrics, cons, images, wavs, out_dir)
+    return metrics
+
+
+def _training_centres(model: EvalModel, data: EvalData, names: list[str]):
+    """[C, D] training centroids aligned with the data's class names, or None if unknown."""
+    import numpy as np
+
+    from vae_synth.train import metrics as M
+
+    if model.training_centroids is not None:
+        if not all(n in model.training_centroids for n in names):
+            return None
+        return np.stack([model.training_centroids[n] for n in names])
+    if data.train_x is None:
+        return None
+    mu_train, _ = model.encode(data.train_x)
+    cent = M.class_centroids(mu_train, data.train_y, len(names))
+    return None if np.isnan(cent).any() else cent
+
+
+def _morph_classes(morph, names: list[str], present: list[int]) -> tuple[int, int]:
+    if morph is None:
+        return present[0], present[1]
+    idx = []
+    for m in morph:
+        if m not in names:
+            raise EvaluateError(f"--morph: unknown class {m!r} (classes: {', '.join(names)})")
+        if names.index(m) not in present:
+            raise EvaluateError(f"--morph: no clips of class {m!r} in the evaluated data")
+        idx.append(names.index(m))
+    return idx[0], idx[1]

@@ -1,0 +1,350 @@
+"""Pictures (matplotlib, Agg), sounds (WAV) and the Markdown report of ``vae-synth evaluate``.
+
+Every file is written atomically (temporary file in the same folder, then ``os.replace``), so a
+crash never leaves a half-written report behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from vae_synth.train import metrics as M
+
+THESIS = {  # thesis Tables 5.2 and 5.5 (spoken digits, one speaker, latent 20)
+    "conv": {"one_nn": 0.94, "dist_mean": 0.20, "dist_std": 1.26},
+    "dilated": {"one_nn": 0.96, "dist_mean": -0.33, "dist_std": 0.58},
+    "hybrid": {"one_nn": 0.09, "dist_mean": 5.47, "dist_std": 1.89},
+}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless: never open a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _atomic_write(path: Path, write) -> Path:
+    """Call write(tmp_path) then move it onto ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _save_figure(fig, path: Path, dpi: int = 80) -> Path:
+    plt = _pyplot()
+    try:
+        return _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png",
+                                                            bbox_inches="tight"))
+    finally:
+        plt.close(fig)
+
+
+def safe_name(name: str) -> str:
+    """A class name usable in a file name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)) or "class"
+
+
+def write_json(path: Path, data) -> Path:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, allow_nan=False)
+            f.write("\n")
+
+    return _atomic_write(path, write)
+
+
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write mono float audio [L] as 16-bit PCM WAV, clipped to [-1, 1]."""
+    import soundfile as sf
+
+    data = np.clip(np.asarray(audio, np.float32), -1.0, 1.0)
+    return _atomic_write(path, lambda tmp: sf.write(tmp, data, int(sample_rate), subtype="PCM_16",
+                                                     format="WAV"))
+
+
+def concatenate_with_gaps(frames: np.ndarray, sample_rate: int, gap_s: float = 0.1) -> np.ndarray:
+    """[S, L] -> [S * L + (S - 1) * gap] one after another with short silences between."""
+    gap = np.zeros(int(gap_s * sample_rate), np.float32)
+    parts = []
+    for i, f in enumerate(frames):
+        if i:
+            parts.append(gap)
+        parts.append(np.asarray(f, np.float32))
+    return np.concatenate(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# pictures
+
+
+def _colours(n: int):
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def plot_latents(mu: np.ndarray, labels: np.ndarray, class_names: list[str], path: Path,
+                 tsne: bool = True, seed: int = 0) -> Path:
+    """PCA (and t-SNE) of latent means mu [N, D], coloured by labels [N] -> one PNG."""
+    from sklearn.decomposition import PCA
+
+    plt = _pyplot()
+    mu = np.asarray(mu, np.float64)
+    panels = [("PCA", PCA(n_components=2).fit_transform(mu) if mu.shape[1] >= 2
+               else np.c_[mu[:, 0], np.zeros(len(mu))])]
+    if tsne and len(mu) > 5:
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30.0, max(2.0, (len(mu) - 1) / 3.0)))
+        emb = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed
+                   ).fit_transform(mu)
+        panels.append((f"t-SNE (perplexity {perplexity:.0f})", emb))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4))
+    axes = np.atleast_1d(axes)
+    colours = _colours(len(class_names))
+    for ax, (title, pts) in zip(axes, panels, strict=True):
+        for c, name in enumerate(class_names):
+            sel = labels == c
+            if np.any(sel):
+                ax.scatter(pts[sel, 0], pts[sel, 1], s=14, color=colours[c], label=name)
+                cx, cy = pts[sel].mean(0)
+                ax.annotate(name, (cx, cy), fontsize=9, weight="bold", ha="center")
+        ax.set_title(title)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return _save_figure(fig, path)
+
+
+def _spec_image(ax, audio: np.ndarray, sr: int, title: str, vmin: float = -60.0) -> None:
+    db = M.log_mel_db(np.asarray(audio)[None], sr)[0]  # [mels, T]
+    dur = len(audio) / sr
+    ax.imshow(db, origin="lower", aspect="auto", vmin=vmin, vmax=0.0, cmap="magma",
+              extent=(0.0, dur, 0.0, db.shape[0]))
+    ax.set_title(title, fontsize=8)
+    ax.set_yticks([])
+    ax.tick_params(labelsize=6)
+
+
+def plot_centroid_spectrograms(centres: dict[str, np.ndarray], examples: dict[str, np.ndarray],
+                               sr: int, path: Path) -> Path:
+    """Log-mel spectrogram of each decoded class centre [L] beside a real clip [L] of its class."""
+    plt = _pyplot()
+    names = list(centres)
+    fig, axes = plt.subplots(len(names), 2, figsize=(6, 1.3 * len(names) + 0.4), squeeze=False)
+    for r, name in enumerate(names):
+        _spec_image(axes[r, 0], centres[name], sr, f"{name}: decoded centre")
+        _spec_image(axes[r, 1], examples[name], sr, f"{name}: real clip")
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def plot_morph_strip(frames: np.ndarray, sr: int, a: str, b: str, path: Path) -> Path:
+    """Spectrograms of the S decoded steps [S, L] of a morph from class a to class b in a row."""
+    plt = _pyplot()
+    s = len(frames)
+    fig, axes = plt.subplots(1, s, figsize=(1.2 * s, 2.0), squeeze=False)
+    for i, f in enumerate(frames):
+        t = i / (s - 1) if s > 1 else 0.0
+        _spec_image(axes[0, i], f, sr, f"t={t:.2f}")
+        if i:
+            axes[0, i].set_xticks([])
+    fig.suptitle(f"morph {a} -> {b} (log-mel)", fontsize=9)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    """history.csv -> {column: values} for the numeric columns."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    cols: dict[str, list[float]] = {}
+    for key in rows[0].keys() if rows else []:
+        try:
+            cols[key] = [float(r[key]) for r in rows]
+        except (TypeError, ValueError):
+            continue
+    return cols
+
+
+def plot_training_curves(history_csv: Path, path: Path) -> Path | None:
+    """One small panel per logged quantity of the run's history.csv (train and val together)."""
+    cols = read_history(history_csv)
+    x_key = next((k for k in ("epoch", "step") if k in cols), None)
+    keys = [k for k in cols if k != x_key and not k.startswith("val_") and k not in ("lr", "time")]
+    if not keys:
+        return None
+    plt = _pyplot()
+    keys = keys[:12]
+    ncol = min(4, len(keys))
+    nrow = math.ceil(len(keys) / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.2 * nrow), squeeze=False)
+    xs = cols[x_key] if x_key else list(range(len(cols[keys[0]])))
+    for ax, k in zip(axes.flat, keys, strict=False):
+        ax.plot(xs, cols[k], label="train", lw=1)
+        if f"val_{k}" in cols:
+            ax.plot(xs, cols[f"val_{k}"], label="val", lw=1)
+        vals = np.array(cols[k] + cols.get(f"val_{k}", []))
+        if np.all(vals > 0) and vals.max() / max(vals.min(), 1e-30) > 30:
+            ax.set_yscale("log")
+        ax.set_title(k, fontsize=8)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON of the DTW matrices and the Markdown report
+
+
+def consistency_to_json(cons: M.CentroidConsistency, cons_train: M.CentroidConsistency | None):
+    def one(c: M.CentroidConsistency):
+        return {
+            name: {
+                "pairwise_dtw": np.round(v.pairwise, 4).tolist(),
+                "center_dtw": np.round(v.center, 4).tolist(),
+                "dist": [None if not np.isfinite(d) else round(float(d), 4) for d in v.dist],
+                "mean": v.mean if np.isfinite(v.mean) else None,
+                "std": v.std if np.isfinite(v.std) else None,
+            }
+            for name, v in c.per_class.items()
+        }
+
+    out = {"evaluated_centroids": one(cons)}
+    if cons_train is not None:
+        out["training_centroids"] = one(cons_train)
+    return out
+
+
+def _fmt(v, spec: str = ".3f") -> str:
+    return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
+
+
+def _table_5_4(name: str, cc: M.ClassConsistency, max_n: int = 12) -> list[str]:
+    """Thesis Table 5.4 layout: pairwise matrix, a = column means (without self), b = centre, c."""
+    n = len(cc.center)
+    if n > max_n:
+        return [f"(class {name}: {n} clips, matrix in centroid_dtw.json)", ""]
+    head = "| | " + " | ".join(f"x{j}" for j in range(n)) + " |"
+    lines = [f"**Class {name}** (MFCC-DTW)", "", head, "|---" * (n + 1) + "|"]
+    for i in range(n):
+        lines.append(f"| x{i} | " + " | ".join(f"{cc.pairwise[i, j]:.2f}" for j in range(n)) + " |")
+    off = ~np.eye(n, dtype=bool)
+    a = [cc.pairwise[j][off[j]].mean() if n > 1 else float("nan") for j in range(n)]
+    lines.append("| a | " + " | ".join(_fmt(float(v), ".2f") for v in a) + " |")
+    lines.append("| b | " + " | ".join(f"{v:.2f}" for v in cc.center) + " |")
+    lines.append("| c | " + " | ".join(_fmt(float(v), ".2f") for v in cc.dist) + " |")
+    lines.append("")
+    return lines
+
+
+def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: dict, wavs: list,
+                    out_dir: Path) -> Path:
+    """report.md: summary table, per-class table (thesis Table 5.5 layout), Table 5.4 matrices,
+    reconstruction, KL, morphs, pictures and sounds (relative links)."""
+    out_dir = Path(out_dir)
+    model, data = m["model"], m["data"]
+    tc = m.get("training_centroids")
+    L = [
+        f"# Evaluation of {model['name']} ({model['kind']})",
+        "",
+        f"- model: `{model['path']}`" + (f", arch {model.get('arch')}" if model.get("arch") else ""),
+        f"- data: {', '.join(f'`{s}`' for s in data['sources'])}, split **{data['split']}**, "
+        f"{data['clips']} clips, {len(data['classes'])} classes",
+        f"- sample rate {model['sample_rate']} Hz, frame {model['frame_length']} samples, "
+        f"latent {m['latent_dim']}; evaluated in {m.get('seconds', 0)} s",
+        "",
+        "## Summary",
+        "",
+        "| metric | value | meaning |",
+        "|---|---|---|",
+        f"| 1-NN accuracy (leave-one-out) | {_fmt(m['one_nn_accuracy'])} | thesis Table 5.2 |",
+        f"| nearest-centroid accuracy | {_fmt(m['nearest_centroid_accuracy'])} | "
+        "class means of these clips, leave-one-out |",
+    ]
+    if tc:
+        L.append(f"| nearest training centroid | {_fmt(tc['nearest_centroid_accuracy'])} | "
+                 "the model's own training centroids |")
+    L += [
+        f"| centroid dist mean ± std | {_fmt(m['centroid_dist_mean'], '+.2f')} ± "
+        f"{_fmt(m['centroid_dist_std'], '.2f')} | eq. 5.3, Table 5.5 average; lower is better |",
+    ]
+    if tc:
+        L.append(f"| centroid dist, training centroids | {_fmt(tc['centroid_dist_mean'], '+.2f')} ± "
+                 f"{_fmt(tc['centroid_dist_std'], '.2f')} | the same with the training centroids |")
+    L += [
+        f"| reconstruction SNR | {_fmt(m['recon_snr_db'], '.2f')} dB (median clip "
+        f"{_fmt(m['recon_snr_db_median_clip'], '.2f')} dB) | decode(mu) vs source |",
+        f"| recon_ratio | {_fmt(m['recon_ratio'], '.2f')} ({_fmt(m['recon_logmel_median_db'], '.1f')}"
+        f" / {_fmt(m['pair_logmel_median_db'], '.1f')} dB) | < 1: keeps what makes a clip itself |",
+        f"| centroid level | {_fmt(m['centroid_level_db'], '+.1f')} dB (worst "
+        f"{_fmt(m['centroid_level_db_min'], '+.1f')} dB) | decoded centre vs median real clip |",
+        f"| morph smoothness | {_fmt(m['morph_smoothness'], '.2f')} (worst "
+        f"{_fmt(m['morph_smoothness_max'], '.2f')}) | largest / mean step, 1 = even |",
+    ]
+    if m.get("active_dims") is not None:
+        L.append(f"| active latent dims | {m['active_dims']} of {m['latent_dim']} | "
+                 f"KL > 0.01 nats; total KL {_fmt(m['kl_total'], '.2f')} nats |")
+    L += ["", "## Per class (thesis Table 5.5 layout)", "",
+          "| class | clips | 1-NN | nearest centroid | dist mean | dist std | level dB | SNR dB |",
+          "|---|---|---|---|---|---|---|---|"]
+    for name, p in m["per_class"].items():
+        L.append(f"| {name} | {p['count']} | {_fmt(p['one_nn'], '.2f')} | "
+                 f"{_fmt(p['nearest_centroid'], '.2f')} | {_fmt(p['dist_mean'], '+.2f')} | "
+                 f"{_fmt(p['dist_std'], '.2f')} | {_fmt(p['level_db'], '+.1f')} | "
+                 f"{_fmt(p['recon_snr_db'], '.1f')} |")
+    L += ["", "## MFCC-DTW matrices (thesis Table 5.4 layout)", "",
+          "Columns are clips; rows a: mean DTW to the other clips, b: DTW to the decoded centre, "
+          "c: eq. 5.3. All matrices: `centroid_dtw.json`.", ""]
+    for name, cc in cons.per_class.items():
+        L += _table_5_4(name, cc)
+    if m.get("kl_per_dim") is not None:
+        L += ["## KL per latent dimension (nats)", "",
+              " ".join(f"{v:.2f}" for v in m["kl_per_dim"]), ""]
+    L += ["## Morph smoothness per pair", "",
+          "| pair | max / mean step |", "|---|---|"]
+    L += [f"| {k} | {_fmt(v, '.2f')} |" for k, v in m["morph_smoothness_pairs"].items()]
+    L += ["", "## Pictures", ""]
+    captions = {"latent": "Latent means (PCA, t-SNE), coloured by class",
+                "centroids": "Decoded class centres beside a real clip of the class",
+                "morph": "9-step morph between two class centres",
+                "curves": "Training curves (history.csv)"}
+    for key, caption in captions.items():
+        if images.get(key):
+            rel = Path(images[key]).relative_to(out_dir)
+            L += [f"**{caption}**", "", f"![{caption}]({rel.as_posix()})", ""]
+    L += ["## Sounds", ""]
+    L += [f"- [{Path(w).name}]({Path(w).relative_to(out_dir).as_posix()})" for w in wavs]
+    L += ["", "## Protocol", ""]
+    L += [f"- {k}: {v}" for k, v in m["protocol"].items()]
+    if data.get("attribution"):
+        L += ["", f"Data: {data['attribution']} ({data.get('licence', '')})."]
+    text = "\n".join(L) + "\n"
+
+    def write(tmp):
+        Path(tmp).write_text(text)
+
+    return _atomic_write(path, write)
