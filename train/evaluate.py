@@ -13,7 +13,6 @@ numpy, TensorFlow, ONNX Runtime, scikit-learn and matplotlib are imported inside
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -166,7 +165,6 @@ def _batched(fn, x, batch: int = 64):
 
 def _open_run(path: Path, checkpoint: str) -> EvalModel:
     import numpy as np
-
     from vae_synth.train.run import load_run
 
     run = load_run(path, checkpoint=checkpoint)
@@ -212,7 +210,6 @@ def _open_run(path: Path, checkpoint: str) -> EvalModel:
 
 def _open_preset(name_or_path: str, device: str) -> EvalModel:
     import numpy as np
-
     from vae_synth.synth.preset import PresetError, load_preset
     from vae_synth.synth.runtime import make_session
 
@@ -283,7 +280,6 @@ def load_eval_data(model: EvalModel, sources: list[str] | None, split: str = "te
                    seed: int = 0) -> EvalData:
     """Load ``sources`` (default: the run's own) at the model's rate and frame, pick ``split``."""
     import numpy as np
-
     from vae_synth.train.data import load_sources
 
     if split not in SPLITS:
@@ -372,7 +368,6 @@ def evaluate(
     Returns the metrics dict (as in metrics.json).
     """
     import numpy as np
-
     from vae_synth.train import metrics as M
     from vae_synth.train import report as R
 
@@ -548,7 +543,6 @@ def evaluate(
 def _training_centres(model: EvalModel, data: EvalData, names: list[str]):
     """[C, D] training centroids aligned with the data's class names, or None if unknown."""
     import numpy as np
-
     from vae_synth.train import metrics as M
 
     if model.training_centroids is not None:

@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
 from vae_synth.train import metrics as M
 
 THESIS = {  # thesis Tables 5.2 and 5.5 (spoken digits, one speaker, latent 20)
