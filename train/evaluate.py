@@ -208,6 +208,19 @@ def _open_run(path: Path, checkpoint: str) -> EvalModel:
     )
 
 
+def _is_source(text) -> bool:
+    """Whether ``text`` is a SOURCE string (a preset's training.data may be free text)."""
+    from vae_synth.train.data import DataError, parse_source
+
+    if not isinstance(text, str):
+        return False
+    try:
+        parse_source(text)
+    except DataError:
+        return False
+    return True
+
+
 def _open_preset(name_or_path: str, device: str) -> EvalModel:
     import numpy as np
     from vae_synth.synth.preset import PresetError, load_preset
@@ -248,7 +261,7 @@ def _open_preset(name_or_path: str, device: str) -> EvalModel:
         encode=encode, decode=decode,
         training_centroids={c.name: np.asarray(c.centroid, np.float64) for c in preset.classes},
         history_csv=history if history.is_file() else None,
-        sources=[s for s in sources if isinstance(s, str)],
+        sources=[s for s in sources if _is_source(s)],
         preprocess=training.get("preprocess") if isinstance(training.get("preprocess"), dict) else None,
         seed=int(training.get("seed", 0)) if isinstance(training.get("seed", 0), int) else 0,
         info={"arch": training.get("arch"), "device": enc.get_providers()[0]},
