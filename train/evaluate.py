@@ -386,6 +386,9 @@ def evaluate(
 
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
+    if out_dir.resolve() == Path(model.path).resolve():
+        # a run folder has its own metrics.json (written by training): never overwrite it
+        raise EvaluateError(f"--out must not be the {model.kind} folder itself ({model.path})")
     out_dir.mkdir(parents=True, exist_ok=True)
     prog = _Progress(8, quiet)
     sr, names = model.sample_rate, data.class_names

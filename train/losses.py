@@ -1,0 +1,155 @@
+"""Losses of the joint VAE, written with keras.ops (both backends) and the training model.
+
+Joint loss (per batch, averaged over examples)::
+
+    mse_weight * MSE(x, x_hat)                       thesis reconstruction loss
+  + stft_weight * MRSTFT(x, x_hat)                   spectral convergence + log magnitude, several
+                                                     FFT sizes (DDSP / RAVE style)
+  + beta * warmup(step) * KL(q(z|x) || N(0, I))      summed over latent dims; free bits optional
+  + gamma * CE(classifier(z), label)
+
+Waveform MSE alone let a raw-audio decoder collapse to near-silence here (STACK.md): the spectral
+term is what keeps the decoder's level and timbre.
+"""
+
+from __future__ import annotations
+
+DEFAULT_LOSS = {
+    "mse_weight": 1.0,
+    "stft_weight": 1.0,
+    "stft_sizes": [2048, 1024, 512, 256, 128, 64],
+    "stft_log_eps": 1e-4,
+    "beta": 1e-3,
+    "kl_warmup_steps": 0,
+    "free_bits": 0.0,
+    "gamma": 0.1,
+}
+
+
+def stft_magnitude(x, n_fft: int):
+    """|STFT| of x [N, L] -> [N, frames, n_fft // 2 + 1] (Hann window, hop n_fft // 4)."""
+    from keras import ops
+
+    real, imag = ops.stft(x, n_fft, n_fft // 4, n_fft, window="hann", center=True)
+    return ops.sqrt(real * real + imag * imag + 1e-12)
+
+
+def multi_resolution_stft_loss(x, x_hat, sizes=(2048, 1024, 512, 256, 128, 64), log_eps=1e-4):
+    """Mean over FFT sizes of spectral convergence + mean |log(|X| + eps) - log(|X_hat| + eps)|.
+
+    x, x_hat: [N, L] -> per-example loss [N]. Sizes longer than L are skipped.
+    """
+    from keras import ops
+
+    length = x.shape[-1]
+    used = [n for n in sizes if n <= length] or [min(sizes)]
+    total = 0.0
+    for n_fft in used:
+        s = stft_magnitude(x, n_fft)
+        s_hat = stft_magnitude(x_hat, n_fft)
+        sc = ops.sqrt(ops.sum(ops.square(s - s_hat), axis=(1, 2))) / (
+            ops.sqrt(ops.sum(ops.square(s), axis=(1, 2))) + 1e-7
+        )
+        logmag = ops.mean(ops.abs(ops.log(s + log_eps) - ops.log(s_hat + log_eps)), axis=(1, 2))
+        total = total + sc + logmag
+    return total / len(used)
+
+
+def kl_per_dim(mu, logvar):
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension: [N, D] -> [N, D]."""
+    from keras import ops
+
+    return 0.5 * (ops.square(mu) + ops.exp(logvar) - 1.0 - logvar)
+
+
+def _scale_for_replicas(value):
+    """Divide by the replica count under tf.distribute (what Keras does for compiled losses)."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        n = tf.distribute.get_strategy().num_replicas_in_sync
+        if n > 1:
+            value = value * (1.0 / n)
+    return value
+
+
+def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool = False,
+                     seed: int = 0):
+    """The training model: a keras.Model subclass whose ``compute_loss`` is the joint loss.
+
+    ``model(x)`` -> (x_hat [N, L], mu [N, D], logvar [N, D], logits [N, C] or mu when plain).
+    Trained with ``model.fit(x, y)``, y the int labels [N].
+    """
+    import keras
+    from keras import ops
+
+    cfg = {**DEFAULT_LOSS, **loss_cfg}
+
+    class JointVAE(keras.Model):
+        def __init__(self):
+            super().__init__(name="joint_vae")
+            self.encoder = encoder
+            self.decoder = decoder
+            self.classifier = classifier
+            self.plain = plain
+            self.loss_cfg = cfg
+            self.seed_gen = keras.random.SeedGenerator(seed)
+            names = ["recon_mse", "recon_stft", "kl", "ce", "acc"]
+            self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+        def call(self, x, training=False):
+            mu, logvar = self.encoder(x, training=training)
+            if self.plain or not training:
+                z = mu
+            else:
+                eps = keras.random.normal(ops.shape(mu), seed=self.seed_gen)
+                z = mu + ops.exp(0.5 * logvar) * eps
+            x_hat = self.decoder(z, training=training)
+            logits = self.classifier(z, training=training) if self.classifier is not None else mu
+            return x_hat, mu, logvar, logits
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            x_hat, mu, logvar, logits = y_pred
+            x_hat = ops.cast(x_hat, "float32")
+            x = ops.cast(x, "float32")
+            c = self.loss_cfg
+            mse = ops.mean(ops.square(x - x_hat), axis=-1)
+            total = c["mse_weight"] * mse
+            stft = ops.zeros_like(mse)
+            if c["stft_weight"]:
+                stft = multi_resolution_stft_loss(x, x_hat, c["stft_sizes"], c["stft_log_eps"])
+                total = total + c["stft_weight"] * stft
+            total = ops.mean(total)
+            kl = ops.zeros(())
+            ce = ops.zeros(())
+            acc = ops.zeros(())
+            if not self.plain:
+                kl_d = ops.mean(kl_per_dim(ops.cast(mu, "float32"), ops.cast(logvar, "float32")),
+                                axis=0)
+                kl = ops.sum(kl_d)
+                if c["free_bits"]:
+                    kl_d = ops.maximum(kl_d, c["free_bits"])
+                weight = c["beta"]
+                if c["kl_warmup_steps"] and self.optimizer is not None:
+                    step = ops.cast(self.optimizer.iterations, "float32")
+                    weight = weight * ops.minimum(1.0, step / float(c["kl_warmup_steps"]))
+                total = total + weight * ops.sum(kl_d)
+                if self.classifier is not None and y is not None:
+                    logits32 = ops.cast(logits, "float32")
+                    ce = ops.mean(keras.losses.sparse_categorical_crossentropy(
+                        y, logits32, from_logits=True))
+                    total = total + c["gamma"] * ce
+                    acc = ops.mean(ops.cast(
+                        ops.equal(ops.cast(ops.argmax(logits32, axis=-1), "int32"), ops.cast(y, "int32")), "float32"))
+            for name, value in (("recon_mse", ops.mean(mse)), ("recon_stft", ops.mean(stft)),
+                                ("kl", kl), ("ce", ce), ("acc", acc)):
+                self.trackers[name].update_state(value)
+            return _scale_for_replicas(total)
+
+        @property
+        def metrics(self):
+            return [*super().metrics, *self.trackers.values()]
+
+    return JointVAE()

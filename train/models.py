@@ -1,0 +1,293 @@
+"""The thesis's three autoencoders (Tables 4.1, 4.2) and scaled configurations, keras.layers only.
+
+A model configuration is data (a dict, stored resolved in ``config.json``)::
+
+    encoder:  list of layer specs, applied to audio [N, L, 1]
+    decoder:  list of layer specs, applied to the decoder input [N, T0, C0]
+    bottleneck_channels: channels of the encoder's last (1x1) layer
+    decoder_input: [T0, C0] or null (null: mirror the encoder's last shape)
+    dense_hidden: units of the first of the two Dense layers growing z back (null: the target size)
+    classifier_hidden: hidden Dense sizes of the classifier on z (null: 3 x max(10, classes))
+    norm: "batch" | "none"; activation: keras activation name (thesis: tanh)
+
+Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
+``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
+``{"type": "resblock", "kernel": 3, "dilations": [1, 3, 9]}`` (a cheap residual refinement at the
+current resolution; used by the real-time ``fast`` decoder).
+
+Only ``keras.layers`` / ``keras.ops`` are used so the same code runs under KERAS_BACKEND=jax.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+ARCHS = ("conv", "dilated", "hybrid")
+
+
+def _c(filters: int, kernel: int, strides: int = 1, kind: str = "conv") -> dict:
+    return {"type": kind, "filters": filters, "kernel": kernel, "strides": strides}
+
+
+def _dil(layers: int = 50, filters: int = 32, kernel: int = 2, cycles=(10, 5)) -> dict:
+    return {"type": "dilation", "layers": layers, "filters": filters, "kernel": kernel,
+            "cycles": list(cycles)}
+
+
+# Thesis Table 4.1 (left): convolution based autoencoder.
+CONV_THESIS = {
+    "encoder": [_c(128, 5, 2), _c(128, 4, 2), _c(256, 4, 2), _c(512, 4, 2), _c(1024, 4, 2)],
+    "bottleneck_channels": 1,
+    "decoder": [_c(1024, 4, 2, "convT"), _c(512, 4, 2, "convT"), _c(256, 4, 2, "convT"),
+                _c(128, 4, 2, "convT"), _c(128, 5, 2, "convT")],
+    "decoder_input": None, "dense_hidden": None, "classifier_hidden": None,
+    "norm": "batch", "activation": "tanh",
+}
+# Thesis Table 4.1 (right): dilation based autoencoder (WaveNet-like).
+DILATED_THESIS = {
+    "encoder": [_c(16, 32, 1), _dil()] + [_c(1, 2, 2) for _ in range(5)],
+    "bottleneck_channels": 1,
+    "decoder": [_c(1, 2, 2, "convT") for _ in range(5)]
+    + [_c(32, 1, 1, "convT"), _dil(), _c(16, 32, 1, "convT")],
+    "decoder_input": None, "dense_hidden": None, "classifier_hidden": None,
+    "norm": "batch", "activation": "tanh",
+}
+# Thesis Table 4.2: hybrid. The table lists no dilation stack in the decoder: kept literally.
+HYBRID_THESIS = {
+    "encoder": [_c(16, 32, 1), _dil(), _c(128, 4, 2), _c(128, 4, 2), _c(256, 4, 2),
+                _c(256, 4, 2), _c(512, 4, 2)],
+    "bottleneck_channels": 1,
+    "decoder": [_c(512, 4, 2, "convT"), _c(256, 4, 2, "convT"), _c(256, 4, 2, "convT"),
+                _c(128, 4, 2, "convT"), _c(128, 4, 2, "convT")],
+    "decoder_input": None, "dense_hidden": None, "classifier_hidden": None,
+    "norm": "batch", "activation": "tanh",
+}
+
+# Scaled configurations: same shapes of network, fewer channels and layers (minutes on 2 cores).
+CONV_SMALL = {
+    "encoder": [_c(16, 9, 2), _c(32, 9, 2), _c(32, 9, 2), _c(64, 9, 2), _c(64, 9, 2)],
+    "bottleneck_channels": 8,
+    "decoder": [_c(64, 8, 2, "convT"), _c(64, 8, 2, "convT"), _c(32, 8, 2, "convT"),
+                _c(32, 8, 2, "convT"), _c(16, 8, 2, "convT")],
+    "decoder_input": None, "dense_hidden": 256, "classifier_hidden": [64, 64],
+    "norm": "batch", "activation": "tanh",
+}
+DILATED_SMALL = {
+    "encoder": [_c(8, 16, 1), _dil(10, 8, 2, (10, 5)), _c(8, 4, 4), _c(8, 4, 4), _c(16, 2, 2)],
+    "bottleneck_channels": 8,
+    "decoder": [_c(16, 2, 2, "convT"), _c(8, 4, 4, "convT"), _c(8, 4, 4, "convT"),
+                _dil(10, 8, 2, (10, 5)), _c(8, 16, 1, "convT")],
+    "decoder_input": None, "dense_hidden": 256, "classifier_hidden": [64, 64],
+    "norm": "batch", "activation": "tanh",
+}
+HYBRID_SMALL = {
+    "encoder": [_c(8, 16, 1), _dil(10, 8, 2, (10, 5)), _c(16, 9, 2), _c(32, 9, 2), _c(32, 9, 2),
+                _c(64, 9, 2), _c(64, 9, 2)],
+    "bottleneck_channels": 8,
+    "decoder": [_c(64, 8, 2, "convT"), _c(64, 8, 2, "convT"), _c(32, 8, 2, "convT"),
+                _c(32, 8, 2, "convT"), _c(16, 8, 2, "convT")],
+    "decoder_input": None, "dense_hidden": 256, "classifier_hidden": [64, 64],
+    "norm": "batch", "activation": "tanh",
+}
+# Real-time decoder: channels fall as time resolution rises (large early strides, few channels at
+# the sample rate) so a 16384-sample frame costs ~20 M MACs instead of 705 M (thesis conv).
+CONV_FAST = {
+    "encoder": [_c(16, 9, 4), _c(32, 9, 4), _c(64, 9, 4), _c(128, 9, 4)],
+    "bottleneck_channels": 16,
+    "decoder": [_c(96, 8, 4, "convT"), {"type": "resblock", "kernel": 3, "dilations": [1, 3]},
+                _c(48, 8, 4, "convT"), {"type": "resblock", "kernel": 3, "dilations": [1, 3]},
+                _c(24, 8, 4, "convT"), {"type": "resblock", "kernel": 3, "dilations": [1, 3, 9]},
+                _c(12, 8, 4, "convT"), {"type": "resblock", "kernel": 5, "dilations": [1]}],
+    "decoder_input": [None, 128], "dense_hidden": 256, "classifier_hidden": [64, 64],
+    "norm": "none", "activation": "leaky_relu",
+}
+
+CONFIGS = {
+    "conv": {"thesis": CONV_THESIS, "small": CONV_SMALL, "fast": CONV_FAST},
+    "dilated": {"thesis": DILATED_THESIS, "small": DILATED_SMALL},
+    "hybrid": {"thesis": HYBRID_THESIS, "small": HYBRID_SMALL},
+}
+
+
+def resolve_config(arch: str, config: str | dict) -> dict:
+    """The configuration dict for ``arch``/``config`` (a name from CONFIGS or a dict), copied."""
+    if arch not in CONFIGS:
+        raise ValueError(f"unknown --arch {arch!r}; expected one of {ARCHS}")
+    if isinstance(config, dict):
+        return copy.deepcopy(config)
+    if config not in CONFIGS[arch]:
+        raise ValueError(
+            f"unknown --config {config!r} for {arch}; expected one of {sorted(CONFIGS[arch])}"
+        )
+    return copy.deepcopy(CONFIGS[arch][config])
+
+
+def total_stride(layers: list[dict]) -> int:
+    return math.prod(spec.get("strides", 1) for spec in layers if spec["type"] in ("conv", "convT"))
+
+
+def check_frame_length(cfg: dict, frame_length: int) -> None:
+    for side in ("encoder", "decoder"):
+        s = total_stride(cfg[side])
+        if frame_length % s:
+            raise ValueError(
+                f"frame length {frame_length} is not a multiple of the {side}'s total stride {s}"
+            )
+
+
+def decoder_input_shape(cfg: dict, frame_length: int) -> tuple[int, int]:
+    """(T0, C0): the shape the two Dense layers grow z back to."""
+    t0 = frame_length // total_stride(cfg["decoder"])
+    spec = cfg.get("decoder_input")
+    c0 = spec[1] if spec else cfg["bottleneck_channels"]
+    return t0, c0
+
+
+def _norm_act(x, cfg: dict, name: str):
+    import keras
+
+    if cfg["norm"] == "batch":
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.Activation(cfg["activation"], name=f"{name}_act")(x)
+
+
+def dilation_block(x, spec: dict, cfg: dict, name: str):
+    """The thesis's dilation block (Fig. 4.1). x [N, T, C] -> [N, T, filters].
+
+    Layer i (1-based) has two parallel causal sub-layers (``filters`` filters, kernel ``kernel``)
+    with dilation 2^((i-1) mod m1) and 2^((i-1) mod m2), each with the model's activation; their
+    product is the skip output; ``input_i = input_{i-1} + product``; the block output is the mean
+    of all skip outputs. A 1x1 projection first if C != filters (the residual sum needs it).
+    """
+    import keras
+
+    f = spec["filters"]
+    if x.shape[-1] != f:
+        x = keras.layers.Conv1D(f, 1, name=f"{name}_proj")(x)
+    skips = []
+    m1, m2 = spec["cycles"]
+    for i in range(1, spec["layers"] + 1):
+        a = keras.layers.Conv1D(f, spec["kernel"], dilation_rate=2 ** ((i - 1) % m1),
+                                padding="causal", activation=cfg["activation"],
+                                name=f"{name}_l{i}_a")(x)
+        b = keras.layers.Conv1D(f, spec["kernel"], dilation_rate=2 ** ((i - 1) % m2),
+                                padding="causal", activation=cfg["activation"],
+                                name=f"{name}_l{i}_b")(x)
+        skip = keras.layers.Multiply(name=f"{name}_l{i}_mul")([a, b])
+        x = keras.layers.Add(name=f"{name}_l{i}_res")([x, skip])
+        skips.append(skip)
+    out = keras.layers.Average(name=f"{name}_mean")(skips) if len(skips) > 1 else skips[0]
+    return _norm_act(out, cfg, name) if cfg["norm"] == "batch" else out
+
+
+def res_block(x, spec: dict, cfg: dict, name: str):
+    """Residual refinement at the current resolution: x [N, T, C] -> [N, T, C]."""
+    import keras
+
+    c = x.shape[-1]
+    for j, d in enumerate(spec["dilations"]):
+        h = keras.layers.Activation(cfg["activation"], name=f"{name}_{j}_act")(x)
+        h = keras.layers.Conv1D(c, spec["kernel"], dilation_rate=d, padding="same",
+                                name=f"{name}_{j}_conv")(h)
+        x = keras.layers.Add(name=f"{name}_{j}_add")([x, h])
+    return x
+
+
+def _stack(x, layers: list[dict], cfg: dict, prefix: str):
+    import keras
+
+    for i, spec in enumerate(layers):
+        name = f"{prefix}{i + 1}_{spec['type']}"
+        if spec["type"] == "dilation":
+            x = dilation_block(x, spec, cfg, name)
+        elif spec["type"] == "resblock":
+            x = res_block(x, spec, cfg, name)
+        else:
+            layer = keras.layers.Conv1D if spec["type"] == "conv" else keras.layers.Conv1DTranspose
+            x = layer(spec["filters"], spec["kernel"], strides=spec["strides"], padding="same",
+                      name=name)(x)
+            x = _norm_act(x, cfg, name)
+    return x
+
+
+def build_encoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = False):
+    """Encoder keras.Model: audio [N, L] -> (mu [N, D], logvar [N, D]).
+
+    Plain (non-variational) runs: mu is the flattened 1x1 bottleneck signal (D = L/stride x
+    bottleneck channels) and logvar is zeros, so the interface stays the same.
+    """
+    import keras
+
+    check_frame_length(cfg, frame_length)
+    audio = keras.Input((frame_length,), name="audio")
+    x = keras.layers.Reshape((frame_length, 1), name="enc_expand")(audio)
+    x = _stack(x, cfg["encoder"], cfg, "enc")
+    x = keras.layers.Conv1D(cfg["bottleneck_channels"], 1, name="enc_bottleneck")(x)
+    x = _norm_act(x, cfg, "enc_bottleneck")
+    flat = keras.layers.Flatten(name="enc_flatten")(x)
+    if plain:
+        mu = keras.layers.Identity(name="mu")(flat)
+        logvar = keras.layers.Lambda(lambda t: keras.ops.zeros_like(t), name="logvar")(flat)
+    else:
+        mu = keras.layers.Dense(latent_dim, name="mu")(flat)
+        logvar = keras.layers.Dense(latent_dim, name="logvar")(flat)
+    return keras.Model(audio, [mu, logvar], name="encoder")
+
+
+def plain_latent_dim(cfg: dict, frame_length: int) -> int:
+    return frame_length // total_stride(cfg["encoder"]) * cfg["bottleneck_channels"]
+
+
+def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = False):
+    """Decoder keras.Model: z [N, D] -> audio [N, L] in [-1, 1] (tanh output).
+
+    Variational: two Dense layers grow z back to the decoder input [T0, C0]; plain: z is reshaped.
+    The stack ends in a 1x1 transposed convolution to one channel.
+    """
+    import keras
+
+    check_frame_length(cfg, frame_length)
+    t0, c0 = decoder_input_shape(cfg, frame_length)
+    z = keras.Input((latent_dim,), name="z")
+    if plain:
+        # the plain latent is the encoder's bottleneck signal itself: reshape it back
+        t0, c0 = frame_length // total_stride(cfg["decoder"]), cfg["bottleneck_channels"]
+        if t0 * c0 != latent_dim:
+            raise ValueError("--plain needs a decoder whose total stride equals the encoder's")
+        x = keras.layers.Reshape((t0, c0), name="dec_reshape")(z)
+    else:
+        target = t0 * c0
+        hidden = cfg.get("dense_hidden") or target
+        x = keras.layers.Dense(hidden, activation=cfg["activation"], name="dec_dense1")(z)
+        x = keras.layers.Dense(target, name="dec_dense2")(x)
+        x = keras.layers.Activation(cfg["activation"], name="dec_dense2_act")(x)
+        x = keras.layers.Reshape((t0, c0), name="dec_reshape")(x)
+    x = _stack(x, cfg["decoder"], cfg, "dec")
+    x = keras.layers.Conv1DTranspose(1, 1, activation="tanh", dtype="float32", name="dec_out")(x)
+    audio = keras.layers.Reshape((frame_length,), dtype="float32", name="audio_out")(x)
+    return keras.Model(z, audio, name="decoder")
+
+
+def build_classifier(cfg: dict, latent_dim: int, num_classes: int):
+    """Classifier keras.Model on z (§5.1.1): z [N, D] -> logits [N, C]."""
+    import keras
+
+    hidden = cfg.get("classifier_hidden") or [max(10, num_classes)] * 3
+    z = keras.Input((latent_dim,), name="z")
+    x = z
+    for i, units in enumerate(hidden):
+        x = keras.layers.Dense(units, activation="tanh", name=f"cls_dense{i + 1}")(x)
+    logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return keras.Model(z, logits, name="classifier")
+
+
+def build_models(cfg: dict, frame_length: int, latent_dim: int, num_classes: int,
+                 plain: bool = False):
+    """(encoder, decoder, classifier or None, effective latent dim)."""
+    if plain:
+        latent_dim = plain_latent_dim(cfg, frame_length)
+    enc = build_encoder(cfg, frame_length, latent_dim, plain)
+    dec = build_decoder(cfg, frame_length, latent_dim, plain)
+    cls = None if plain else build_classifier(cfg, latent_dim, num_classes)
+    return enc, dec, cls, latent_dim
