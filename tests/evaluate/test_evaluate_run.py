@@ -1,0 +1,78 @@
+"""`vae-synth evaluate` on a tiny real run (TensorFlow) and on its exported preset (ONNX Runtime)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from vae_synth.cli import main
+
+# trains the shared tiny run (session fixture, ~1 min on 2 cores) when run alone
+pytestmark = pytest.mark.slow
+
+DATA = "synthetic:drums?n=48&split=none"  # 12 clips per class: eq. 5.3 needs >= 3
+
+
+@pytest.fixture(scope="module")
+def run_report(exported_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval-run") / "report"
+    rc = main(["evaluate", str(exported_run), "--data", DATA, "--split", "all", "--out", str(out),
+               "--checkpoint", "last", "--quiet", "--no-tsne"])
+    assert rc == 0
+    return out
+
+
+def test_run_report_metrics_and_files(run_report, exported_run):
+    m = json.loads((run_report / "metrics.json").read_text())
+    assert m["model"]["kind"] == "run" and m["model"]["arch"] == "conv"
+    assert m["data"]["clips"] == 48 and m["latent_dim"] == 8
+    assert set(m["per_class"]) == {"kick", "snare", "tom", "hihat"}
+    for key in ("one_nn_accuracy", "nearest_centroid_accuracy"):
+        assert 0.0 <= m[key] <= 1.0
+    assert np.isfinite(m["centroid_dist_mean"]) and m["centroid_dist_std"] > 0
+    assert np.isfinite(m["recon_snr_db"]) and m["recon_ratio"] > 0
+    assert len(m["kl_per_dim"]) == 8 and 0 <= m["active_dims"] <= 8
+    assert m["morph_smoothness"] >= 1.0
+    # the run's own training curves are drawn from its history.csv
+    assert (exported_run / "history.csv").is_file()
+    assert (run_report / "training_curves.png").stat().st_size > 1000
+    assert "Training curves" in (run_report / "report.md").read_text()
+    assert len(list((run_report / "wav").glob("centroid_*.wav"))) == 4
+
+
+def test_run_and_its_exported_preset_give_the_same_numbers(run_report, exported_preset,
+                                                            tmp_path):
+    """TensorFlow and ONNX Runtime paths agree (the export is parity-checked to ~1e-5)."""
+    out = tmp_path / "preset-report"
+    rc = main(["evaluate", str(exported_preset), "--data", DATA, "--split", "all",
+               "--out", str(out), "--quiet", "--no-tsne"])
+    assert rc == 0
+    a = json.loads((run_report / "metrics.json").read_text())
+    b = json.loads((out / "metrics.json").read_text())
+    assert b["model"]["kind"] == "preset"
+    assert a["one_nn_accuracy"] == b["one_nn_accuracy"]
+    assert a["nearest_centroid_accuracy"] == b["nearest_centroid_accuracy"]
+    assert b["recon_snr_db"] == pytest.approx(a["recon_snr_db"], abs=0.01)
+    assert b["centroid_level_db"] == pytest.approx(a["centroid_level_db"], abs=0.05)
+    assert b["centroid_dist_mean"] == pytest.approx(a["centroid_dist_mean"], abs=0.02)
+    # a preset also scores its own training centroids (from preset.json)
+    assert b["training_centroids"] is not None
+    assert 0.0 <= b["training_centroids"]["nearest_centroid_accuracy"] <= 1.0
+
+
+def test_run_default_data_and_out_guard(exported_run, tmp_path, capsys):
+    # without --data a run is evaluated on its own sources and split (held-out clips)
+    out = tmp_path / "own"
+    rc = main(["evaluate", str(exported_run), "--out", str(out), "--quiet", "--no-tsne",
+               "--checkpoint", "last", "--split", "all"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["data"]["sources"] == ["synthetic:drums?n=48"]
+    assert m["training_centroids"] is not None  # its own training clips are known
+    before = (exported_run / "metrics.json").read_bytes()
+    rc = main(["evaluate", str(exported_run), "--out", str(exported_run), "--quiet",
+               "--checkpoint", "last", "--split", "all"])
+    assert rc == 2 and "must not be the run folder" in capsys.readouterr().err
+    assert (exported_run / "metrics.json").read_bytes() == before
