@@ -274,11 +274,11 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
             "files": {role: {"path": fname, "sha256": sha256_file(tmp / fname)}
                       for role, fname in DEFAULT_FILE_NAMES.items()},
             "midi": default_midi_map(class_names, pca_axes=len(axes.components), sustain=sustain),
-            "training": training,
+            "training": _json_safe(training),
             "export": {"parity_max_abs_err": parity, "parity_tolerance": tolerance,
                        "parity_clips": len(clips), "opset": OPSET,
                        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                       **_versions(), **(extra or {})},
+                       **_versions(), **_json_safe(extra or {})},
         }
         try:
             write_preset_json(tmp, doc)
@@ -293,6 +293,24 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
         raise
     preset = load_preset(out, check_onnx=False)
     return ExportResult(out, preset, parity, time.perf_counter() - t_start, progress.steps)
+
+
+def _json_safe(obj: Any) -> Any:
+    """A copy of ``obj`` that JSON can hold: non-finite floats become None, numpy scalars and
+    arrays plain numbers and lists, tuples lists, other objects their str."""
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)
 
 
 def _floats(a: np.ndarray) -> list[float]:
@@ -335,8 +353,16 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
 
 
 def run_metrics(run_dir: Path, checkpoint: str) -> dict[str, Any]:
-    """The checkpoint's state.json and the last row of history.csv (numbers only)."""
-    metrics: dict[str, Any] = {"checkpoint": checkpoint}
+    """The run's metrics.json (final held-out figures), the checkpoint's state.json and the last
+    row of history.csv (numbers only)."""
+    metrics: dict[str, Any] = {}
+    try:
+        final = json.loads((run_dir / "metrics.json").read_text())
+        if isinstance(final, dict):
+            metrics.update(final)
+    except (OSError, ValueError):
+        pass
+    metrics["checkpoint"] = checkpoint
     state = run_dir / "checkpoints" / checkpoint / "state.json"
     try:
         for k, v in json.loads(state.read_text()).items():
@@ -379,11 +405,14 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
             f"no latent distribution and no classifier to play, so it cannot become a preset. "
             f"Train without --plain to export.")
     _check_out(out.absolute())
-    progress = Progress(8, enabled=show_progress)
+    progress = Progress(9, enabled=show_progress)
     progress.start(f"loading run {run_dir} ({checkpoint} checkpoint)")
     if load_run is None:
         from vae_synth.train.run import load_run
-    run = load_run(run_dir, checkpoint=checkpoint)
+    try:
+        run = load_run(run_dir, checkpoint=checkpoint)
+    except (ValueError, OSError) as e:  # RunError is a ValueError: an incomplete run folder
+        raise ExportError(f"cannot load the run: {e}") from e
     if getattr(run, "plain", False) or run.classifier is None:
         raise ExportError(f"{run_dir} has no classifier/latent distribution (plain run): "
                           f"cannot export")

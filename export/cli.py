@@ -34,6 +34,10 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    import os
+
+    # TensorFlow's C++ INFO lines would break the progress display; warnings still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     from vae_synth.export.bundle import ExportError, export_run
 
     try:

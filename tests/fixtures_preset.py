@@ -173,3 +173,33 @@ def loud_preset(tmp_path_factory) -> Path:
 def nan_preset(tmp_path_factory) -> Path:
     """Folder of a hand-built preset whose decoder outputs NaN."""
     return make_test_preset(tmp_path_factory.mktemp("presets"), behaviour="nan")
+
+
+# ------------------------------------------------------------------------ the real pipeline
+
+TINY_RUN = dict(
+    sources=["synthetic:drums?n=48"], arch="conv", config="small", latent_dim=8,
+    sample_rate=16000, frame_length=2048, steps=30, batch_size=8, seed=0,
+)
+
+
+@pytest.fixture(scope="session")
+def exported_run(tmp_path_factory) -> Path:
+    """RUN_DIR of a tiny real run trained by ``vae_synth.train`` (conv/small VAE, latent 8,
+    synthesised drums kick/snare/tom/hihat, 2048 samples at 16 kHz, 30 steps): seconds on 2 cores."""
+    from vae_synth.train.trainer import TrainOptions, train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny-drums"
+    train(TrainOptions(out=str(run_dir), verbose=0, tensorboard=False, **TINY_RUN))
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def exported_preset(exported_run, tmp_path_factory) -> Path:
+    """Folder of a preset exported by `vae_synth.export` from :func:`exported_run` (real
+    tf2onnx conversion, parity-checked): what the engine and integration tests play."""
+    from vae_synth.export.bundle import export_run
+
+    out = tmp_path_factory.mktemp("exported") / "tiny-drums"
+    export_run(exported_run, out, name="tiny-drums", show_progress=False)
+    return out

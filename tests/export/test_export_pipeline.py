@@ -1,0 +1,242 @@
+"""`vae-synth export` on a real (tiny) trained run: the bundle loads, parity holds, it decodes in
+ONNX Runtime without TensorFlow; plain runs are refused; an interrupted export leaves no half preset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from vae_synth.synth.preset import list_presets, load_preset, sha256_file
+from vae_synth.synth.runtime import make_session
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tf(model, x):
+    y = model(x, training=False)
+    return [np.asarray(v) for v in y] if isinstance(y, (list, tuple)) else np.asarray(y)
+
+
+@pytest.fixture(scope="module")
+def run(exported_run):
+    from vae_synth.train.run import load_run
+
+    return load_run(exported_run, checkpoint="last")
+
+
+@pytest.fixture(scope="module")
+def run_data(run):
+    return run.load_data()
+
+
+def test_exported_bundle_loads_with_the_run_metadata(exported_preset, exported_run, run_data):
+    p = load_preset(exported_preset)
+    config = json.loads((exported_run / "config.json").read_text())
+    assert p.name == "tiny-drums"
+    assert p.class_names == list(run_data.class_names) == config["class_names"]
+    assert set(p.class_names) == {"kick", "snare", "tom", "hihat"}
+    assert (p.sample_rate, p.frame_length, p.latent_dim) == (16000, 2048, 8)
+    assert sum(c.count for c in p.classes) == len(run_data.train_x)
+    assert p.training["arch"] == "conv" and p.training["config"]["arch"] == "conv"
+    assert p.training["data"] == "synthetic:drums?n=48"
+    assert p.training["licence"] == config["licence"]
+    assert p.training["attribution"] == config["attribution"]
+    assert p.training["metrics"]["checkpoint"] == "last"
+    # Drums: GM notes, one-shots, hi-hat choke group.
+    assert p.midi.notes[36] == "kick" and p.midi.notes[38] == "snare"
+    assert p.midi.sustain is False and p.midi.choke_groups == (("hihat",),)
+    export = p.raw["export"]
+    assert export["opset"] >= 17 and export["parity_clips"] >= 8
+    assert max(export["parity_max_abs_err"].values()) <= 1e-4
+
+
+def test_onnx_files_have_the_contract_interfaces(exported_preset):
+    p = load_preset(exported_preset)
+    fixed = make_session(p.file("decoder"))
+    assert [(i.name, i.shape) for i in fixed.get_inputs()] == [("z", [1, 8])]
+    assert [(o.name, o.shape) for o in fixed.get_outputs()] == [("audio", [1, 2048])]
+    batch = make_session(p.file("decoder_batch"))
+    assert batch.get_inputs()[0].shape == ["N", 8] and batch.get_outputs()[0].shape == ["N", 2048]
+    enc = make_session(p.file("encoder"))
+    assert [o.name for o in enc.get_outputs()] == ["mu", "logvar"]
+    cls = make_session(p.file("classifier"))
+    assert cls.get_outputs()[0].name == "logits" and cls.get_outputs()[0].shape == ["N", 4]
+
+
+def test_centroids_are_class_means_of_the_tf_encoder(exported_preset, run, run_data):
+    p = load_preset(exported_preset)
+    mu_tf = _tf(run.encoder, run_data.train_x)[0]
+    for i, c in enumerate(p.classes):
+        rows = mu_tf[run_data.train_y == i]
+        assert c.count == len(rows)
+        np.testing.assert_allclose(c.centroid, rows.mean(0), atol=1e-4)
+        np.testing.assert_allclose(c.std, rows.std(0), atol=1e-4)
+    comps = p.pca.components
+    assert comps.shape[1] == 8 and 1 <= comps.shape[0] <= 8
+    np.testing.assert_allclose(comps @ comps.T, np.eye(len(comps)), atol=1e-5)
+    assert np.all(np.diff(p.pca.explained_variance) <= 1e-7)
+    np.testing.assert_allclose(p.pca.mean, mu_tf.mean(0), atol=1e-4)
+
+
+def test_onnx_decodes_like_tensorflow(exported_preset, run):
+    p = load_preset(exported_preset)
+    rng = np.random.default_rng(3)
+    z = np.concatenate([p.centroids, rng.standard_normal((12, 8)).astype(np.float32)])
+    audio_tf = _tf(run.decoder, z)
+    audio_batch = make_session(p.file("decoder_batch")).run(None, {"z": z})[0]
+    fixed = make_session(p.file("decoder"))
+    audio_one = np.concatenate([fixed.run(None, {"z": z[i:i + 1]})[0] for i in range(len(z))])
+    assert audio_batch.shape == (16, 2048)
+    assert np.abs(audio_batch - audio_tf).max() <= 1e-4
+    assert np.abs(audio_one - audio_tf).max() <= 1e-4
+    assert np.all(np.abs(audio_batch) <= 1.0)
+    logits_tf = _tf(run.classifier, z)
+    logits = make_session(p.file("classifier")).run(None, {"z": z})[0]
+    assert np.abs(logits - logits_tf).max() <= 1e-4 * max(1.0, np.abs(logits_tf).max())
+
+
+def test_player_loads_and_decodes_without_tensorflow(exported_preset):
+    code = textwrap.dedent(f"""
+        import sys
+        from vae_synth.synth.preset import load_preset
+        from vae_synth.synth.runtime import make_session, warm_up
+        p = load_preset({str(exported_preset)!r})
+        s = make_session(p.file("decoder"))
+        warm_up(s)
+        audio = s.run(None, {{"z": p.centroids[:1]}})[0]
+        bank = make_session(p.file("decoder_batch")).run(None, {{"z": p.centroids}})[0]
+        heavy = sorted(m for m in ("tensorflow", "keras", "tf2onnx", "onnx") if m in sys.modules)
+        print(audio.shape, bank.shape, heavy)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": ""})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(1, 2048) (4, 2048) []", out.stdout
+
+
+def test_parity_failure_says_by_how_much(exported_preset, run, run_data):
+    import keras
+    from vae_synth.export.bundle import ExportError, check_parity, parity_clips
+
+    # A decoder whose output bias moved: the ONNX files no longer match it.
+    moved = keras.models.clone_model(run.decoder)
+    weights = run.decoder.get_weights()
+    weights[-1] = weights[-1] + 0.05
+    moved.set_weights(weights)
+    clips = parity_clips(run_data.train_x, run_data.train_y, 8)
+    assert check_parity(exported_preset, run.encoder, run.decoder, run.classifier, clips)[
+        "decoder.audio"] <= 1e-4
+    with pytest.raises(ExportError, match=r"decoder_batch.audio differs by (\d\.\d+e-0[1-3]|0\.\d+)"
+                       ) as info:
+        check_parity(exported_preset, run.encoder, moved, run.classifier, clips)
+    assert "limit 0.0001" in str(info.value) and "encoder.mu" not in str(info.value)
+
+
+def test_export_cli_writes_a_preset_and_reexport_replaces_it(exported_run, tmp_path, capsys):
+    from vae_synth.cli import main
+
+    out = tmp_path / "presets" / "mine"
+    assert main(["export", str(exported_run), "--out", str(out), "--checkpoint", "best"]) == 0
+    captured = capsys.readouterr()
+    assert "exported preset 'mine'" in captured.out and "parity max abs err" in captured.out
+    assert "export [9/9] installing" in captured.err  # progress lines
+    first = load_preset(out)
+    assert first.training["metrics"]["checkpoint"] == "best"
+    old_hash = sha256_file(out / "preset.json")
+    (out / "stale-note.txt").write_text("from the old preset")
+    assert main(["export", str(exported_run), "--out", str(out), "--name", "renamed", "-q"]) == 0
+    assert load_preset(out).name == "renamed"
+    assert sha256_file(out / "preset.json") != old_hash
+    assert not (out / "stale-note.txt").exists()  # the folder was replaced, not merged
+    assert sorted(p.name for p in out.parent.iterdir()) == ["mine"]  # no temp folders left
+
+
+def test_plain_runs_are_refused(tmp_path, capsys):
+    from vae_synth.export.bundle import ExportError, export_run
+
+    from vae_synth.cli import main
+
+    run_dir = tmp_path / "plain-run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"arch": "conv", "plain": True}))
+    with pytest.raises(ExportError, match="plain .*autoencoder.*--plain"):
+        export_run(run_dir, tmp_path / "out")
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "out")]) == 2
+    assert "plain (non-variational) autoencoder" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_run_and_unsafe_out(tmp_path, exported_run):
+    from vae_synth.export.bundle import ExportError, export_run
+
+    with pytest.raises(ExportError, match="no such run folder"):
+        export_run(tmp_path / "nope", tmp_path / "out")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.txt").write_text("precious")
+    with pytest.raises(ExportError, match="non-empty folder that is not a preset"):
+        export_run(exported_run, tmp_path / "notes")
+    assert (tmp_path / "notes" / "thesis.txt").read_text() == "precious"
+
+
+def test_failure_mid_export_keeps_the_old_preset(exported_run, exported_preset, tmp_path,
+                                                 monkeypatch):
+    import shutil
+
+    import vae_synth.export.bundle as bundle
+
+    out = tmp_path / "presets" / "drums"
+    out.parent.mkdir()
+    shutil.copytree(exported_preset, out)
+    before = {p.name: sha256_file(p) for p in out.iterdir()}
+
+    def crash(*a, **k):  # after the ONNX files were converted and checked
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bundle, "pca", crash)
+    with pytest.raises(KeyboardInterrupt):
+        bundle.export_run(exported_run, out, show_progress=False)
+    assert {p.name: sha256_file(p) for p in out.iterdir()} == before
+    assert load_preset(out).name == "tiny-drums"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["drums"]
+
+
+@pytest.mark.slow
+def test_kill_9_mid_export_leaves_no_half_preset(exported_run, tmp_path):
+    """A real export in a subprocess, killed with SIGKILL while it writes ONNX files."""
+    presets = tmp_path / "presets"
+    out = presets / "new"
+    code = textwrap.dedent(f"""
+        from vae_synth.export.bundle import export_run
+        export_run({str(exported_run)!r}, {str(out)!r}, show_progress=False)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            tmp = [p for p in presets.glob(".new.export-*") if (p / "decoder.onnx").exists()]
+            if tmp:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "the export finished before it could be interrupted"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not out.exists()
+    assert [i.name for i in list_presets([("env", presets)])] == []  # hidden leftovers not listed
+    # Exporting again works and gives a complete preset.
+    from vae_synth.export.bundle import export_run
+
+    export_run(exported_run, out, show_progress=False)
+    assert load_preset(out).name == "new"
