@@ -180,9 +180,12 @@ def _open_run(path: Path, checkpoint: str) -> EvalModel:
         mu = mu.reshape(len(x), -1)
         return (mu, logvar.reshape(len(x), -1)) if logvar is not None else (mu,)
 
+    plain = bool(getattr(run, "plain", cfg.get("plain", False)))
+
     def encode(x):
         out = _batched(encode_batch, x)
-        return out[0], (out[1] if len(out) > 1 else None)
+        # a plain autoencoder's "logvar" is a placeholder (zeros): no KL to report
+        return out[0], (out[1] if len(out) > 1 and not plain else None)
 
     def decode(z):
         def one(zb):
@@ -198,7 +201,7 @@ def _open_run(path: Path, checkpoint: str) -> EvalModel:
     return EvalModel(
         kind="run", path=path, name=path.name, class_names=list(run.class_names),
         sample_rate=int(cfg["sample_rate"]), frame_length=int(cfg["frame_length"]),
-        encode=encode, decode=decode, plain=bool(getattr(run, "plain", cfg.get("plain", False))),
+        encode=encode, decode=decode, plain=plain,
         history_csv=history if history.is_file() else None,
         sources=list(cfg.get("sources") or []), preprocess=cfg.get("preprocess"),
         seed=int(cfg.get("seed", 0)),
@@ -533,10 +536,14 @@ def evaluate(
     images = {}
     images["latent"] = R.plot_latents(mu, y, names, out_dir / "latent_pca_tsne.png", tsne=tsne,
                                       seed=seed)
-    examples = {c: x[np.flatnonzero(y == c)[0]] for c in present}
+    examples = {c: x[np.flatnonzero(y == c)[0]] for c in present}  # the first clip of each class
     images["centroids"] = R.plot_centroid_spectrograms(
         {names[c]: centre_audio[c] for c in present}, {names[c]: examples[c] for c in present}, sr,
         out_dir / "centroid_spectrograms.png")
+    first = {c: int(np.flatnonzero(y == c)[0]) for c in present}
+    images["waveforms"] = R.plot_waveforms(
+        {names[c]: x[i] for c, i in first.items()}, {names[c]: recon[i] for c, i in first.items()},
+        {names[c]: centre_audio[c] for c in present}, sr, out_dir / "waveforms.png")
     images["morph"] = R.plot_morph_strip(strip, sr, names[ma], names[mb], out_dir / "morph_strip.png")
     if model.history_csv is not None:
         images["curves"] = R.plot_training_curves(model.history_csv, out_dir / "training_curves.png")

@@ -109,8 +109,12 @@ def plot_latents(mu: np.ndarray, labels: np.ndarray, class_names: list[str], pat
 
     plt = _pyplot()
     mu = np.asarray(mu, np.float64)
-    panels = [("PCA", PCA(n_components=2).fit_transform(mu) if mu.shape[1] >= 2
-               else np.c_[mu[:, 0], np.zeros(len(mu))])]
+    if mu.shape[1] == 2:  # a 2-D latent is shown as it is (thesis Table 4.3)
+        panels = [("latent (z1, z2)", mu)]
+    elif mu.shape[1] > 2:
+        panels = [("PCA", PCA(n_components=2).fit_transform(mu))]
+    else:
+        panels = [("latent", np.c_[mu[:, 0], np.zeros(len(mu))])]
     if tsne and len(mu) > 5:
         from sklearn.manifold import TSNE
 
@@ -122,6 +126,7 @@ def plot_latents(mu: np.ndarray, labels: np.ndarray, class_names: list[str], pat
     axes = np.atleast_1d(axes)
     colours = _colours(len(class_names))
     for ax, (title, pts) in zip(axes, panels, strict=True):
+        raw = title.startswith("latent")
         for c, name in enumerate(class_names):
             sel = labels == c
             if np.any(sel):
@@ -129,8 +134,9 @@ def plot_latents(mu: np.ndarray, labels: np.ndarray, class_names: list[str], pat
                 cx, cy = pts[sel].mean(0)
                 ax.annotate(name, (cx, cy), fontsize=9, weight="bold", ha="center")
         ax.set_title(title)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        if not raw:  # projection axes have no meaning of their own
+            ax.set_xticks([])
+            ax.set_yticks([])
     axes[-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save_figure(fig, path)
 
@@ -154,6 +160,33 @@ def plot_centroid_spectrograms(centres: dict[str, np.ndarray], examples: dict[st
     for r, name in enumerate(names):
         _spec_image(axes[r, 0], centres[name], sr, f"{name}: decoded centre")
         _spec_image(axes[r, 1], examples[name], sr, f"{name}: real clip")
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
+def plot_waveforms(clips: dict[str, np.ndarray], recons: dict[str, np.ndarray],
+                   centres: dict[str, np.ndarray], sr: int, path: Path) -> Path:
+    """Per class: a real clip [L] with its reconstruction, and the decoded class centre [L].
+
+    The thesis's Table 4.3 (input/output pairs) and Table 4.4 (centre = denoised) as waveforms.
+    """
+    plt = _pyplot()
+    names = list(clips)
+    fig, axes = plt.subplots(len(names), 2, figsize=(7, 1.2 * len(names) + 0.4), squeeze=False,
+                             sharex=True)
+    for r, name in enumerate(names):
+        t = np.arange(len(clips[name])) / sr * 1000.0
+        axes[r, 0].plot(t, clips[name], color="0.6", lw=0.8, label="input")
+        axes[r, 0].plot(t, recons[name], color="C3", lw=0.8, label="reconstruction")
+        axes[r, 1].plot(t, centres[name], color="C0", lw=0.8)
+        axes[r, 0].set_title(f"{name}: clip and reconstruction", fontsize=8)
+        axes[r, 1].set_title(f"{name}: decoded class centre", fontsize=8)
+        for ax in axes[r]:
+            ax.set_ylim(-1.05, 1.05)
+            ax.tick_params(labelsize=6)
+    axes[0, 0].legend(fontsize=6, loc="upper right")
+    axes[-1, 0].set_xlabel("ms", fontsize=7)
+    axes[-1, 1].set_xlabel("ms", fontsize=7)
     fig.tight_layout()
     return _save_figure(fig, path)
 
@@ -329,6 +362,7 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
     L += ["", "## Pictures", ""]
     captions = {"latent": "Latent means (PCA, t-SNE), coloured by class",
                 "centroids": "Decoded class centres beside a real clip of the class",
+                "waveforms": "Waveforms: a clip with its reconstruction; the decoded class centre",
                 "morph": "9-step morph between two class centres",
                 "curves": "Training curves (history.csv)"}
     for key, caption in captions.items():
