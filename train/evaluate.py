@@ -13,6 +13,7 @@ numpy, TensorFlow, ONNX Runtime, scikit-learn and matplotlib are imported inside
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -63,6 +64,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the two classes of the 9-step morph strip/WAV (default: first two)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
                         help="ONNX Runtime device for a preset (default cpu)")
+    parser.add_argument(
+        "--probe-sines", metavar="HZ,HZ,...", default=None,
+        help="plain autoencoders only: also encode constant sines at these frequencies and draw "
+        "the x32 latent read as a signal at 1/32 of the sample rate (thesis Fig. 4.2, aliasing)",
+    )
     parser.add_argument("--no-tsne", action="store_true", help="skip the t-SNE picture")
     parser.add_argument("--seed", type=int, default=0, help="seed of subsampling and t-SNE")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
@@ -74,10 +80,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     try:
         model = open_model(args.target, checkpoint=args.checkpoint, device=args.device)
         data = load_eval_data(model, args.data, args.split, seed=args.seed)
+        probe = _parse_freqs(args.probe_sines) if args.probe_sines else None
+        if probe is not None and not model.plain:
+            raise EvaluateError("--probe-sines needs a plain autoencoder run (vae-synth train --plain)")
         result = evaluate(
             model, data, Path(args.out), max_per_class=args.max_per_class, morph=args.morph,
             tsne=not args.no_tsne, seed=args.seed, quiet=args.quiet,
         )
+        if probe is not None:
+            result["latent_sine_probe"] = probe_latent_sines(model, probe, Path(args.out))
     except (EvaluateError, DataError) as exc:
         print(f"vae-synth evaluate: error: {exc}", file=sys.stderr)
         return 2
@@ -85,6 +96,60 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(summary_line(result))
         print(f"report: {Path(args.out) / 'report.md'}")
     return 0
+
+
+def _parse_freqs(text: str) -> list[float]:
+    try:
+        freqs = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise EvaluateError(f"--probe-sines: expected HZ,HZ,... got {text!r}") from exc
+    if not freqs or any(f <= 0 for f in freqs):
+        raise EvaluateError(f"--probe-sines: frequencies must be positive, got {text!r}")
+    return freqs
+
+
+def probe_latent_sines(model: EvalModel, freqs: list[float], out_dir: Path,
+                       amplitude: float = 0.9) -> dict:
+    """Thesis Fig. 4.2: encode constant sines [len(freqs), L] with a plain autoencoder and draw
+    its bottleneck [T, C] as signals at sample_rate * T / L (1/32 of the rate for x32 models).
+
+    Writes latent_sines.png and adds to metrics.json: per frequency the dominant frequency of the
+    latent signal (channel of most variance) and the latent Nyquist frequency.
+    """
+    import numpy as np
+    from vae_synth.train import report as R
+
+    sr, length = model.sample_rate, model.frame_length
+    t = np.arange(length) / sr
+    x = (amplitude * np.sin(2 * np.pi * np.asarray(freqs)[:, None] * t[None, :])).astype(np.float32)
+    mu, _ = model.encode(x)
+    channels = int(model.info.get("bottleneck_channels") or 1)
+    steps = mu.shape[1] // channels
+    lat = mu.reshape(len(freqs), steps, channels)  # Keras Flatten of [T, C] is row-major
+    latent_rate = sr * steps / length
+    rows = []
+    for i, f in enumerate(freqs):
+        ch = int(np.argmax(lat[i].var(0)))
+        sig = lat[i, :, ch] - lat[i, :, ch].mean()
+        spec = np.abs(np.fft.rfft(sig * np.hanning(steps)))
+        peak = float(np.fft.rfftfreq(steps, 1.0 / latent_rate)[int(np.argmax(spec))])
+        rows.append({"input_hz": f, "channel": ch, "latent_peak_hz": peak,
+                     "alias_hz": float(abs(((f + latent_rate / 2) % latent_rate) - latent_rate / 2))})
+    R.plot_latent_sines(lat, freqs, latent_rate, [r["channel"] for r in rows],
+                        out_dir / "latent_sines.png")
+    info = {"latent_rate_hz": latent_rate, "latent_nyquist_hz": latent_rate / 2, "sines": rows}
+    m = json.loads((out_dir / "metrics.json").read_text())
+    m["latent_sine_probe"] = info
+    R.write_json(out_dir / "metrics.json", m)
+    with open(out_dir / "report.md", "a") as f:
+        f.write("\n## Latent of constant sines (thesis Fig. 4.2)\n\n"
+                f"Latent rate {latent_rate:g} Hz (Nyquist {latent_rate / 2:g} Hz).\n\n"
+                "| input Hz | latent peak Hz | plain alias Hz | channel |\n|---|---|---|---|\n")
+        for r in rows:
+            f.write(f"| {r['input_hz']:g} | {r['latent_peak_hz']:.1f} | {r['alias_hz']:.1f} | "
+                    f"{r['channel']} |\n")
+        f.write("\n![latent of constant sines](latent_sines.png)\n")
+    return info
 
 
 def summary_line(m: dict) -> str:
@@ -206,7 +271,8 @@ def _open_run(path: Path, checkpoint: str) -> EvalModel:
         sources=list(cfg.get("sources") or []), preprocess=cfg.get("preprocess"),
         seed=int(cfg.get("seed", 0)),
         info={"arch": cfg.get("arch"), "config": cfg.get("config"), "checkpoint": checkpoint,
-              "latent_dim": cfg.get("latent_dim")},
+              "latent_dim": cfg.get("latent_dim"),
+              "bottleneck_channels": (cfg.get("model") or {}).get("bottleneck_channels")},
         run=run,
     )
 

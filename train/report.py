@@ -191,6 +191,34 @@ def plot_waveforms(clips: dict[str, np.ndarray], recons: dict[str, np.ndarray],
     return _save_figure(fig, path)
 
 
+def plot_latent_sines(latents: np.ndarray, freqs: list[float], latent_rate: float,
+                      channels: list[int], path: Path) -> Path:
+    """Thesis Fig. 4.2: the bottleneck of each constant sine read as a signal.
+
+    latents: [S, T, C] bottleneck signals; one row per input frequency (channel ``channels[i]``):
+    the latent waveform over time and its magnitude spectrum up to the latent Nyquist frequency.
+    """
+    plt = _pyplot()
+    s, steps, _ = latents.shape
+    fig, axes = plt.subplots(s, 2, figsize=(7, 0.9 * s + 0.6), squeeze=False)
+    t = np.arange(steps) / latent_rate * 1000.0
+    for i, f in enumerate(freqs):
+        sig = latents[i, :, channels[i]]
+        axes[i, 0].plot(t, sig, lw=0.7)
+        axes[i, 0].set_ylabel(f"{f:g} Hz", fontsize=7)
+        spec = np.abs(np.fft.rfft((sig - sig.mean()) * np.hanning(steps)))
+        axes[i, 1].plot(np.fft.rfftfreq(steps, 1.0 / latent_rate), spec, lw=0.7)
+        axes[i, 1].axvline(f % latent_rate if f % latent_rate <= latent_rate / 2
+                           else latent_rate - f % latent_rate, color="C3", lw=0.6, ls=":")
+        for ax in axes[i]:
+            ax.tick_params(labelsize=6)
+    axes[0, 0].set_title("latent signal (ms)", fontsize=8)
+    axes[0, 1].set_title(f"its spectrum (Hz); dotted: alias of the input at {latent_rate:g} Hz",
+                         fontsize=8)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
 def plot_morph_strip(frames: np.ndarray, sr: int, a: str, b: str, path: Path) -> Path:
     """Spectrograms of the S decoded steps [S, L] of a morph from class a to class b in a row."""
     plt = _pyplot()
