@@ -193,7 +193,7 @@ def preprocess(
 ) -> np.ndarray | None:
     """One clip [samples] or [samples, channels] -> frame [frame_length] float32, or None if silent.
 
-    Steps (thesis code): mono (channel mean), resample to ``sample_rate`` (polyphase), remove DC,
+    Steps (thesis code): mono (channel mean), remove DC, resample to ``sample_rate`` (polyphase),
     peak-normalise to ``settings['peak']``, trim leading blocks of ``trim_block`` samples whose mean
     energy is below ``trim_energy``, crop (with a ``fade_out``-sample fade) or zero-pad.
     """
@@ -205,11 +205,11 @@ def preprocess(
         x = x.mean(axis=1)
     if x.size == 0 or not np.all(np.isfinite(x)):
         return None
+    if s["remove_dc"]:  # before resampling: a DC step at the clip's edge would ring
+        x = x - x.mean()
     if sr_in != sample_rate:
         g = math.gcd(int(sr_in), int(sample_rate))
         x = resample_poly(x, sample_rate // g, sr_in // g)
-    if s["remove_dc"]:
-        x = x - x.mean()
     peak = np.max(np.abs(x)) if x.size else 0.0
     if peak < 1e-5:
         return None

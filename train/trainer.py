@@ -176,7 +176,11 @@ def _recon_monitor(data: data_mod.LabelledAudio, every: int):
 
     class ReconMonitor(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if logs is None or (epoch + 1) % every or not len(data.test_x):
+            if logs is None or not len(data.test_x):
+                return
+            if epoch > 0 and (epoch + 1) % every:
+                # CSVLogger fixes its columns at the first epoch: keep the keys, mark "not measured"
+                logs["val_snr_db"] = logs["val_level_db"] = float("nan")
                 return
             mu, _ = self.model.encoder.predict(data.test_x, verbose=0, batch_size=64)
             x_hat = self.model.decoder.predict(mu, verbose=0, batch_size=64)

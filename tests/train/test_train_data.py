@@ -1,0 +1,226 @@
+"""Data sources: SOURCE parsing, preprocessing, FSDD/folder loaders, bad files, synthesisers."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+from vae_synth.train import data as D
+from vae_synth.train import synthetic
+
+
+def _tone(freq, sr, n, amp=0.5, delay=0):
+    t = np.arange(n) / sr
+    x = amp * np.sin(2 * np.pi * freq * t) * np.exp(-t * 8)
+    return np.concatenate([np.zeros(delay), x])
+
+
+# ----------------------------------------------------------------------------- SOURCE parsing
+
+
+def test_parse_source_options():
+    s = D.parse_source("fsdd:/data/fsdd?speakers=nicolas,jackson&split=holdout:3")
+    assert (s.kind, s.target) == ("fsdd", "/data/fsdd")
+    assert s.options == {"speakers": "nicolas,jackson", "split": "holdout:3"}
+    assert D._split_rule(s) == ("holdout", 3)
+    assert D._split_rule(D.parse_source("fsdd:x")) == ("official", 0)
+    assert D._split_rule(D.parse_source("folder:x")) == ("fraction", 0.2)
+    assert D._split_rule(D.parse_source("synthetic:drums?n=8&split=none")) == ("none", 0)
+    assert D.parse_source("folder:d?labels=kmeans:5").options["labels"] == "kmeans:5"
+    assert D.parse_source("synthetic:fm").default_rate_and_frame == (16000, 8192)
+    assert D.parse_source("fsdd:download").default_rate_and_frame == (8000, 4096)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("drums", "expected fsdd:PATH"),
+    ("wav:/x", "unknown kind"),
+    ("synthetic:noise", "unknown synthetic set"),
+    ("folder:", "missing path"),
+    ("folder:x?speakers=a", "does not apply to folder"),
+    ("fsdd:x?split=random", "split must be"),
+    ("folder:x?split=official", "only applies to fsdd"),
+    ("folder:x?labels=kmeans:0", "labels must be"),
+    ("synthetic:drums?n=zero", "n must be a positive integer"),
+    ("synthetic:drums?n", "not key=value"),
+    ("fsdd:x?split=holdout:1.5", "holdout fraction"),
+])
+def test_parse_source_errors(bad, message):
+    with pytest.raises(D.DataError, match=message):
+        D.parse_source(bad)
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+
+def test_preprocess_stereo_resample_trim_pad():
+    sr_in = 44100
+    # stereo, DC offset, 0.1 s of leading silence, then a decaying tone
+    mono = _tone(440, sr_in, 4410, amp=0.3, delay=4410) + 0.2
+    stereo = np.stack([mono, mono], axis=1)
+    out = D.preprocess(stereo, sr_in, 22050, 4096)
+    assert out.shape == (4096,) and out.dtype == np.float32
+    assert np.max(np.abs(out)) == pytest.approx(1.0, abs=1e-6)
+    # leading silence trimmed (to within one 128-sample block) and the tail zero-padded
+    assert np.max(np.abs(out[:128])) > 0.1
+    assert np.all(out[2300:] == 0)  # 4410 samples at 44.1 kHz -> 2205 at 22.05 kHz
+
+
+def test_preprocess_crop_fades_out_and_silence_is_none():
+    x = np.sin(np.arange(10000) * 0.3)
+    out = D.preprocess(x, 8000, 8000, 4096)
+    assert out.shape == (4096,) and abs(out[-1]) < 1e-6 and np.max(np.abs(out[:3000])) > 0.9
+    assert D.preprocess(np.zeros(5000), 8000, 8000, 4096) is None
+    assert D.preprocess(np.full(5000, 0.3), 8000, 8000, 4096) is None  # pure DC = silent
+    assert D.preprocess(np.zeros(0), 8000, 8000, 4096) is None
+
+
+# ----------------------------------------------------------------------------- loaders
+
+
+def _make_fsdd(root, speakers=("nicolas", "theo"), digits=range(3), indices=range(7)):
+    rec = root / "recordings"
+    rec.mkdir(parents=True)
+    for s_i, spk in enumerate(speakers):
+        for d in digits:
+            for i in indices:
+                x = _tone(200 + 60 * d + 5 * i + 3 * s_i, 8000, 3000)
+                sf.write(rec / f"{d}_{spk}_{i}.wav", x, 8000, subtype="PCM_16")
+    return root
+
+
+def test_fsdd_official_split_and_speakers(tmp_path):
+    root = _make_fsdd(tmp_path / "fsdd")
+    data = D.load_sources([f"fsdd:{root}?speakers=nicolas"], 8000, 4096)
+    assert data.class_names == [str(d) for d in range(10)]
+    # indices 0-4 are the official test split, 5-6 train; 3 digits x 1 speaker
+    assert len(data.test_x) == 15 and len(data.train_x) == 6
+    assert all("_nicolas_" in f for f in data.train_files + data.test_files)
+    assert all(int(f.rsplit("_", 1)[1][:-4]) <= 4 for f in data.test_files)
+    assert data.licence == "CC-BY-SA-4.0" and "Free Spoken Digit" in data.attribution
+    both = D.load_sources([f"fsdd:{root}?split=holdout:2"], 8000, 4096, seed=3)
+    assert len(both.test_x) == 3 * 2 and len(both.train_x) == 2 * 3 * 7 - 6
+    again = D.load_sources([f"fsdd:{root}?split=holdout:2"], 8000, 4096, seed=3)
+    assert again.test_files == both.test_files  # seeded
+
+
+def test_fsdd_unknown_speaker_is_clear_error(tmp_path):
+    root = _make_fsdd(tmp_path / "fsdd")
+    with pytest.raises(D.DataError, match="no FSDD files.*speakers \\['george'\\]"):
+        D.load_sources([f"fsdd:{root}?speakers=george"], 8000, 4096)
+
+
+def _make_folder(root, per_class=5, sr=44100, classes=("kick", "snare")):
+    for k, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            sf.write(root / name / f"{i}.wav", _tone(100 + 300 * k + 7 * i, sr, 8000), sr)
+    return root
+
+
+def test_folder_bad_files_are_skipped_with_warnings(tmp_path):
+    root = _make_folder(tmp_path / "drums")
+    (root / "kick" / "corrupt.wav").write_bytes(b"RIFF\x00\x00garbage")
+    sf.write(root / "kick" / "empty.wav", np.zeros(0), 22050)
+    sf.write(root / "snare" / "silent.wav", np.zeros(4000), 22050)
+    (root / "snare" / "notes.bin").write_bytes(b"\x00\x01")
+    (root / "README.md").write_text("not audio, not warned about")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = D.load_sources([f"folder:{root}?split=holdout:1"], 22050, 4096)
+    messages = [str(w.message) for w in caught if issubclass(w.category, D.DataWarning)]
+    for name in ("corrupt.wav", "empty.wav", "silent.wav", "notes.bin"):
+        assert any(name in m for m in messages), (name, messages)
+    assert any("skipped 4 unusable file(s)" in m for m in messages)
+    assert len(data.skipped) == 4
+    assert data.class_names == ["kick", "snare"]
+    assert len(data.train_x) == 8 and len(data.test_x) == 2
+    assert np.allclose(np.max(np.abs(data.train_x), axis=1), 1.0)
+
+
+def test_folder_with_nothing_usable_is_clear_error(tmp_path):
+    root = tmp_path / "bad"
+    (root / "kick").mkdir(parents=True)
+    (root / "kick" / "a.wav").write_bytes(b"not a wav")
+    sf.write(root / "kick" / "b.wav", np.zeros(100), 8000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(D.DataError, match="none of the 2 audio files .* is usable"):
+            D.load_sources([f"folder:{root}"], 8000, 512)
+    with pytest.raises(D.DataError, match="is not a folder"):
+        D.load_sources([f"folder:{tmp_path / 'missing'}"], 8000, 512)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(D.DataError, match="no class folders"):
+        D.load_sources([f"folder:{tmp_path / 'empty'}"], 8000, 512)
+
+
+def test_holdout_larger_than_class_is_error(tmp_path):
+    root = _make_folder(tmp_path / "d", per_class=2)
+    with pytest.raises(D.DataError, match="nothing would be left to train on"):
+        D.load_sources([f"folder:{root}?split=holdout:2"], 22050, 2048)
+
+
+def test_kmeans_labels_separate_low_and_high(tmp_path):
+    # low thumps and bright noise bursts: two obvious MFCC clusters
+    sr = 22050
+    rng = np.random.default_rng(0)
+    (tmp_path / "all").mkdir()
+    for i in range(6):
+        sf.write(tmp_path / "all" / f"low{i}.wav", _tone(60 + 5 * i, sr, 6000), sr)
+        noise = rng.standard_normal(6000) * np.exp(-np.arange(6000) / 800) * 0.5
+        sf.write(tmp_path / "all" / f"high{i}.wav", np.diff(noise, prepend=0), sr)
+    data = D.load_sources([f"folder:{tmp_path}?labels=kmeans:2&split=none"], sr, 4096)
+    assert data.class_names == ["cluster0", "cluster1"]
+    by_file = dict(zip([f.rsplit("/", 1)[1] for f in data.train_files], data.train_y, strict=True))
+    lows = {by_file[f"low{i}.wav"] for i in range(6)}
+    highs = {by_file[f"high{i}.wav"] for i in range(6)}
+    assert len(lows) == 1 and len(highs) == 1 and lows != highs
+
+
+def test_mixing_sources_merges_class_names(tmp_path):
+    root = _make_folder(tmp_path / "drums", classes=("kick", "clap"))
+    data = D.load_sources([f"folder:{root}", "synthetic:drums?n=8&split=none"], 22050, 2048)
+    assert data.class_names == ["clap", "kick", "snare", "tom", "hihat"]  # folders sorted
+    synth = [i for i, f in enumerate(data.train_files) if f.startswith("synthetic:")]
+    assert len(synth) == 8 and len(data.train_x) == 8 + 8
+    assert set(data.train_y[synth].tolist()) == {1, 2, 3, 4}  # kick merged with the folder's kick
+    assert "CC0-1.0" in data.licence
+
+
+# ----------------------------------------------------------------------------- synthesisers
+
+
+def test_synthetic_sets_are_deterministic_and_balanced():
+    a, ya, names = synthetic.synth_drums(12, 22050, 4096, seed=5)
+    b, yb, _ = synthetic.synth_drums(12, 22050, 4096, seed=5)
+    c, _, _ = synthetic.synth_drums(12, 22050, 4096, seed=6)
+    assert names == ["kick", "snare", "tom", "hihat"]
+    assert np.array_equal(a, b) and np.array_equal(ya, yb) and not np.array_equal(a, c)
+    assert np.bincount(ya).tolist() == [3, 3, 3, 3]
+    assert np.allclose(np.max(np.abs(a), axis=1), 1.0)
+    # spectral sanity: hi-hats are bright, kicks are dark
+    spec = np.abs(np.fft.rfft(a, axis=1)) ** 2
+    freqs = np.fft.rfftfreq(4096, 1 / 22050)
+    centroid = (spec * freqs).sum(1) / spec.sum(1)
+    assert centroid[ya == 3].min() > 4 * centroid[ya == 0].max()
+
+    f, yf, fnames = synthetic.synth_families(30, 512, seed=0)
+    assert fnames == ["sine", "sawtooth", "gaussian"] and f.shape == (30, 512)
+    assert np.max(np.abs(f)) <= 1.0 and np.bincount(yf).tolist() == [10, 10, 10]
+    m, ym, mnames = synthetic.synth_fm(9, 16000, 8192, seed=0)
+    assert mnames == ["sine", "chirp", "fm"] and m.shape == (9, 8192)
+    assert np.max(np.abs(m)) == pytest.approx(0.9, abs=1e-3)
+
+
+def test_augment_parse_and_apply():
+    aug = D.Augment.parse("gain=6,shift=16,noise=0.001")
+    assert (aug.gain_db, aug.shift, aug.noise) == (6.0, 16, 0.001)
+    x = np.tile(_tone(300, 8000, 512).astype(np.float32), (64, 1))
+    y = aug(x, np.random.default_rng(0))
+    assert y.shape == x.shape and np.max(np.abs(y)) <= 1.0
+    peak_db = 20 * np.log10(np.max(np.abs(y), axis=1) / np.max(np.abs(x), axis=1))
+    assert peak_db.min() > -6.2 and peak_db.max() < 0.2 and peak_db.std() > 0.5
+    with pytest.raises(D.DataError, match="bad --augment"):
+        D.Augment.parse("volume=3")
+    assert not D.Augment.parse(None).active
