@@ -380,7 +380,9 @@ def load_eval_data(model: EvalModel, sources: list[str] | None, split: str = "te
                 f"{model.path}: the preset does not say what it was trained on; give --data SOURCE"
             )
     else:
-        data = load_sources(list(sources), model.sample_rate, model.frame_length, seed,
+        # the run's seed, so that a source the run trained on is split exactly as in training
+        # (held-out clips stay held out); ``seed`` only draws subsamples and t-SNE
+        data = load_sources(list(sources), model.sample_rate, model.frame_length, model.seed,
                             model.preprocess)
     parts = {"test": [(data.test_x, data.test_y, data.test_files)],
              "train": [(data.train_x, data.train_y, data.train_files)]}
