@@ -1,0 +1,149 @@
+"""Model configurations: thesis parameter counts (Tables 4.1/4.2, worked out by hand below),
+output shapes, frame lengths 512/4096/16384, plain variant. Build only; nothing trains here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from vae_synth.train import models
+
+
+def conv(k, cin, cout):  # Conv1D / Conv1DTranspose weights + bias
+    return k * cin * cout + cout
+
+
+def bn(c):  # BatchNormalization: gamma, beta, moving mean, moving variance
+    return 4 * c
+
+
+def dense(i, o):
+    return i * o + o
+
+
+D, C, L = 20, 10, 4096
+T = L // 32  # the x32 bottleneck: 128 samples of 1 channel
+BOTTLENECK_DENSE = 2 * dense(T, D)  # mu and logvar from the flattened bottleneck
+GROW = dense(D, T) + dense(T, T)  # two Dense layers growing z back to [128, 1]
+BLOCK = 50 * 2 * conv(2, 32, 32)  # 50 residual layers of two parallel 32-filter k2 sub-layers
+CLASSIFIER = dense(D, 10) + 2 * dense(10, 10) + dense(10, C)  # 3 hidden Dense(10) (thesis code)
+
+EXPECTED = {
+    # Table 4.1 left: conv 128 k5 s2, 128/256/512/1024 k4 s2, 1x1 to 1; mirror with transposes
+    "conv": (
+        conv(5, 1, 128) + bn(128) + conv(4, 128, 128) + bn(128) + conv(4, 128, 256) + bn(256)
+        + conv(4, 256, 512) + bn(512) + conv(4, 512, 1024) + bn(1024) + conv(1, 1024, 1) + bn(1)
+        + BOTTLENECK_DENSE,
+        GROW + conv(4, 1, 1024) + bn(1024) + conv(4, 1024, 512) + bn(512) + conv(4, 512, 256)
+        + bn(256) + conv(4, 256, 128) + bn(128) + conv(5, 128, 128) + bn(128) + conv(1, 128, 1),
+    ),
+    # Table 4.1 right: conv 16 k32, dilation block (1x1 projection 16->32 for the residual sum,
+    # batch norm on the block output), 5 x conv 1 k2 s2, 1x1; decoder mirrored
+    "dilated": (
+        conv(32, 1, 16) + bn(16) + conv(1, 16, 32) + BLOCK + bn(32)
+        + conv(2, 32, 1) + bn(1) + 4 * (conv(2, 1, 1) + bn(1)) + conv(1, 1, 1) + bn(1)
+        + BOTTLENECK_DENSE,
+        GROW + 5 * (conv(2, 1, 1) + bn(1)) + conv(1, 1, 32) + bn(32) + BLOCK + bn(32)
+        + conv(32, 32, 16) + bn(16) + conv(1, 16, 1),
+    ),
+    # Table 4.2: conv 16 k32, dilation stack, conv 128,128,256,256,512 k4 s2, 1x1; the decoder
+    # as listed in the table: transposes 512,256,256,128,128 k4 s2, 1x1
+    "hybrid": (
+        conv(32, 1, 16) + bn(16) + conv(1, 16, 32) + BLOCK + bn(32)
+        + conv(4, 32, 128) + bn(128) + conv(4, 128, 128) + bn(128) + conv(4, 128, 256) + bn(256)
+        + conv(4, 256, 256) + bn(256) + conv(4, 256, 512) + bn(512) + conv(1, 512, 1) + bn(1)
+        + BOTTLENECK_DENSE,
+        GROW + conv(4, 1, 512) + bn(512) + conv(4, 512, 256) + bn(256) + conv(4, 256, 256)
+        + bn(256) + conv(4, 256, 128) + bn(128) + conv(4, 128, 128) + bn(128) + conv(1, 128, 1),
+    ),
+}
+
+
+def test_expected_numbers_are_what_the_tables_give():
+    # the hand-worked totals, written out: a change to any thesis configuration shows up here
+    assert EXPECTED["conv"] == (2_835_117, 2_868_097)
+    assert EXPECTED["dilated"] == (214_527, 244_036)
+    assert EXPECTED["hybrid"] == (1_220_765, 1_010_817)
+    assert CLASSIFIER == 540
+
+
+@pytest.mark.parametrize("arch", ["conv", "dilated", "hybrid"])
+def test_thesis_parameter_counts_and_shapes(arch):
+    cfg = models.resolve_config(arch, "thesis")
+    enc, dec, cls, latent = models.build_models(cfg, L, D, C)
+    assert latent == D
+    assert (enc.count_params(), dec.count_params()) == EXPECTED[arch]
+    assert cls.count_params() == CLASSIFIER
+    x = np.random.default_rng(0).uniform(-1, 1, (2, L)).astype(np.float32)
+    mu, logvar = enc(x, training=False)
+    assert tuple(mu.shape) == (2, D) and tuple(logvar.shape) == (2, D)
+    y = np.asarray(dec(np.asarray(mu), training=False))
+    assert y.shape == (2, L) and np.all(np.abs(y) <= 1.0)
+    assert tuple(cls(mu).shape) == (2, C)
+    # the encoder compresses time x32 (Table 4.1/4.2) into one channel
+    bottleneck = enc.get_layer("enc_bottleneck").output
+    assert tuple(bottleneck.shape[1:]) == (T, 1)
+
+
+def test_dilation_block_receptive_fields():
+    # thesis: recf = sum_i 2^((i-1) mod m) + 1 = N/m (2^m - 1) + 1 for 50 layers of kernel 2.
+    # The formula gives 5116 and 311; the thesis prints 5119 and 319 (an arithmetic slip there).
+    spec = models.DILATED_THESIS["encoder"][1]
+    assert spec["layers"] == 50 and spec["filters"] == 32 and spec["cycles"] == [10, 5]
+    for m, recf in ((10, 5116), (5, 311)):
+        assert sum(2 ** ((i - 1) % m) for i in range(1, 51)) + 1 == recf == 50 // m * (2**m - 1) + 1
+
+
+def test_dilation_block_is_causal_and_residual():
+    import keras
+
+    spec = {"type": "dilation", "layers": 4, "filters": 4, "kernel": 2, "cycles": [2, 1]}
+    cfg = {"norm": "none", "activation": "tanh"}
+    inp = keras.Input((64, 4))
+    model = keras.Model(inp, models.dilation_block(inp, spec, cfg, "blk"))
+    x = np.zeros((1, 64, 4), np.float32)
+    x2 = x.copy()
+    x2[0, 40:] = 1.0  # a change at t >= 40 must not reach any output before t = 40
+    a, b = np.asarray(model(x)), np.asarray(model(x2))
+    assert np.allclose(a[0, :40], b[0, :40]) and not np.allclose(a[0, 40:], b[0, 40:])
+
+
+@pytest.mark.parametrize("frame", [512, 4096, 16384])
+@pytest.mark.parametrize("arch,config", [("conv", "small"), ("dilated", "small"),
+                                         ("hybrid", "small"), ("conv", "fast")])
+def test_scaled_configs_all_frame_lengths(arch, config, frame):
+    cfg = models.resolve_config(arch, config)
+    enc, dec, cls, _ = models.build_models(cfg, frame, 10, 4)
+    x = np.random.default_rng(1).uniform(-1, 1, (3, frame)).astype(np.float32)
+    mu, logvar = enc(x)
+    y = np.asarray(dec(mu))
+    assert tuple(mu.shape) == (3, 10) and y.shape == (3, frame) and np.max(np.abs(y)) <= 1
+    assert tuple(cls(mu).shape) == (3, 4)
+
+
+def test_conv_thesis_frame_lengths_512_and_16384():
+    cfg = models.resolve_config("conv", "thesis")
+    for frame in (512, 16384):
+        enc, dec, _, _ = models.build_models(cfg, frame, D, C)
+        assert enc.get_layer("mu").input.shape[-1] == frame // 32
+        assert tuple(dec.output.shape) == (None, frame)
+
+
+def test_plain_autoencoder_latent_is_the_bottleneck_signal():
+    cfg = models.resolve_config("conv", "thesis")
+    enc, dec, cls, latent = models.build_models(cfg, 512, D, C, plain=True)
+    assert latent == 512 // 32 and cls is None
+    x = np.random.default_rng(2).uniform(-1, 1, (2, 512)).astype(np.float32)
+    mu, logvar = enc(x)
+    assert tuple(mu.shape) == (2, 16) and np.all(np.asarray(logvar) == 0)
+    assert np.asarray(dec(mu)).shape == (2, 512)
+    # no dense bottleneck layers in a plain model
+    assert not any(layer.name in ("dec_dense1", "logvar_dense") for layer in dec.layers)
+
+
+def test_bad_config_and_frame_errors():
+    with pytest.raises(ValueError, match="unknown --config 'huge' for conv"):
+        models.resolve_config("conv", "huge")
+    with pytest.raises(ValueError, match="unknown --arch"):
+        models.resolve_config("wavenet", "small")
+    with pytest.raises(ValueError, match="not a multiple of the encoder's total stride 32"):
+        models.build_models(models.resolve_config("conv", "small"), 1000, 8, 2)
