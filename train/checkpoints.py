@@ -155,9 +155,23 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     the symlink ``current`` is swapped to it with os.replace. Resume reads ``current``.
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=False):
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=False, every: int = 1):
         super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint)
         self._root = Path(backup_dir)
+        self._every = max(1, every)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch" and (epoch + 1) % self._every == 0:
+            self._save_model()
+
+    def on_train_end(self, logs=None):
+        # the final state is always saved, so --resume with more steps continues from the end
+        if self.save_freq == "epoch" and self._current_epoch % self._every:
+            self._save_model()
+        if self.delete_checkpoint and self._root.exists():
+            shutil.rmtree(self._root)
 
     def _current(self) -> Path | None:
         link = self._root / "current"
@@ -193,7 +207,3 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         for p in self._root.iterdir():  # keep only the published state
             if p.is_dir() and not p.is_symlink() and p != final:
                 shutil.rmtree(p, ignore_errors=True)
-
-    def on_train_end(self, logs=None):
-        if self.delete_checkpoint and self._root.exists():
-            shutil.rmtree(self._root)

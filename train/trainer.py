@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -269,7 +271,8 @@ def train(opts: TrainOptions) -> dict:
     model_cfg = models.resolve_config(opts.arch, opts.model or opts.config)
     loss_cfg = {**DEFAULT_LOSS, **opts.loss}
     chief = _is_chief()
-    run_dir = out if chief else Path(out) / f".worker-{os.getpid()}"
+    # only the chief writes RUN_DIR; other workers checkpoint into a scratch folder (removed)
+    run_dir = out if chief else Path(tempfile.mkdtemp(prefix="vae-synth-worker-"))
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "logs").mkdir(exist_ok=True)
 
@@ -297,7 +300,8 @@ def train(opts: TrainOptions) -> dict:
     ckpt_root = run_dir / "checkpoints"
     sub_models = {"encoder": encoder, "decoder": decoder, "classifier": classifier}
     callbacks = [
-        checkpoints.AtomicBackupAndRestore(str(ckpt_root / "backup"), save_freq="epoch"),
+        checkpoints.AtomicBackupAndRestore(str(ckpt_root / "backup"), save_freq="epoch",
+                                           every=opts.checkpoint_every),
         _recon_monitor(data, opts.monitor_every) if chief and opts.monitor_every else None,
         checkpoints.RunCheckpoint(ckpt_root, sub_models, steps_per_epoch, opts.checkpoint_every),
         keras.callbacks.CSVLogger(str(run_dir / "logs" / "metrics.csv"), append=True),
@@ -317,6 +321,7 @@ def train(opts: TrainOptions) -> dict:
     )
     elapsed = time.time() - t0
     if not chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
         return {}
     if any(not np.isfinite(v) for v in history.history.get("loss", [0.0])):
         raise TrainError("training diverged (loss is NaN); try a lower --lr (1e-4 with clipnorm 1)")
