@@ -209,7 +209,6 @@ def test_failure_mid_export_keeps_the_old_preset(exported_run, exported_preset, 
     assert sorted(p.name for p in out.parent.iterdir()) == ["drums"]
 
 
-@pytest.mark.slow
 def test_kill_9_mid_export_leaves_no_half_preset(exported_run, tmp_path):
     """A real export in a subprocess, killed with SIGKILL while it writes ONNX files."""
     presets = tmp_path / "presets"
