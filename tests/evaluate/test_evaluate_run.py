@@ -76,3 +76,34 @@ def test_run_default_data_and_out_guard(exported_run, tmp_path, capsys):
                "--checkpoint", "last", "--split", "all"])
     assert rc == 2 and "must not be the run folder" in capsys.readouterr().err
     assert (exported_run / "metrics.json").read_bytes() == before
+
+
+def test_probe_sines_on_a_plain_autoencoder(tmp_path, exported_run, capsys):
+    """--probe-sines reads a plain run's x32 bottleneck as a signal at 1/32 of the rate."""
+    from vae_synth.train.trainer import TrainOptions, train
+
+    run_dir = tmp_path / "plain"
+    train(TrainOptions(sources=["synthetic:fm?n=24"], out=str(run_dir), arch="conv",
+                       config="small", plain=True, sample_rate=16000, frame_length=2048, steps=3,
+                       batch_size=8, verbose=0, tensorboard=False, monitor_every=0))
+    out = tmp_path / "report"
+    rc = main(["evaluate", str(run_dir), "--data", "synthetic:fm?n=24&split=none", "--split",
+               "all", "--out", str(out), "--quiet", "--no-tsne", "--checkpoint", "last",
+               "--probe-sines", "80,248,1200"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    probe = m["latent_sine_probe"]
+    assert probe["latent_rate_hz"] == 500.0  # 16 kHz / 32
+    assert probe["latent_nyquist_hz"] == 250.0
+    assert [r["input_hz"] for r in probe["sines"]] == [80.0, 248.0, 1200.0]
+    # where a sampled sine would fold to: 1200 Hz at 500 Hz -> 200 Hz; 248 Hz stays
+    assert [r["alias_hz"] for r in probe["sines"]] == [80.0, 248.0, 200.0]
+    assert all(0.0 <= r["latent_peak_hz"] <= 250.0 for r in probe["sines"])
+    assert m["kl_per_dim"] is None and m["active_dims"] is None  # no variational bottleneck
+    assert (out / "latent_sines.png").stat().st_size > 1000
+    assert "thesis Fig. 4.2" in (out / "report.md").read_text()
+    rc = main(["evaluate", str(run_dir), "--out", str(tmp_path / "r2"), "--probe-sines", "x"])
+    assert rc == 2 and "expected HZ,HZ" in capsys.readouterr().err
+    # a variational run has no latent signal to read
+    rc = main(["evaluate", str(exported_run), "--out", str(tmp_path / "r3"), "--probe-sines", "80"])
+    assert rc == 2 and "needs a plain autoencoder" in capsys.readouterr().err
