@@ -12,8 +12,9 @@ does the work for any encoder/decoder/classifier triple and its data:
    with ``load_preset`` (hashes, ONNX interfaces) before it is moved into place by a rename.
 
 An interrupted export (exception, Ctrl-C, kill -9) never leaves a half-written preset at ``out``:
-until the final rename the work lives in ``.NAME.export-*`` beside it (removed on failure; after
-a kill -9 it stays hidden, and preset listings skip hidden folders).
+until the final rename the work lives in ``.NAME.export-PID-*`` beside it (removed on failure; after
+a kill -9 it stays hidden until the next export to NAME removes it, and preset listings skip hidden
+folders).
 """
 
 from __future__ import annotations
@@ -100,6 +101,24 @@ def _check_out(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not (out / PRESET_JSON).is_file():
         raise ExportError(f"{out} is a non-empty folder that is not a preset; refusing to replace "
                           f"it (choose an empty or new --out, or an existing preset to update)")
+
+
+def _remove_stale_exports(out: Path) -> None:
+    """Remove ``.NAME.export-PID-*`` folders left by exports that were killed (their PID is gone)."""
+    for leftover in out.parent.glob(f".{out.name}.export-*-*"):
+        try:
+            pid = int(leftover.name[len(f".{out.name}.export-"):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+            continue  # that export is still running
+        except ProcessLookupError:
+            shutil.rmtree(leftover, ignore_errors=True)
+        except PermissionError:
+            continue  # alive, another user's
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -234,7 +253,8 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
         raise ExportError(f"training clips have shape {train_x.shape}, expected [N, {frame_length}]")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    _remove_stale_exports(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-{os.getpid()}-", dir=out.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a preset folder is ordinary data
         from vae_synth.export.convert import OPSET, keras_to_onnx

@@ -237,5 +237,8 @@ def test_kill_9_mid_export_leaves_no_half_preset(exported_run, tmp_path):
     # Exporting again works and gives a complete preset.
     from vae_synth.export.bundle import export_run
 
+    assert len(list(presets.glob(".new.export-*"))) == 1
     export_run(exported_run, out, show_progress=False)
     assert load_preset(out).name == "new"
+    # The killed export's leftover was cleaned up by the next export to the same name.
+    assert sorted(p.name for p in presets.iterdir()) == ["new"]
