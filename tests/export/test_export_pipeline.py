@@ -242,3 +242,18 @@ def test_kill_9_mid_export_leaves_no_half_preset(exported_run, tmp_path):
     assert load_preset(out).name == "new"
     # The killed export's leftover was cleaned up by the next export to the same name.
     assert sorted(p.name for p in presets.iterdir()) == ["new"]
+
+
+def test_export_help_does_not_load_tensorflow():
+    script = (
+        "import sys, contextlib, io\n"
+        "from vae_synth.cli import main\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        "    try: main(['export', '--help'])\n"
+        "    except SystemExit: pass\n"
+        "print('--checkpoint {last,best}' in buf.getvalue(), 'tensorflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True False"
