@@ -408,10 +408,12 @@ def run_metrics(run_dir: Path, checkpoint: str) -> dict[str, Any]:
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
                name: str | None = None, checkpoint: str = "last",
                tolerance: float = PARITY_TOLERANCE, show_progress: bool = True,
+               licence: str | None = None, attribution: str | None = None,
                load_run: Callable | None = None) -> ExportResult:
     """Export the run in ``run_dir`` (written by ``vae-synth train``) to the preset ``out``.
 
     name: the preset's name (default: ``out``'s folder name). checkpoint: ``last`` or ``best``.
+    licence / attribution: of the training data, when the run's config has none (or to correct it).
     Raises ExportError for plain (non-variational) runs, parity failures and unusable folders.
     """
     run_dir = Path(run_dir).expanduser()
@@ -439,14 +441,21 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
     data = run.load_data()
     cfg = run.config
     sources = cfg.get("sources") or []
+    # The per-file lists hold this machine's paths and grow with the data set: counts are kept.
+    preset_cfg = {k: v for k, v in cfg.items() if k not in ("training_files", "test_files")}
     training = {
         "arch": str(cfg.get("arch", "")),
-        "config": cfg,
+        "config": preset_cfg,
         "data": " + ".join(str(s) for s in sources),
-        "licence": str(cfg.get("licence") or getattr(data, "licence", "") or ""),
-        "attribution": str(cfg.get("attribution") or getattr(data, "attribution", "") or ""),
+        "licence": str(licence or cfg.get("licence") or getattr(data, "licence", "") or ""),
+        "attribution": str(attribution or cfg.get("attribution")
+                           or getattr(data, "attribution", "") or ""),
         "metrics": run_metrics(run_dir, checkpoint),
     }
+    if show_progress and not (training["licence"] and training["attribution"]):
+        progress.done()
+        print("export: warning: the run records no licence/attribution of its training data; "
+              "pass --licence and --attribution so the preset carries them", file=sys.stderr)
     # Spoken or sustained material loops while a key is held; one-shots (drums) ring out.
     sustain = True if any(str(s).startswith("fsdd") for s in sources) else None
     return export_models(

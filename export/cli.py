@@ -30,6 +30,10 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which checkpoint to export (default: last)")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="largest ONNX-vs-TensorFlow difference allowed (default: 1e-4)")
+    parser.add_argument("--licence", metavar="TEXT",
+                        help="licence of the training data (default: the run's config.json)")
+    parser.add_argument("--attribution", metavar="TEXT",
+                        help="attribution of the training data (default: the run's config.json)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
 
 
@@ -42,7 +46,8 @@ def run_export(args: argparse.Namespace) -> int:
 
     try:
         result = export_run(args.run_dir, args.out, name=args.name, checkpoint=args.checkpoint,
-                            tolerance=args.tolerance, show_progress=not args.quiet)
+                            tolerance=args.tolerance, show_progress=not args.quiet,
+                            licence=args.licence, attribution=args.attribution)
     except ExportError as e:
         print(f"vae-synth export: error: {e}", file=sys.stderr)
         return 2

@@ -153,8 +153,13 @@ def test_export_cli_writes_a_preset_and_reexport_replaces_it(exported_run, tmp_p
     assert first.training["metrics"]["checkpoint"] == "best"
     old_hash = sha256_file(out / "preset.json")
     (out / "stale-note.txt").write_text("from the old preset")
-    assert main(["export", str(exported_run), "--out", str(out), "--name", "renamed", "-q"]) == 0
-    assert load_preset(out).name == "renamed"
+    assert main(["export", str(exported_run), "--out", str(out), "--name", "renamed", "-q",
+                 "--licence", "CC0-1.0", "--attribution", "made by the tests"]) == 0
+    second = load_preset(out)
+    assert second.name == "renamed"
+    assert (second.training["licence"], second.training["attribution"]) == (
+        "CC0-1.0", "made by the tests")
+    assert "training_files" not in second.training["config"]  # no local paths in a preset
     assert sha256_file(out / "preset.json") != old_hash
     assert not (out / "stale-note.txt").exists()  # the folder was replaced, not merged
     assert sorted(p.name for p in out.parent.iterdir()) == ["mine"]  # no temp folders left
