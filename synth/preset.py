@@ -219,8 +219,12 @@ def _float_array(value: Any, shape: tuple[int, ...], what: str, where: str) -> n
         if not dims:
             if not (isinstance(v, (int, float)) and not isinstance(v, bool)):
                 raise PresetError(where, f"{label} must be a number, got {v!r}")
-            if not math.isfinite(v):
-                raise PresetError(where, f"{label} is not finite ({v})")
+            try:
+                finite = math.isfinite(v)
+            except OverflowError:  # an integer literal too large for a float
+                finite = False
+            if not finite:
+                raise PresetError(where, f"{label} is not finite ({str(v)[:20]})")
             return
         if not isinstance(v, list):
             raise PresetError(where, f"{label} must be a list of {dims[0]}, got {type(v).__name__}")
@@ -531,6 +535,8 @@ def _read_json(json_path: Path) -> Any:
                           ) from None
     except RecursionError:
         raise PresetError(json_path, "invalid JSON: nested too deeply") from None
+    except ValueError as e:  # e.g. an integer literal beyond Python's digit limit
+        raise PresetError(json_path, f"invalid JSON: {str(e)[:200]}") from None
     except OSError as e:
         raise PresetError(json_path, f"cannot read: {e.strerror}") from None
 

@@ -303,3 +303,19 @@ def test_list_presets_reports_a_broken_preset(tmp_path, monkeypatch):
 def test_folder_without_preset_json(tmp_path):
     (tmp_path / "empty").mkdir()
     _expect(tmp_path / "empty", "preset.json", "not a preset")
+
+
+def test_huge_numbers_are_errors_not_crashes(preset_dir):
+    path = preset_dir / "preset.json"
+    text = path.read_text()
+    data = json.loads(text)
+    data["classes"][0]["centroid"][0] = 10 ** 400  # a valid JSON integer, no float holds it
+    path.write_text(json.dumps(data))
+    _expect(preset_dir, "preset.json", "centroid of class 'kick'[0] is not finite")
+    path.write_text(text.replace('"latent_dim": 8', '"latent_dim": ' + "9" * 5000))
+    _expect(preset_dir, "preset.json", "invalid JSON")
+
+
+def test_deeply_nested_json(preset_dir):
+    (preset_dir / "preset.json").write_text("[" * 100000 + "]" * 100000)
+    _expect(preset_dir, "preset.json", "invalid JSON")
