@@ -21,7 +21,7 @@ from vae_synth.synth.preset import (
     sha256_file,
     validate_preset_dict,
 )
-from vae_synth.synth.runtime import make_session, session_device, warm_up
+from vae_synth.synth.runtime import cuda_unusable_reason, make_session, session_device, warm_up
 
 
 @pytest.fixture
@@ -89,6 +89,7 @@ def test_auto_device_falls_back_to_cpu_quietly(preset_dir, capfd):
     s = make_session(preset_dir / "decoder.onnx", device="auto")
     assert s.get_providers()[0] in ("CPUExecutionProvider", "CUDAExecutionProvider")
     if session_device(s) == "cpu":
+        assert cuda_unusable_reason()  # says why, e.g. "no NVIDIA GPU visible to the CUDA driver"
         out, err = capfd.readouterr()
         assert "CUDA" not in err and "cublas" not in err.lower(), err
         with pytest.raises(RuntimeError, match="CUDA"):
