@@ -135,18 +135,33 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _install(tmp: Path, out: Path) -> None:
     """Move the finished bundle ``tmp`` to ``out``, replacing an existing preset safely."""
+    # Flush the files and their folder first: a power cut after the rename must not leave a preset
+    # of empty files.
+    for path in [*tmp.iterdir(), tmp]:
+        _fsync(path)
     if not out.exists():
         os.rename(tmp, out)
-        return
-    if _exchange(tmp, out):
+    elif _exchange(tmp, out):
         shutil.rmtree(tmp)  # now holds the old preset
-        return
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    os.rename(out, old)
-    os.rename(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    else:
+        old = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.rename(out, old)
+        os.rename(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        _fsync(out.parent)
+    except OSError:
+        pass  # some filesystems cannot fsync a folder; the rename itself is done
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,6 +210,12 @@ def check_parity(folder: Path, encoder, decoder, classifier, clips: np.ndarray,
     (logits are compared relative to their scale: tolerance * max(1, max |logit|)).
     """
     mu_tf, logvar_tf = _tf_outputs(encoder, clips)[:2]
+    audio_check = _tf_outputs(decoder, mu_tf)[0]
+    for what, arr in (("encoder mu", mu_tf), ("encoder logvar", logvar_tf),
+                      ("decoder audio", audio_check)):
+        if not np.all(np.isfinite(arr)):
+            raise ExportError(f"the trained model itself gives non-finite {what} on real clips "
+                              f"(diverged training?); nothing to export")
     mu_ort, logvar_ort = _ort_outputs(_ort_session(folder / "encoder.onnx"), "audio", clips)[:2]
     audio_tf = _tf_outputs(decoder, mu_tf)[0]
     audio_ort = _ort_outputs(_ort_session(folder / "decoder_batch.onnx"), "z", mu_tf)[0]
@@ -251,6 +272,8 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
     latent_dim = int(encoder.outputs[0].shape[-1])
     if train_x.ndim != 2 or train_x.shape[1] != frame_length:
         raise ExportError(f"training clips have shape {train_x.shape}, expected [N, {frame_length}]")
+    if len(train_x) < 2:
+        raise ExportError(f"{len(train_x)} training clip(s): centroids and PCA axes need at least 2")
 
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_exports(out)

@@ -139,6 +139,11 @@ def test_parity_failure_says_by_how_much(exported_preset, run, run_data):
                        ) as info:
         check_parity(exported_preset, run.encoder, moved, run.classifier, clips)
     assert "limit 0.0001" in str(info.value) and "encoder.mu" not in str(info.value)
+    # A diverged model (NaN weights) is refused as such, not as a parity difference.
+    weights[-1] = weights[-1] * np.nan
+    moved.set_weights(weights)
+    with pytest.raises(ExportError, match="non-finite decoder audio.*diverged"):
+        check_parity(exported_preset, run.encoder, moved, run.classifier, clips)
 
 
 def test_export_cli_writes_a_preset_and_reexport_replaces_it(exported_run, tmp_path, capsys):
