@@ -451,6 +451,12 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
             f"Train without --plain to export.")
     _check_out(out.absolute())
     progress = Progress(9, enabled=show_progress)
+    # TensorFlow prints its start-up lines on import and on first device use: let it, before the
+    # progress display starts.
+    import tensorflow as tf
+
+    tf.config.list_logical_devices()
+
     progress.start(f"loading run {run_dir} ({checkpoint} checkpoint)")
     if load_run is None:
         from vae_synth.train.run import load_run
