@@ -322,7 +322,8 @@ class MidiInputs:
     def close(self) -> None:
         for midi_in, _ in self.inputs:
             try:
-                midi_in.cancel_callback()
+                # close_port + delete, no cancel_callback: rtmidi's JACK client must be able to
+                # finish a callback in flight while the port closes
                 midi_in.close_port()
                 midi_in.delete()
             except Exception:  # closing is best effort

@@ -66,6 +66,8 @@ class VoicePool:
         self._a = np.zeros(max_frames)
         self._b = np.zeros(max_frames)
         self._s = np.zeros(max_frames)
+        self._a32 = np.zeros(max_frames, dtype=np.float32)
+        self._b32 = np.zeros(max_frames, dtype=np.float32)
         self._e = np.zeros(max_frames)
         # statistics
         self.started = 0
@@ -179,14 +181,14 @@ class VoicePool:
         np.floor(p, out=fl)
         i = self._i[:n]
         i[:] = fl
-        a, b = self._a[:n], self._b[:n]
-        np.take(buf, i, out=a)
+        a, b = self._a32[:n], self._b32[:n]
+        np.take(buf, i, out=a, mode="clip")
         i += 1
         np.take(buf, i, out=b, mode="clip")
         np.subtract(p, fl, out=p)      # fraction
         np.subtract(b, a, out=b)
-        np.multiply(b, p, out=b)
-        np.add(a, b, out=out[:n])
+        np.multiply(b, p, out=p)
+        np.add(p, a, out=out[:n])
 
     def mix(self, out_l: np.ndarray, out_r: np.ndarray, start: int, n: int,
             rate_scale: float = 1.0) -> None:
@@ -249,6 +251,8 @@ class VoicePool:
             if self.sustained[v] and pos >= self.loop_end[v]:
                 start_, end_ = self.loop_start[v], self.loop_end[v]
                 pos = start_ + math.fmod(pos - start_, end_ - start_)
+            elif not self.sustained[v] and pos > len(buf) - 1:
+                self.active[v] = False   # the one-shot has ended
             self.pos[v] = pos
             if not self.active[v]:
                 self.bufs[v] = None

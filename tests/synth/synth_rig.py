@@ -1,0 +1,112 @@
+"""Helpers for the synth tests: an engine playing live on the JACK test rig, spectra."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def live_engine(preset_path, jack_server, voices: int = 16, **engine_kwargs):
+    """A running Engine: virtual JACK MIDI input ``vae-synth:midi_in`` and a PortAudio stream on
+    the rig's JACK server. Yields the engine; closes MIDI, stream and decode thread in order."""
+    import sounddevice as sd
+    from fixtures_jack import jack_output_device
+
+    from vae_synth.synth.engine import Engine
+    from vae_synth.synth.midi import MidiInputs
+    from vae_synth.synth.preset import load_preset
+
+    preset = load_preset(preset_path)
+    engine = Engine(preset, jack_server.samplerate, jack_server.blocksize, voices, learn=False,
+                    **engine_kwargs)
+    inputs = MidiInputs(engine.router, "jack", "virtual")
+    inputs.open()
+    engine.start()
+    stream = sd.OutputStream(samplerate=jack_server.samplerate, blocksize=jack_server.blocksize,
+                             device=jack_output_device(), channels=2, dtype="float32",
+                             latency="low", callback=engine.callback)
+    stream.start()
+    try:
+        yield engine
+    finally:
+        inputs.close()
+        stream.stop()
+        stream.close()
+        engine.stop()
+
+
+def _frame_stamped_process(self, frames: int) -> None:
+    """JackProbe._process, but each recorded block is written at the offset of its own JACK
+    frame time, so that cycles the client missed (xruns on a loaded machine) leave zeros in place
+    instead of shifting every later sample earlier."""
+    block_start = self.client.last_frame_time
+    self.midi_out.clear_buffer()
+    last_offset = 0
+    while self._pending and self._pending[0][0] < block_start + frames:
+        frame, message = self._pending.popleft()
+        offset = max(frame - block_start, last_offset)
+        self.midi_out.write_midi_event(offset, message)
+        self.sent.append((block_start + offset, message))
+        last_offset = offset
+    if self._recording:
+        if self._write_pos == 0:
+            self._start_frame = block_start
+            self._buffer[:] = 0.0
+        begin = block_start - self._start_frame
+        end = min(begin + frames, len(self._buffer))
+        if 0 <= begin < end:
+            for channel, port in enumerate(self.inputs):
+                self._buffer[begin:end, channel] = port.get_array()[: end - begin]
+        self._write_pos = max(self._write_pos, end, 1)
+
+
+def _make_frame_probe(jack_probe, name: str, channels: int):
+    """A probe from the ``jack_probe`` factory (closed by it) whose recording is frame-stamped."""
+    from fixtures_jack import JackProbe
+
+    class FrameProbe(JackProbe):
+        _process = _frame_stamped_process
+
+    original = JackProbe
+    import fixtures_jack
+
+    fixtures_jack.JackProbe = FrameProbe  # the factory builds a FrameProbe this once
+    try:
+        return jack_probe(name=name, channels=channels)
+    finally:
+        fixtures_jack.JackProbe = original
+
+
+def connect(jack_probe):
+    """Two probe clients: ``sender`` MIDI out -> the engine's virtual input, engine audio ->
+    ``recorder``. Returns (sender, recorder).
+
+    One probe doing both would close a loop in the JACK graph (probe -> engine -> probe); JACK
+    then runs one edge a cycle late and the recorded frame stamps are off by a block, one way or
+    the other depending on the order it picks. Two clients keep the graph acyclic: the sender runs
+    before the engine's MIDI client and the recorder after PortAudio, in the same cycle, so both
+    stamp frames on the same clock exactly."""
+    sender = jack_probe(name="sender", channels=1)
+    recorder = _make_frame_probe(jack_probe, "recorder", 2)
+    ports = sender.client.get_ports(r"vae-synth.*:midi_in", is_midi=True, is_input=True)
+    assert ports, "the engine's virtual MIDI input is not on the JACK graph"
+    sender.connect_midi(ports[0].name)
+    recorder.connect_audio("PortAudio")
+    time.sleep(0.1)
+    return sender, recorder
+
+
+def band_energy(x: np.ndarray, samplerate: int, lo: float, hi: float) -> float:
+    """Energy of x [n] between lo and hi Hz (Hann-windowed FFT)."""
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1.0 / samplerate)
+    return float(spectrum[(freqs >= lo) & (freqs < hi)].sum())
+
+
+def spectral_centroid(x: np.ndarray, samplerate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    freqs = np.fft.rfftfreq(len(x), 1.0 / samplerate)
+    return float((spectrum * freqs).sum() / max(spectrum.sum(), 1e-12))
