@@ -1,0 +1,286 @@
+"""The engine offline (no audio device): what it plays, morphing, limiter, render, programs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from fixtures_preset import make_test_preset, test_tones, tone_frequencies
+from synth_rig import band_energy, spectral_centroid
+
+from vae_synth.synth.output import CEILING
+from vae_synth.synth.preset import load_preset
+from vae_synth.synth.resample import Resampler
+
+SR = 48000
+BLOCK = 128
+
+
+def _engine(preset_path, **kw):
+    from vae_synth.synth.engine import Engine
+
+    return Engine(load_preset(preset_path), SR, BLOCK, learn=False, **kw)
+
+
+def _run(engine, blocks: int) -> np.ndarray:
+    out = np.zeros((blocks * BLOCK, 2), np.float32)
+    for b in range(blocks):
+        engine.process(out[b * BLOCK:(b + 1) * BLOCK])
+    return out
+
+
+def _dc_block(x: np.ndarray, r: float) -> np.ndarray:
+    y = np.zeros_like(x, dtype=np.float64)
+    xp = yp = 0.0
+    for n, v in enumerate(x.astype(np.float64)):
+        yp = v - xp + r * yp
+        xp = v
+        y[n] = yp
+    return y
+
+
+def expected_oneshot(preset, cls: int, velocity: int, engine) -> np.ndarray:
+    """What the left channel should carry for one note: the class's decoded frame, resampled,
+    end-faded, times velocity, centre pan and volume, through the DC blocker. [frames]"""
+    tone = test_tones(len(preset.classes), preset.sample_rate, preset.frame_length)[cls]
+    frame = Resampler(preset.sample_rate, SR, preset.frame_length)(tone[None])[0]
+    fade = engine.instrument.builder.fade
+    frame[-len(fade):] *= fade
+    gain = velocity / 127 * np.cos(np.pi / 4) * engine.snapshot.get("volume") ** 2
+    return _dc_block(frame * gain, engine.output.r)
+
+
+def test_a_note_plays_the_decoded_frame_resampled(tones_preset):
+    engine = _engine(tones_preset)
+    preset = engine.instrument.preset
+    engine.router.handle([0x99, 38, 100])          # snare = class 1
+    out = _run(engine, 60)
+    want = expected_oneshot(preset, 1, 100, engine)
+    got = out[: len(want), 0]
+    assert np.abs(got).max() < 0.6 * CEILING      # below the soft-clip knee: a clean copy
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    np.testing.assert_array_equal(out[:, 0], out[:, 1])  # centre pan
+    assert engine.notes == 1 and engine.pool.active_count() == 0
+
+
+def test_velocity_sets_the_gain_and_unmapped_notes_are_ignored(tones_preset):
+    engine = _engine(tones_preset)
+    engine.router.handle([0x90, 38, 127])
+    loud = _run(engine, 50)
+    engine.router.handle([0x90, 38, 32])
+    engine.router.handle([0x90, 100, 127])         # not in the map
+    soft = _run(engine, 50)
+    ratio = np.abs(soft).max() / np.abs(loud).max()
+    assert ratio == pytest.approx(32 / 127, rel=0.02)
+    assert engine.unmapped_notes == 1
+
+
+def _bank_after(engine, **params):
+    for name, value in params.items():
+        engine.snapshot.set(name, value)
+    inst = engine.instrument
+    return inst.builder.build(engine.snapshot.latent_state())
+
+
+def test_morph_knob_moves_the_sound_toward_the_target(tones_preset):
+    engine = _engine(tones_preset)
+    f = tone_frequencies(4)
+    kick_f, snare_f = f[0], f[1]   # default morph target of this map: snare
+    ratios = []
+    for morph in (0.0, 0.5, 1.0):
+        bank = _bank_after(engine, morph=morph)
+        kick = bank.oneshots[0]
+        ratios.append(band_energy(kick, SR, snare_f * 0.9, snare_f * 1.1)
+                      / band_energy(kick, SR, kick_f * 0.9, kick_f * 1.1))
+    assert ratios[0] < 0.05 and ratios[2] > 20 and ratios[0] < ratios[1] < ratios[2]
+
+
+def test_variation_and_xy_change_the_bank_reproducibly(tones_preset):
+    engine = _engine(tones_preset)
+    base = _bank_after(engine)
+    varied = _bank_after(engine, variation=0.8)
+    again = engine.instrument.builder.build(engine.snapshot.latent_state())
+    assert not np.allclose(base.oneshots[0], varied.oneshots[0])
+    np.testing.assert_array_equal(varied.oneshots[0], again.oneshots[0])
+    engine.snapshot.set("variation", 0.0)
+    xy = _bank_after(engine, morph=1.0, x=1.0, y=1.0)  # XY corner (1, 1): hihat
+    f = tone_frequencies(4)
+    assert spectral_centroid(xy.oneshots[0], SR) > spectral_centroid(base.oneshots[0], SR) * 2
+    assert band_energy(xy.oneshots[0], SR, f[3] * 0.9, f[3] * 1.1) > \
+        10 * band_energy(xy.oneshots[0], SR, f[0] * 0.9, f[0] * 1.1)
+
+
+def test_limiter_holds_a_model_that_outputs_ten(loud_preset):
+    engine = _engine(loud_preset)
+    for note in (36, 38, 41, 42, 45, 36, 38):
+        engine.router.handle([0x99, note, 127])
+    engine.snapshot.set("volume", 1.0)
+    out = _run(engine, 100)
+    assert np.all(np.isfinite(out))
+    assert np.abs(out).max() <= CEILING + 1e-6
+    assert np.abs(out).max() > 0.5 * CEILING   # it still plays, loudly
+
+
+def test_nan_model_gives_silence_not_noise(nan_preset):
+    engine = _engine(nan_preset)
+    assert engine.instrument.bank.nonfinite == frozenset(range(4))
+    for note in (36, 38, 42):
+        engine.router.handle([0x99, note, 127])
+    out = _run(engine, 50)
+    assert np.all(out == 0.0)
+    assert engine.notes == 3
+
+
+def test_decode_thread_coalesces_a_controller_flood(tones_preset):
+    engine = _engine(tones_preset)
+    engine.start()
+    try:
+        t0 = time.monotonic()
+        for i in range(3000):                       # 3000 CC messages as fast as possible
+            engine.router.handle([0xB0, 1, i % 128])
+        flood_s = time.monotonic() - t0
+        deadline = time.monotonic() + 5
+        while engine.instrument.bank.version != engine.snapshot.version:
+            assert time.monotonic() < deadline, "the decoder never caught up"
+            time.sleep(0.01)
+        stats = engine.decoder.stats
+        # one decode per decode time, not one per message: no backlog
+        assert stats.count < 3000 / 3
+        assert stats.skipped > 0
+        want = engine.instrument.latent_map.points(engine.snapshot.latent_state())
+        np.testing.assert_allclose(engine.instrument.bank.latents, want, atol=1e-6)
+        assert flood_s < 5
+    finally:
+        engine.stop()
+
+
+def test_sustained_voice_loops_while_held_and_follows_the_morph_knob(tmp_path):
+    folder = make_test_preset(tmp_path, name="sus", sustain=True, frame_length=1024)
+    engine = _engine(folder)
+    frame_frames = engine.instrument.frame_frames            # 3072 at 48 kHz
+    engine.router.handle([0x90, 36, 100])
+    held = _run(engine, 4 * frame_frames // BLOCK)          # four frames' worth
+    tail = held[-frame_frames:, 0]
+    assert np.sqrt(np.mean(tail ** 2)) > 0.01                # still sounding: it loops
+    # turn the morph knob while holding: the loop is re-decoded and cross-faded
+    engine.snapshot.set("morph", 1.0)
+    inst = engine.instrument
+    inst.bank = inst.builder.build(engine.snapshot.latent_state(), base=inst.bank)
+    moved = _run(engine, 4 * frame_frames // BLOCK)[-frame_frames:, 0]
+    f = tone_frequencies(4)
+    assert band_energy(moved, SR, f[1] * 0.9, f[1] * 1.1) > \
+        band_energy(tail, SR, f[1] * 0.9, f[1] * 1.1) * 10
+    engine.router.handle([0x80, 36, 0])
+    after = _run(engine, 20)
+    assert engine.pool.active_count() == 0                   # released within a few ms
+    # what is left is the DC blocker's own decay (no tone): tiny next to the held level
+    assert np.sqrt(np.mean(after[BLOCK * 4:, 0] ** 2)) < 0.05 * np.sqrt(np.mean(moved ** 2))
+
+
+def test_panic_silences_everything(tones_preset):
+    engine = _engine(tones_preset)
+    for note in (36, 38, 41, 42):
+        engine.router.handle([0x99, note, 127])
+    _run(engine, 2)
+    before = np.abs(_run(engine, 1)).max()
+    engine.router.handle([0xB0, 120, 0])
+    out = _run(engine, 40)
+    assert engine.pool.active_count() == 0 and engine.pool.stolen == 0
+    # voices fade within 3 ms; the DC blocker's decay is all that is left
+    assert np.abs(out[BLOCK:]).max() < 0.15 * before
+    assert np.abs(out[-BLOCK:]).max() < 0.02 * before
+
+
+def _write_midi(path, notes, ccs=(), programs=(), ticks_per_beat=480, bpm=120):
+    """notes: [(seconds, note, velocity, duration)], ccs: [(seconds, cc, value)]."""
+    import mido
+
+    spt = 60.0 / bpm / ticks_per_beat  # seconds per tick
+    events = []
+    for t, note, vel, dur in notes:
+        events.append((t, mido.Message("note_on", note=note, velocity=vel, channel=9)))
+        events.append((t + dur, mido.Message("note_off", note=note, channel=9)))
+    for t, cc, value in ccs:
+        events.append((t, mido.Message("control_change", control=cc, value=value, channel=9)))
+    for t, program in programs:
+        events.append((t, mido.Message("program_change", program=program, channel=9)))
+    events.sort(key=lambda e: e[0])
+    mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+    last = 0
+    for t, msg in events:
+        tick = round(t / spt)
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    mid.save(str(path))
+    return path
+
+
+def test_render_is_sample_accurate_and_bit_identical(tones_preset, tmp_path):
+    from vae_synth.synth.render import render_file
+
+    notes = [(0.25 * i, (36, 38, 42, 45)[i % 4], 100, 0.1) for i in range(12)]
+    ccs = [(0.02 * i, 1, (i * 5) % 128) for i in range(150)]  # morph automation
+    midi = _write_midi(tmp_path / "beat.mid", notes, ccs)
+    a = render_file(load_preset(tones_preset), midi, tmp_path / "a.wav")
+    render_file(load_preset(tones_preset), midi, tmp_path / "b.wav")
+    assert (tmp_path / "a.wav").read_bytes() == (tmp_path / "b.wav").read_bytes()
+    assert a["notes"] == 12 and a["peak"] <= CEILING
+    import soundfile as sf
+
+    audio, sr = sf.read(tmp_path / "a.wav", dtype="float32")
+    assert sr == SR and audio.shape[1] == 2
+    # the first note starts at sample 0 exactly (a sine: first non-zero sample is 1)
+    assert abs(audio[0, 0]) < 1e-9 and abs(audio[1, 0]) > 1e-4
+    # every note starts exactly at its time: silence right before, sound right after
+    second = round(0.25 * SR)
+    assert abs(audio[second + 2, 0] - audio[second - 1, 0]) > 1e-3
+
+
+def test_render_follows_program_changes(tones_preset, tmp_path):
+    from vae_synth.synth.engine import Engine
+    from vae_synth.synth.render import Renderer, midi_events
+
+    other = make_test_preset(tmp_path, classes=("zero", "one", "two"), name="digits-like",
+                             sample_rate=8000, frame_length=1024)
+    midi = _write_midi(tmp_path / "prog.mid", [(0.0, 36, 100, 0.1), (0.5, 60, 100, 0.1)],
+                       programs=[(0.3, 1)])
+    engine = Engine(load_preset(tones_preset), SR, BLOCK, learn=False,
+                    programs=[tones_preset, other])
+    out = Renderer(engine).render(midi_events(midi, SR), SR)
+    assert engine.instrument.name == "digits-like"
+    assert engine.notes == 2
+    second = out[int(0.5 * SR):, 0]
+    assert np.abs(second).max() > 0.05   # note 60 is in the new preset's map
+
+
+def test_cli_render_and_presets(tones_preset, tmp_path):
+    midi = _write_midi(tmp_path / "x.mid", [(0.0, 36, 100, 0.1), (0.1, 38, 100, 0.1)])
+    out = tmp_path / "x.wav"
+    env_cmd = [sys.executable, "-m", "vae_synth", "render", "--preset", str(tones_preset),
+               "--midi", str(midi), "--out", str(out)]
+    done = subprocess.run(env_cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "x real time" in done.stdout and out.stat().st_size > 10000
+    bad = subprocess.run([sys.executable, "-m", "vae_synth", "render", "--preset",
+                          str(tmp_path / "missing"), "--midi", str(midi), "--out", str(out)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "cannot load preset" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    garbage = tmp_path / "garbage.mid"
+    garbage.write_bytes(b"MThd\x00\x00")
+    bad = subprocess.run(env_cmd[:7] + [str(garbage), "--out", str(out)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "not a readable MIDI file" in bad.stderr
+    import os
+
+    listed = subprocess.run([sys.executable, "-m", "vae_synth", "presets"], capture_output=True,
+                            text=True, timeout=60,
+                            env={**os.environ, "VAE_SYNTH_PRESETS": str(tones_preset.parent)})
+    assert listed.returncode == 0 and tones_preset.name in listed.stdout
+    assert "4 classes" in listed.stdout
