@@ -14,7 +14,6 @@ def live_engine(preset_path, jack_server, voices: int = 16, **engine_kwargs):
     the rig's JACK server. Yields the engine; closes MIDI, stream and decode thread in order."""
     import sounddevice as sd
     from fixtures_jack import jack_output_device
-
     from vae_synth.synth.engine import Engine
     from vae_synth.synth.midi import MidiInputs
     from vae_synth.synth.preset import load_preset

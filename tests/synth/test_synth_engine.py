@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from fixtures_preset import make_test_preset, test_tones, tone_frequencies
 from synth_rig import band_energy, spectral_centroid
-
 from vae_synth.synth.output import CEILING
 from vae_synth.synth.preset import load_preset
 from vae_synth.synth.resample import Resampler

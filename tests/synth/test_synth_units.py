@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from vae_synth.synth import events as ev
 from vae_synth.synth.latent import LatentMap, bilinear, lerp, slerp
 from vae_synth.synth.midi import LearnStore, MidiRouter
@@ -309,7 +308,7 @@ def test_controller_flood_never_fills_the_event_ring():
         router.handle([0xB0, 1, i % 128])
     assert ring.pending() == 0 and ring.dropped == 0
     assert snap.get("morph") == (4999 % 128) / 127
-    for i in range(100):  # a note flood beyond capacity drops, never blocks
+    for _ in range(100):  # a note flood beyond capacity drops, never blocks
         router.handle([0x90, 60, 100])
     assert ring.pending() == 64 and ring.dropped == 36
 
