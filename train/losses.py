@@ -148,6 +148,34 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 self.trackers[name].update_state(value)
             return _scale_for_replicas(total)
 
+        if keras.backend.backend() == "tensorflow":
+            # Keras 3 under MultiWorkerMirroredStrategy reduces each logged scalar with
+            # strategy.reduce("MEAN", v, axis=0), which fails for 0-d values (tensorflow#72388):
+            # give it 1-element vectors there; it reduces them back to scalars.
+            def _multi_worker(self) -> bool:
+                strategy = getattr(self, "_distribute_strategy", None)
+                extended = getattr(strategy, "extended", None)
+                return bool(extended is not None and getattr(
+                    extended, "_in_multi_worker_mode", lambda: False)())
+
+            def train_step(self, data):
+                logs = super().train_step(data)
+                return {k: ops.reshape(v, (1,)) for k, v in logs.items()} \
+                    if self._multi_worker() else logs
+
+            def test_step(self, data):
+                logs = super().test_step(data)
+                return {k: ops.reshape(v, (1,)) for k, v in logs.items()} \
+                    if self._multi_worker() else logs
+
+        def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+            # Keras 3.15 (TF backend) reduces the first (x, y) batch with strategy.reduce, which
+            # MultiWorkerMirroredStrategy rejects for a tuple. The model and its optimizer are
+            # built before fit (trainer.py), so there is nothing left to build symbolically.
+            if self.built and self.optimizer is not None and self.optimizer.built:
+                return None
+            return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
         @property
         def metrics(self):
             return [*super().metrics, *self.trackers.values()]

@@ -171,6 +171,22 @@ def _augmented_training_set(data: data_mod.LabelledAudio, augment: data_mod.Augm
 # ----------------------------------------------------------------------------- callbacks
 
 
+def infer(model, x: np.ndarray, batch: int = 64):
+    """Call a Keras model in batches, inference mode -> numpy (a list for several outputs).
+
+    Direct calls rather than ``predict``: under MultiWorkerMirroredStrategy ``predict`` is a
+    collective that every worker must join, while this runs on the chief alone.
+    """
+    outs = []
+    for i in range(0, len(x), batch):
+        out = model(x[i : i + batch], training=False)
+        outs.append([np.asarray(o) for o in out] if isinstance(out, (list, tuple))
+                    else np.asarray(out))
+    if isinstance(outs[0], list):
+        return [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))]
+    return np.concatenate(outs)
+
+
 def _recon_monitor(data: data_mod.LabelledAudio, every: int):
     """Callback: every ``every`` epochs log val_snr_db and val_level_db (decoder vs real level)."""
     import keras
@@ -184,8 +200,8 @@ def _recon_monitor(data: data_mod.LabelledAudio, every: int):
                 # CSVLogger fixes its columns at the first epoch: keep the keys, mark "not measured"
                 logs["val_snr_db"] = logs["val_level_db"] = float("nan")
                 return
-            mu, _ = self.model.encoder.predict(data.test_x, verbose=0, batch_size=64)
-            x_hat = self.model.decoder.predict(mu, verbose=0, batch_size=64)
+            mu = infer(self.model.encoder, data.test_x)[0]
+            x_hat = infer(self.model.decoder, mu)
             logs["val_snr_db"] = float(np.median(quality.snr_db(data.test_x, x_hat)))
             logs["val_level_db"] = float(np.median(
                 quality.level_db(x_hat) - quality.level_db(data.test_x)))
@@ -202,16 +218,16 @@ def evaluate_run(encoder, decoder, data: data_mod.LabelledAudio, plain: bool) ->
 
     test_x = data.test_x if len(data.test_x) else data.train_x
     test_y = data.test_y if len(data.test_y) else data.train_y
-    mu_tr, _ = encoder.predict(data.train_x, verbose=0, batch_size=64)
-    mu_te, _ = encoder.predict(test_x, verbose=0, batch_size=64)
-    x_hat = decoder.predict(mu_te, verbose=0, batch_size=64)
+    mu_tr = infer(encoder, data.train_x)[0]
+    mu_te = infer(encoder, test_x)[0]
+    x_hat = infer(decoder, mu_te)
     all_mu = np.concatenate([mu_tr, mu_te])
     all_y = np.concatenate([data.train_y, test_y])
     centres = np.stack([
         all_mu[all_y == c].mean(0) if np.any(all_y == c) else np.zeros(all_mu.shape[1])
         for c in range(len(data.class_names))
     ]).astype(np.float32)
-    centre_audio = decoder.predict(centres, verbose=0)
+    centre_audio = infer(decoder, centres)
     # real clips for same-class distance and levels: only the source's real test clips matter
     report = quality.reconstruction_report(
         test_x, test_y, x_hat, centre_audio, data.class_names, data.sample_rate,
@@ -283,6 +299,7 @@ def train(opts: TrainOptions) -> dict:
         model = make_joint_model(encoder, decoder, classifier, loss_cfg, opts.plain, opts.seed)
         model.compile(optimizer=keras.optimizers.Adam(opts.lr, clipnorm=opts.clipnorm))
         model(x[:2])  # build (BackupAndRestore needs a built model)
+        model.optimizer.build(model.trainable_variables)
     config = _build_config(opts, data, model_cfg, latent_dim, loss_cfg, augment)
     if chief and not opts.resume:
         checkpoints.write_json_atomic(config_path, config)
@@ -373,9 +390,10 @@ class _null_scope:
         return False
 
 
-def _say(opts: TrainOptions, text: str, always: bool = False) -> None:
-    if opts.verbose or always:
-        print(text, file=sys.stderr if not always else sys.stdout, flush=True)
+def _say(opts: TrainOptions, text: str, result: bool = False) -> None:
+    """Setup lines go to stderr (also with --quiet, which only drops the progress bar); the
+    final summary goes to stdout."""
+    print(text, file=sys.stdout if result else sys.stderr, flush=True)
 
 
 def _options_from_config(saved: dict, opts: TrainOptions) -> TrainOptions:
