@@ -6,7 +6,8 @@ depend on the weights' values) the script builds the Keras models with ``vae_syn
 exports them with ``vae_synth.export.convert`` exactly as ``vae-synth export`` does, and measures:
 
 - p50 / p99 latency at batch 1 and batch 16 for ORT decoder.onnx (fixed batch 1),
-  ORT decoder_batch.onnx (dynamic batch), TF eager ``decoder(z, training=False)``, ``tf.function``;
+  ORT decoder_batch.onnx (dynamic batch), TF eager ``decoder(z, training=False)``, ``tf.function``,
+  interleaved round by round so that every case sees the same background load;
 - first-call latency (session creation + first run; TF first call, tf.function trace + first run);
 - latency of one call after the process has idled 10 s (no warm-up in between);
 - ONNX file sizes of all four bundle files.
@@ -36,6 +37,23 @@ DEFAULT_MODELS = "conv/small@4096,conv/small@16384,conv/fast@16384"
 def percentiles(times: list[float]) -> tuple[float, float]:
     a = np.asarray(times) * 1e3
     return float(np.percentile(a, 50)), float(np.percentile(a, 99))
+
+
+def interleaved(cases: dict, rounds: int, reps: dict, warm: int = 5) -> dict[str, list[float]]:
+    """Time every case in turn, round after round (``reps[case]`` calls per round), so that all
+    cases see the same background load: on a shared machine, ratios from back-to-back blocks
+    would compare different neighbours as much as different runtimes."""
+    for fn in cases.values():
+        for _ in range(warm):
+            fn()
+    out: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            for _ in range(reps.get(name, 1)):
+                t0 = time.perf_counter()
+                fn()
+                out[name].append(time.perf_counter() - t0)
+    return out
 
 
 def timed(fn, runs: int, warm: int = 5) -> list[float]:
@@ -83,24 +101,28 @@ def bench_model(arch: str, config: str, frame_length: int, latent_dim: int, runs
     res["ort_fixed_first_run_ms"] = (t2 - t1) * 1e3
     dyn = make_session(folder / "decoder_batch.onnx", device="cpu")
 
-    lat = {}
-    lat["ort_fixed_b1"] = percentiles(timed(lambda: fixed.run(None, {"z": z1}), runs))
-    lat["ort_dynamic_b1"] = percentiles(timed(lambda: dyn.run(None, {"z": z1}), runs))
-    lat["ort_dynamic_b16"] = percentiles(timed(lambda: dyn.run(None, {"z": z16}), max(20, runs // 4)))
-
     t0 = time.perf_counter()
     dec(z1, training=False)
     res["tf_eager_first_call_ms"] = (time.perf_counter() - t0) * 1e3
-    lat["tf_eager_b1"] = percentiles(timed(lambda: dec(z1, training=False), tf_runs))
-    lat["tf_eager_b16"] = percentiles(timed(lambda: dec(z16, training=False), tf_runs))
-
     fn = tf.function(lambda z: dec(z, training=False), reduce_retracing=True)
     t0 = time.perf_counter()
     fn(tf.constant(z1))
     res["tf_function_first_call_ms"] = (time.perf_counter() - t0) * 1e3
     fn(tf.constant(z16))
-    lat["tf_function_b1"] = percentiles(timed(lambda: fn(tf.constant(z1)), tf_runs))
-    lat["tf_function_b16"] = percentiles(timed(lambda: fn(tf.constant(z16)), tf_runs))
+
+    cases = {
+        "ort_fixed_b1": lambda: fixed.run(None, {"z": z1}),
+        "ort_dynamic_b1": lambda: dyn.run(None, {"z": z1}),
+        "tf_function_b1": lambda: fn(tf.constant(z1)),
+        "tf_eager_b1": lambda: dec(z1, training=False),
+        "ort_dynamic_b16": lambda: dyn.run(None, {"z": z16}),
+        "tf_function_b16": lambda: fn(tf.constant(z16)),
+        "tf_eager_b16": lambda: dec(z16, training=False),
+    }
+    k = max(1, runs // tf_runs)  # fast batch-1 cases get more samples per round
+    times = interleaved(cases, tf_runs, {"ort_fixed_b1": k, "ort_dynamic_b1": k,
+                                         "tf_function_b1": k})
+    lat = {name: percentiles(t) for name, t in times.items()}
 
     # After idling: the first call after `idle_s` seconds of nothing, then the next one; a few
     # rounds, since one probe on a shared machine says more about the neighbours than about ORT.
