@@ -142,6 +142,10 @@ class JackProbe:
     MIDI events are scheduled at absolute JACK frame times and written at the exact offset inside
     the block that contains them; recorded audio is stamped with the frame time of its first sample.
     Port names: ``<name>:midi_out`` and ``<name>:in_1`` … ``<name>:in_<channels>``.
+
+    Use one probe to send and another to record when measuring an engine's latency: a single probe
+    that feeds the engine and records it closes a loop in the JACK graph (probe -> engine -> probe),
+    and JACK then runs one edge of it a cycle late.
     """
 
     def __init__(self, server: JackServer, name: str = "probe", channels: int = 2,
@@ -157,7 +161,7 @@ class JackProbe:
         self._buffer = np.zeros((int(capacity_seconds * self.samplerate), channels), np.float32)
         self._recording = False
         self._write_pos = 0
-        self._start_frame = 0
+        self._start_frame = -1
         self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
         self.sent: list[tuple[int, bytes]] = []  # (frame actually written, message), in order
         self.xruns = 0
@@ -180,12 +184,16 @@ class JackProbe:
             self.sent.append((block_start + offset, message))
             last_offset = offset
         if self._recording:
-            if self._write_pos == 0:
+            if self._start_frame < 0:
                 self._start_frame = block_start
-            end = min(self._write_pos + frames, len(self._buffer))
-            for channel, port in enumerate(self.inputs):
-                self._buffer[self._write_pos:end, channel] = port.get_array()[: end - self._write_pos]
-            self._write_pos = end
+            # Each block goes to the offset of its own frame time: a cycle this client missed
+            # (an xrun on a loaded machine) leaves zeros in place instead of shifting later audio.
+            begin = block_start - self._start_frame
+            end = min(begin + frames, len(self._buffer))
+            if 0 <= begin < end:
+                for channel, port in enumerate(self.inputs):
+                    self._buffer[begin:end, channel] = port.get_array()[: end - begin]
+                self._write_pos = max(self._write_pos, end)
 
     # -- control (test thread) -----------------------------------------------------------------
     @property
@@ -230,7 +238,9 @@ class JackProbe:
         return int(at_frame)
 
     def start_recording(self) -> None:
+        self._buffer[:] = 0.0
         self._write_pos = 0
+        self._start_frame = -1
         self._recording = True
 
     def stop_recording(self) -> Recording:

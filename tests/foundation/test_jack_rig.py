@@ -98,15 +98,15 @@ def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jac
         with sd.OutputStream(device=jack_output_device(), channels=1,
                              samplerate=jack_server.samplerate, blocksize=jack_server.blocksize,
                              dtype="float32", callback=callback):
-            probe = jack_probe(channels=1)
-            probe.connect_audio("PortAudio")
-            probe.connect_midi("mini-engine:midi_in")
+            sender, recorder = jack_probe(name="sender"), jack_probe(name="recorder", channels=1)
+            recorder.connect_audio("PortAudio")
+            sender.connect_midi("mini-engine:midi_in")
             time.sleep(0.2)
-            probe.start_recording()
+            recorder.start_recording()
             time.sleep(0.1)
-            note_frame = probe.send([0x90, 60, 100])
+            note_frame = sender.send([0x90, 60, 100])
             time.sleep(0.3)
-            recording = probe.stop_recording()
+            recording = recorder.stop_recording()
     finally:
         midi_in.close_port()
         midi_in.delete()
