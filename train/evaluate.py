@@ -394,12 +394,25 @@ def load_eval_data(model: EvalModel, sources: list[str] | None, split: str = "te
     x = np.concatenate(xs).astype(np.float32)
     y = np.concatenate([p[1] for p in parts[split] if len(p[0])]).astype(int)
     files = sum((list(p[2] or []) for p in parts[split] if len(p[0])), [])
+    # the model's own training clips give its "training centroids": from this data when it is the
+    # run's own, else rebuilt from the run's config (e.g. other speakers scored against them)
+    train_x = train_y = None
     same_sources = own or list(sources) == list(model.sources or [])
+    if same_sources and len(data.train_x):
+        train_x, train_y, train_names = data.train_x, data.train_y, data.class_names
+    elif model.run is not None:
+        own_data = model.run.load_data()
+        train_x, train_y, train_names = own_data.train_x, own_data.train_y, own_data.class_names
+    if train_x is not None and list(train_names) != list(data.class_names):
+        # align the run's labels with the evaluated data's class order (by name)
+        order = {n: i for i, n in enumerate(data.class_names)}
+        if not all(n in order for n in train_names):
+            train_x = train_y = None
+        else:
+            train_y = np.array([order[train_names[k]] for k in train_y], int)
     return EvalData(
         x=x, y=y, class_names=list(data.class_names), sources=list(sources), split=split,
-        files=files,
-        train_x=data.train_x if same_sources and len(data.train_x) else None,
-        train_y=data.train_y if same_sources and len(data.train_x) else None,
+        files=files, train_x=train_x, train_y=train_y,
         licence=getattr(data, "licence", ""), attribution=getattr(data, "attribution", ""),
     )
 
