@@ -107,12 +107,17 @@ def test_cli_writes_run_dir_and_load_run_reads_it(tmp_path):
 
 def test_plain_autoencoder_run(tmp_path):
     from vae_synth.train.run import load_run
+    from vae_synth.train.trainer import TrainOptions, train
 
     out = tmp_path / "plain"
-    _cli(*TINY, "--out", str(out), "--steps", "3", "--plain")
+    metrics = train(TrainOptions(
+        sources=["synthetic:drums?n=16&split=holdout:1"], out=str(out), sample_rate=16000,
+        frame_length=2048, batch_size=4, steps=3, plain=True, verbose=0, tensorboard=False))
     run = load_run(out)
     assert run.plain and run.classifier is None
     assert run.config["latent_dim"] == 2048 // 32 * 8  # bottleneck signal: 64 steps x 8 channels
+    assert np.isfinite(metrics["recon_snr_db"]) and metrics["steps"] == 3
+    assert float(_history(out)[0]["kl"]) == 0.0  # no KL term in a plain autoencoder
 
 
 @pytest.mark.slow
