@@ -85,6 +85,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                          "both (default; MSE alone collapses to near-silence)")
     lo.add_argument("--mse-weight", type=float, default=None, help="weight of the MSE term")
     lo.add_argument("--stft-weight", type=float, default=None, help="weight of the STFT term")
+    lo.add_argument("--mel-weight", type=float, default=None,
+                    help="weight of a log-mel L1 term (2048-point FFT, 64 mels); it weights low "
+                         "frequencies as the ear does and keeps kicks and toms at their level")
     lo.add_argument("--kl-warmup", type=int, default=None, metavar="STEPS",
                     help="ramp the KL weight from 0 to --beta over STEPS steps")
     lo.add_argument("--free-bits", type=float, default=None, metavar="NATS",
@@ -120,6 +123,8 @@ def options_from_args(args: argparse.Namespace):
         loss["mse_weight"] = args.mse_weight
     if args.stft_weight is not None:
         loss["stft_weight"] = args.stft_weight
+    if args.mel_weight is not None:
+        loss["mel_weight"] = args.mel_weight
     if args.kl_warmup is not None:
         loss["kl_warmup_steps"] = args.kl_warmup
     if args.free_bits is not None:

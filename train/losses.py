@@ -7,6 +7,8 @@ Joint loss (per batch, averaged over examples)::
                                                      FFT sizes (DDSP / RAVE style)
   + beta * warmup(step) * KL(q(z|x) || N(0, I))      summed over latent dims; free bits optional
   + gamma * CE(classifier(z), label)
+  + mel_weight * mean |log mel(x) - log mel(x_hat)|  optional; weights low frequencies by the
+                                                     ear's scale, where kick and tom energy lives
 
 Waveform MSE alone let a raw-audio decoder collapse to near-silence here (STACK.md): the spectral
 term is what keeps the decoder's level and timbre.
@@ -23,6 +25,10 @@ DEFAULT_LOSS = {
     "kl_warmup_steps": 0,
     "free_bits": 0.0,
     "gamma": 0.1,
+    "mel_weight": 0.0,
+    "mel_fft": 2048,
+    "mel_bands": 64,
+    "sample_rate": None,
 }
 
 
@@ -53,6 +59,27 @@ def multi_resolution_stft_loss(x, x_hat, sizes=(2048, 1024, 512, 256, 128, 64), 
         logmag = ops.mean(ops.abs(ops.log(s + log_eps) - ops.log(s_hat + log_eps)), axis=(1, 2))
         total = total + sc + logmag
     return total / len(used)
+
+
+def mel_matrix(sample_rate: int, n_fft: int, n_mels: int):
+    """Mel filterbank [n_fft // 2 + 1, n_mels] float32 (librosa's Slaney mel), a constant."""
+    import librosa.filters
+    import numpy as np
+
+    return np.ascontiguousarray(
+        librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T.astype(np.float32))
+
+
+def log_mel_loss(x, x_hat, mel, n_fft: int = 2048, eps: float = 1e-4):
+    """Mean |log(mel(|X|^2) + eps) - log(mel(|X_hat|^2) + eps)|: x, x_hat [N, L] -> [N]."""
+    from keras import ops
+
+    n_fft = min(n_fft, x.shape[-1])
+    s = ops.square(stft_magnitude(x, n_fft))
+    s_hat = ops.square(stft_magnitude(x_hat, n_fft))
+    a = ops.log(ops.matmul(s, mel) + eps)
+    b = ops.log(ops.matmul(s_hat, mel) + eps)
+    return ops.mean(ops.abs(a - b), axis=(1, 2))
 
 
 def kl_per_dim(mu, logvar):
@@ -96,7 +123,12 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.plain = plain
             self.loss_cfg = cfg
             self.seed_gen = keras.random.SeedGenerator(seed)
-            names = ["recon_mse", "recon_stft", "kl", "ce", "acc"]
+            names = ["recon_mse", "recon_stft", "recon_mel", "kl", "ce", "acc"]
+            self.mel = None
+            if cfg["mel_weight"]:
+                n_fft = min(int(cfg["mel_fft"]), int(decoder.output.shape[-1]))
+                self.mel_fft = n_fft
+                self.mel = mel_matrix(int(cfg["sample_rate"]), n_fft, int(cfg["mel_bands"]))
             self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
         def call(self, x, training=False):
@@ -121,6 +153,10 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             if c["stft_weight"]:
                 stft = multi_resolution_stft_loss(x, x_hat, c["stft_sizes"], c["stft_log_eps"])
                 total = total + c["stft_weight"] * stft
+            mel = ops.zeros_like(mse)
+            if self.mel is not None:
+                mel = log_mel_loss(x, x_hat, self.mel, self.mel_fft)
+                total = total + c["mel_weight"] * mel
             total = ops.mean(total)
             kl = ops.zeros(())
             ce = ops.zeros(())
@@ -144,6 +180,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     acc = ops.mean(ops.cast(
                         ops.equal(ops.cast(ops.argmax(logits32, axis=-1), "int32"), ops.cast(y, "int32")), "float32"))
             for name, value in (("recon_mse", ops.mean(mse)), ("recon_stft", ops.mean(stft)),
+                                ("recon_mel", ops.mean(mel)),
                                 ("kl", kl), ("ce", ce), ("acc", acc)):
                 self.trackers[name].update_state(value)
             return _scale_for_replicas(total)

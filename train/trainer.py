@@ -285,7 +285,7 @@ def train(opts: TrainOptions) -> dict:
     x, y = _augmented_training_set(data, augment, opts.augment_copies, opts.seed)
 
     model_cfg = models.resolve_config(opts.arch, opts.model or opts.config)
-    loss_cfg = {**DEFAULT_LOSS, **opts.loss}
+    loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
     chief = _is_chief()
     # only the chief writes RUN_DIR; other workers checkpoint into a scratch folder (removed)
     run_dir = out if chief else Path(tempfile.mkdtemp(prefix="vae-synth-worker-"))

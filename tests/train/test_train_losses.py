@@ -67,3 +67,14 @@ def test_joint_loss_terms(free_bits, warmup):
         assert total == pytest.approx(4 * 0.5, abs=1e-5)  # every dim below 0.5 nats counts 0.5
     else:
         assert total == pytest.approx(0.125, abs=1e-5)
+
+
+def test_log_mel_loss():
+    rng = np.random.default_rng(1)
+    x = (0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
+    mel = losses.mel_matrix(8000, 1024, 32)
+    assert mel.shape == (513, 32)
+    assert np.allclose(_np(losses.log_mel_loss(x, x, mel, 1024)), 0.0, atol=1e-5)
+    # 20 dB quieter = power / 100: ln(100) per mel bin where the signal is far above eps
+    quiet = _np(losses.log_mel_loss(x, 0.1 * x, mel, 1024))
+    assert np.allclose(quiet, np.log(100.0), rtol=0.05)
