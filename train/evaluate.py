@@ -494,10 +494,14 @@ def evaluate(
     one_nn_pred = M.one_nn_predictions(mu, y)
     nc_pred = M.nearest_centroid_predictions(mu, y)
     centres = M.class_centroids(mu, y, len(names))  # mu(Z^i) over the evaluated clips
-    train_centres = _training_centres(model, data, names)
+    train_centres, mu_train = _training_centres(model, data, names)
     nc_train = None
     if train_centres is not None:
         nc_train = float(np.mean(M.nearest_centroid_predictions(mu, y, train_centres) == y))
+    nn_train = None
+    if mu_train is not None:  # the other reading of Table 5.2: neighbours from the training set
+        d = M.pairwise_sq_distances(mu, mu_train)
+        nn_train = float(np.mean(data.train_y[np.argmin(d, axis=1)] == y))
 
     prog.step("decoding class centres and reconstructions")
     centre_audio = np.zeros((len(names), model.frame_length), np.float32)
@@ -562,6 +566,7 @@ def evaluate(
     metrics: dict[str, Any] = {
         "one_nn_accuracy": M.one_nn_accuracy(mu, y),
         "nearest_centroid_accuracy": M.nearest_centroid_accuracy(mu, y),
+        "one_nn_vs_training_accuracy": nn_train,
         "centroid_dist_mean": _finite(cons.mean),
         "centroid_dist_std": _finite(cons.std),
         "recon_snr_db": _finite(snr),
@@ -589,6 +594,8 @@ def evaluate(
         "protocol": {
             "one_nn": "leave-one-out 1-NN on encoder means, Euclidean (thesis Table 5.2)",
             "nearest_centroid": "leave-one-out class means of the evaluated clips",
+            "one_nn_vs_training": "each evaluated clip's nearest latent among the model's own "
+            "training clips (where known)",
             "centroid_dist": "eq. 5.3; centre = mean latent of the evaluated clips of the class; "
             "HTK MFCC 25 ms/5 ms, pre-emphasis 0.97, Hamming, 20 filters 200-1200 Hz, c1..c12, "
             "lifter 22; 1-D DTW per coefficient (|a-b|, symmetric1), mean of 12; std ddof=1",
@@ -645,19 +652,22 @@ def evaluate(
 
 
 def _training_centres(model: EvalModel, data: EvalData, names: list[str]):
-    """[C, D] training centroids aligned with the data's class names, or None if unknown."""
+    """([C, D] training centroids aligned with the data's class names or None,
+    latent means of the model's own training clips [N_train, D] or None)."""
     import numpy as np
     from vae_synth.train import metrics as M
 
+    mu_train = None
+    if data.train_x is not None and len(data.train_x):
+        mu_train, _ = model.encode(data.train_x)
     if model.training_centroids is not None:
         if not all(n in model.training_centroids for n in names):
-            return None
-        return np.stack([model.training_centroids[n] for n in names])
-    if data.train_x is None:
-        return None
-    mu_train, _ = model.encode(data.train_x)
+            return None, mu_train
+        return np.stack([model.training_centroids[n] for n in names]), mu_train
+    if mu_train is None:
+        return None, None
     cent = M.class_centroids(mu_train, data.train_y, len(names))
-    return None if np.isnan(cent).any() else cent
+    return (None if np.isnan(cent).any() else cent), mu_train
 
 
 def _morph_classes(morph, names: list[str], present: list[int]) -> tuple[int, int]:

@@ -345,6 +345,9 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
         f"| nearest-centroid accuracy | {_fmt(m['nearest_centroid_accuracy'])} | "
         "class means of these clips, leave-one-out |",
     ]
+    if m.get("one_nn_vs_training_accuracy") is not None:
+        L.append(f"| 1-NN among the training clips | {_fmt(m['one_nn_vs_training_accuracy'])} | "
+                 "nearest training latent of each clip |")
     if tc:
         L.append(f"| nearest training centroid | {_fmt(tc['nearest_centroid_accuracy'])} | "
                  "the model's own training centroids |")

@@ -42,6 +42,7 @@ def test_run_report_metrics_and_files(run_report, exported_run):
     assert len(list((run_report / "wav").glob("centroid_*.wav"))) == 4
     # other data than the run's own: still scored against the run's own training centroids
     assert 0.0 <= m["training_centroids"]["nearest_centroid_accuracy"] <= 1.0
+    assert 0.0 <= m["one_nn_vs_training_accuracy"] <= 1.0
 
 
 def test_run_and_its_exported_preset_give_the_same_numbers(run_report, exported_preset,
