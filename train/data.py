@@ -430,7 +430,30 @@ def _load_folder(
         k = int(labels.split(":")[1])
         y = kmeans_labels(x, sample_rate, k, seed)
         classes = [f"cluster{i}" for i in range(k)]
-    return _Part(x, y, classes, [str(files[i]) for i in kept])
+    licence, attribution = _folder_licence(root)
+    return _Part(x, y, classes, [str(files[i]) for i in kept], licence=licence,
+                 attribution=attribution)
+
+
+def _folder_licence(root: Path) -> tuple[str, str]:
+    """(licence, attribution) from ROOT/manifest.csv (columns licence, repo or source) if present."""
+    import csv
+
+    manifest = root / "manifest.csv"
+    if not manifest.is_file():
+        return "", ""
+    try:
+        with open(manifest, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return "", ""
+    licences = sorted({r.get("licence", "").strip() for r in rows} - {""})
+    origins = [o for o in dict.fromkeys((r.get("repo") or r.get("source") or "").strip()
+                                        for r in rows) if o]
+    attribution = f"{root.name}: {len(rows)} clips from {', '.join(origins)}" if origins else ""
+    if licences and attribution:
+        attribution += f" ({' AND '.join(licences)})"
+    return " AND ".join(licences), attribution
 
 
 def _warn_suffix(skipped: list[str], path: Path) -> bool:

@@ -264,6 +264,12 @@ def train(opts: TrainOptions) -> dict:
             f"{out} already holds a run (config.json); use --resume to continue it, "
             "--overwrite to start over, or another --out"
         )
+    elif opts.overwrite and _is_chief():
+        # start over: nothing of the old run may be resumed or mixed into the new logs
+        for name in ("checkpoints", "logs"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("config.json", "history.csv", "metrics.json"):
+            (out / name).unlink(missing_ok=True)
 
     import keras
     from vae_synth.train import checkpoints, models

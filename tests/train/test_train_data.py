@@ -224,3 +224,14 @@ def test_augment_parse_and_apply():
     with pytest.raises(D.DataError, match="bad --augment"):
         D.Augment.parse("volume=3")
     assert not D.Augment.parse(None).active
+
+
+def test_folder_licence_from_manifest(tmp_path):
+    root = _make_folder(tmp_path / "kit", per_class=3)
+    (root / "manifest.csv").write_text(
+        "path,licence,repo\nkick/0.wav,CC0-1.0,someone/samples\nsnare/0.wav,CC0-1.0,other/kit\n")
+    data = D.load_sources([f"folder:{root}?split=none"], 22050, 2048)
+    assert data.licence == "CC0-1.0"
+    assert data.attribution == "kit: 2 clips from someone/samples, other/kit (CC0-1.0)"
+    plain = _make_folder(tmp_path / "plain", per_class=3)
+    assert D.load_sources([f"folder:{plain}?split=none"], 22050, 2048).licence == ""
