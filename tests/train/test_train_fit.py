@@ -118,6 +118,12 @@ def test_plain_autoencoder_run(tmp_path):
     assert run.config["latent_dim"] == 2048 // 32 * 8  # bottleneck signal: 64 steps x 8 channels
     assert np.isfinite(metrics["recon_snr_db"]) and metrics["steps"] == 3
     assert float(_history(out)[0]["kl"]) == 0.0  # no KL term in a plain autoencoder
+    # --overwrite starts over: no resume from the old backup, no old rows in the logs
+    again = train(TrainOptions(
+        sources=["synthetic:drums?n=16&split=holdout:1"], out=str(out), sample_rate=16000,
+        frame_length=2048, batch_size=4, steps=6, plain=True, verbose=0, tensorboard=False,
+        overwrite=True))
+    assert again["steps"] == 6 and [r["epoch"] for r in _history(out)] == ["0", "1"]
 
 
 @pytest.mark.slow
