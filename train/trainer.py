@@ -264,8 +264,20 @@ def train(opts: TrainOptions) -> dict:
             f"{out} already holds a run (config.json); use --resume to continue it, "
             "--overwrite to start over, or another --out"
         )
-    elif opts.overwrite and _is_chief():
-        # start over: nothing of the old run may be resumed or mixed into the new logs
+
+    # data first: a bad SOURCE fails before TensorFlow loads
+    if opts.sample_rate is None or opts.frame_length is None:
+        sr, fl = data_mod.default_rate_and_frame(opts.sources)
+        opts.sample_rate = opts.sample_rate or sr
+        opts.frame_length = opts.frame_length or fl
+    t_load = time.time()
+    data = data_mod.load_sources(opts.sources, opts.sample_rate, opts.frame_length, opts.seed)
+    _say(opts, f"data: {data.summary()} ({time.time() - t_load:.1f} s)")
+    augment = data_mod.Augment.parse(opts.augment)
+    x, y = _augmented_training_set(data, augment, opts.augment_copies, opts.seed)
+    if opts.overwrite and not opts.resume and _is_chief():
+        # start over (only once the data loaded): nothing of the old run may be resumed or
+        # mixed into the new logs
         for name in ("checkpoints", "logs"):
             shutil.rmtree(out / name, ignore_errors=True)
         for name in ("config.json", "history.csv", "metrics.json"):
@@ -279,16 +291,6 @@ def train(opts: TrainOptions) -> dict:
     if opts.mixed_precision == "on" or (opts.mixed_precision == "auto" and _has_gpu()):
         keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(opts.seed)
-
-    if opts.sample_rate is None or opts.frame_length is None:
-        sr, fl = data_mod.default_rate_and_frame(opts.sources)
-        opts.sample_rate = opts.sample_rate or sr
-        opts.frame_length = opts.frame_length or fl
-    t_load = time.time()
-    data = data_mod.load_sources(opts.sources, opts.sample_rate, opts.frame_length, opts.seed)
-    _say(opts, f"data: {data.summary()} ({time.time() - t_load:.1f} s)")
-    augment = data_mod.Augment.parse(opts.augment)
-    x, y = _augmented_training_set(data, augment, opts.augment_copies, opts.seed)
 
     model_cfg = models.resolve_config(opts.arch, opts.model or opts.config)
     loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
