@@ -75,6 +75,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--seed", type=int, default=0, help="seed for data split, init, sampling")
     t.add_argument("--batch-size", type=int, default=16, help="global batch size (default 16)")
     t.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate (default 1e-4)")
+    t.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
+                   help="constant, or cosine decay to 5 %% of --lr over the planned steps")
     t.add_argument("--clipnorm", type=float, default=1.0, help="gradient clipping norm (1.0)")
     lo = parser.add_argument_group("loss")
     lo.add_argument("--beta", type=float, default=None, help="KL weight (default 1e-3)")
@@ -133,7 +135,8 @@ def options_from_args(args: argparse.Namespace):
         sources=args.sources or [], out=args.out, arch=args.arch, config=args.config,
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
         sample_rate=args.sample_rate, frame_length=args.frame_length, seed=args.seed,
-        batch_size=args.batch_size, lr=args.lr, clipnorm=args.clipnorm, plain=args.plain,
+        batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
+        clipnorm=args.clipnorm, plain=args.plain,
         loss=loss, augment=args.augment, augment_copies=args.augment_copies,
         checkpoint_every=args.checkpoint_every, monitor_every=args.monitor_every,
         distribute=args.distribute, cpu_replicas=args.cpu_replicas,

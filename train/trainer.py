@@ -39,6 +39,7 @@ class TrainOptions:
     seed: int = 0
     batch_size: int = 16
     lr: float = 1e-4
+    lr_schedule: str = "constant"  # or "cosine": decay to 5 % of lr over the planned steps
     clipnorm: float = 1.0
     plain: bool = False
     loss: dict = field(default_factory=dict)
@@ -146,7 +147,8 @@ def _build_config(opts: TrainOptions, data: data_mod.LabelledAudio, model_cfg: d
         "num_test": int(len(data.test_x)),
         "seed": opts.seed,
         "loss": loss_cfg,
-        "optimizer": {"name": "adam", "lr": opts.lr, "clipnorm": opts.clipnorm},
+        "optimizer": {"name": "adam", "lr": opts.lr, "clipnorm": opts.clipnorm,
+                      "lr_schedule": opts.lr_schedule},
         "batch_size": opts.batch_size,
         "plain": opts.plain,
         "licence": data.licence,
@@ -300,23 +302,22 @@ def train(opts: TrainOptions) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "logs").mkdir(exist_ok=True)
 
+    steps_per_epoch = math.ceil(len(x) / opts.batch_size)
+    epochs = math.ceil(opts.steps / steps_per_epoch) if opts.steps else (opts.epochs or 100)
+    total_steps = epochs * steps_per_epoch
     scope = strategy.scope() if strategy is not None else _null_scope()
     with scope:
         encoder, decoder, classifier, latent_dim = models.build_models(
             model_cfg, data.frame_length, opts.latent_dim, data.num_classes, opts.plain)
         model = make_joint_model(encoder, decoder, classifier, loss_cfg, opts.plain, opts.seed)
-        model.compile(optimizer=keras.optimizers.Adam(opts.lr, clipnorm=opts.clipnorm))
+        model.compile(optimizer=keras.optimizers.Adam(
+            _learning_rate(opts, total_steps), clipnorm=opts.clipnorm))
         model(x[:2])  # build (BackupAndRestore needs a built model)
         model.optimizer.build(model.trainable_variables)
     config = _build_config(opts, data, model_cfg, latent_dim, loss_cfg, augment)
     if chief and not opts.resume:
         checkpoints.write_json_atomic(config_path, config)
 
-    steps_per_epoch = math.ceil(len(x) / opts.batch_size)
-    if opts.steps:
-        epochs = math.ceil(opts.steps / steps_per_epoch)
-    else:
-        epochs = opts.epochs or 100
     _say(opts, f"model: {opts.arch}/{opts.config}{' plain' if opts.plain else ''}, latent "
                f"{latent_dim}, encoder {encoder.count_params():,} params, decoder "
                f"{decoder.count_params():,}; {strategy_text}; {len(x)} training examples, "
@@ -362,6 +363,17 @@ def train(opts: TrainOptions) -> dict:
     checkpoints.write_json_atomic(run_dir / "metrics.json", metrics)
     _say(opts, f"done: {metrics['steps']} steps, {elapsed:.0f} s; " + summary_line(metrics), True)
     return metrics
+
+
+def _learning_rate(opts: TrainOptions, total_steps: int):
+    """Adam's learning rate: a float, or a cosine decay to 5 % over the planned steps."""
+    if opts.lr_schedule == "constant":
+        return opts.lr
+    if opts.lr_schedule == "cosine":
+        import keras
+
+        return keras.optimizers.schedules.CosineDecay(opts.lr, max(1, total_steps), alpha=0.05)
+    raise TrainError(f"unknown learning-rate schedule {opts.lr_schedule!r} (constant, cosine)")
 
 
 def _has_tensorboard() -> bool:
@@ -423,6 +435,7 @@ def _options_from_config(saved: dict, opts: TrainOptions) -> TrainOptions:
         batch_size=saved.get("batch_size", opts.batch_size),
         lr=saved.get("optimizer", {}).get("lr", opts.lr),
         clipnorm=saved.get("optimizer", {}).get("clipnorm", opts.clipnorm),
+        lr_schedule=saved.get("optimizer", {}).get("lr_schedule", "constant"),
         plain=saved.get("plain", False), loss=saved.get("loss", {}),
         augment=aug_text or None, augment_copies=copies, model=saved.get("model"),
     )
