@@ -106,6 +106,19 @@ def open_midi(engine, api: str | None, port: str | None, audio_api_name: str):
     return None, "no MIDI input (" + "; ".join(errors) + "); use the computer keyboard or --demo"
 
 
+class _paused:
+    """Context manager: the audio stream stopped for the duration (rtmidi reconnects)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __enter__(self):
+        self.stream.stop()
+
+    def __exit__(self, *exc):
+        self.stream.start()
+
+
 def play(args) -> int:
     from vae_synth.synth.cli import _load
 
@@ -193,7 +206,7 @@ def play(args) -> int:
                 print(f"vae-synth: {decoder.error}", file=sys.stderr)
                 decoder.error = None
             if inputs is not None and now - last_poll > 1.0:
-                inputs.poll()
+                inputs.poll(pause=_paused(stream))
                 while inputs.messages:
                     print(f"vae-synth: {inputs.messages.pop(0)}", file=sys.stderr)
                 last_poll = now
@@ -212,13 +225,15 @@ def play(args) -> int:
             keyboard.stopping = True
             keyboard.join(timeout=1)
             keyboard.restore()
-        if inputs is not None:
-            inputs.close()
         try:
             stream.stop()
             stream.close()
         except Exception:  # noqa: BLE001 - a dead device cannot be stopped twice
             pass
+        # MIDI after the stream: closing an rtmidi JACK port holds the GIL while JACK waits for
+        # the cycle in progress, whose PortAudio callback needs the GIL (a deadlock otherwise)
+        if inputs is not None:
+            inputs.close()
         engine.stop()
         gc.enable()
         gc.unfreeze()

@@ -245,6 +245,8 @@ class MidiInputs:
         self.virtual = False
         self.messages: list[str] = []
         self._wanted: set[str] = set()
+        self._gone: set[str] = set()
+        self._watcher = None
 
     def open(self) -> None:
         import rtmidi
@@ -271,7 +273,7 @@ class MidiInputs:
                 probe.delete()
                 listing = ", ".join(names) or "none"
                 raise RuntimeError(f"no MIDI input port matches {self.spec!r} (ports: {listing})")
-        probe.delete()
+        self._watcher = probe   # kept: lists ports later without creating clients
         for name in wanted:
             self._open_named(name)
         self._wanted = set(wanted)
@@ -293,28 +295,39 @@ class MidiInputs:
         self._attach(midi_in, name)
         return True
 
-    def poll(self) -> None:
-        """Notice ports that disappeared and re-open them when they come back (call ~1/s)."""
-        if self.virtual or not self._wanted:
-            return
-        import rtmidi
+    def poll(self, pause=None) -> None:
+        """Notice ports that disappeared and re-open them when they come back (call ~1/s).
 
-        try:
-            probe = rtmidi.MidiIn(rtmidi_api(self.api_name), CLIENT_NAME + "-probe")
-            present = set(probe.get_ports())
-            probe.delete()
-        except rtmidi.SystemError:
+        Only reads the port list through a watcher client made at ``open`` (creating or closing
+        an rtmidi JACK client while the audio callback runs can deadlock: rtmidi holds the GIL
+        while JACK waits for the callback). ``pause``: a context manager that stops the audio
+        stream around the rare re-open.
+        """
+        if self.virtual or not self._wanted or self._watcher is None:
             return
-        for midi_in, name in list(self.inputs):
-            if name not in present:
-                self.messages.append(f"MIDI port disappeared: {name}")
-                midi_in.close_port()
-                midi_in.delete()
-                self.inputs.remove((midi_in, name))
-        open_names = {name for _, name in self.inputs}
-        for name in sorted(self._wanted - open_names):
-            if name in present and self._open_named(name):
-                self.messages.append(f"MIDI port back: {name}")
+        try:
+            present = set(self._watcher.get_ports())
+        except Exception:  # noqa: BLE001 - a vanished back end reads as no ports
+            present = set()
+        for name in sorted(self._wanted):
+            if name not in present and name not in self._gone:
+                self._gone.add(name)
+                self.messages.append(f"MIDI port disappeared: {name} (waiting for it)")
+        back = [n for n in sorted(self._gone) if n in present]
+        if not back:
+            return
+        import contextlib
+
+        with pause if pause is not None else contextlib.nullcontext():
+            for midi_in, name in list(self.inputs):
+                if name in back:
+                    self.inputs.remove((midi_in, name))
+                    midi_in.close_port()
+                    midi_in.delete()
+            for name in back:
+                if self._open_named(name):
+                    self._gone.discard(name)
+                    self.messages.append(f"MIDI port back: {name}")
 
     def names(self) -> list[str]:
         return [name for _, name in self.inputs]
@@ -329,6 +342,12 @@ class MidiInputs:
             except Exception:  # closing is best effort
                 pass
         self.inputs.clear()
+        if self._watcher is not None:
+            try:
+                self._watcher.delete()
+            except Exception:  # noqa: BLE001
+                pass
+            self._watcher = None
 
 
 def _hardware(names: list[str]) -> list[str]:

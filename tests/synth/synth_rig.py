@@ -8,30 +8,60 @@ import time
 import numpy as np
 
 
+class SharedMidiPort:
+    """One rtmidi JACK virtual input ``vae-synth:midi_in`` for a whole test module, forwarding
+    to the router of whichever engine is live.
+
+    Why shared: python-rtmidi holds the GIL in its JACK calls, and opening or closing a port makes
+    JACK wait for the cycle in progress, whose Python callbacks (PortAudio's stream, the probes)
+    need the GIL: a deadlock whenever any Python JACK client is active. So the port is opened
+    before any probe exists and closed after they are all gone (module fixture), and the engine's
+    real ``MidiInputs`` is exercised by the ``vae-synth play`` subprocess test instead.
+    """
+
+    def __init__(self) -> None:
+        import rtmidi
+        from vae_synth.synth.midi import CLIENT_NAME, VIRTUAL_PORT
+
+        self.router = None
+        self.midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, CLIENT_NAME)
+        self.midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
+        self.midi_in.set_callback(self._forward)
+        self.midi_in.open_virtual_port(VIRTUAL_PORT)
+
+    def _forward(self, event, data=None) -> None:
+        router = self.router
+        if router is not None:
+            router.rtmidi_callback(event, data)
+
+    def close(self) -> None:
+        self.midi_in.close_port()
+        self.midi_in.delete()
+
+
 @contextlib.contextmanager
-def live_engine(preset_path, jack_server, voices: int = 16, **engine_kwargs):
-    """A running Engine: virtual JACK MIDI input ``vae-synth:midi_in`` and a PortAudio stream on
-    the rig's JACK server. Yields the engine; closes MIDI, stream and decode thread in order."""
+def live_engine(preset_path, jack_server, midi_port: SharedMidiPort, voices: int = 16,
+                **engine_kwargs):
+    """A running Engine fed by ``midi_port`` and playing through a PortAudio stream on the rig's
+    JACK server. Yields the engine; stops stream and decode thread on exit."""
     import sounddevice as sd
     from fixtures_jack import jack_output_device
     from vae_synth.synth.engine import Engine
-    from vae_synth.synth.midi import MidiInputs
     from vae_synth.synth.preset import load_preset
 
     preset = load_preset(preset_path)
     engine = Engine(preset, jack_server.samplerate, jack_server.blocksize, voices, learn=False,
                     **engine_kwargs)
-    inputs = MidiInputs(engine.router, "jack", "virtual")
-    inputs.open()
     engine.start()
     stream = sd.OutputStream(samplerate=jack_server.samplerate, blocksize=jack_server.blocksize,
                              device=jack_output_device(), channels=2, dtype="float32",
                              latency="low", callback=engine.callback)
     stream.start()
+    midi_port.router = engine.router
     try:
         yield engine
     finally:
-        inputs.close()
+        midi_port.router = None
         stream.stop()
         stream.close()
         engine.stop()
@@ -93,6 +123,7 @@ def connect(jack_probe):
     ports = sender.client.get_ports(r"vae-synth.*:midi_in", is_midi=True, is_input=True)
     assert ports, "the engine's virtual MIDI input is not on the JACK graph"
     sender.connect_midi(ports[0].name)
+    print("PortAudio outputs:", recorder.audio_outputs("PortAudio"))
     recorder.connect_audio("PortAudio")
     time.sleep(0.1)
     return sender, recorder
@@ -109,3 +140,29 @@ def spectral_centroid(x: np.ndarray, samplerate: int) -> float:
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
     freqs = np.fft.rfftfreq(len(x), 1.0 / samplerate)
     return float((spectrum * freqs).sum() / max(spectrum.sum(), 1e-12))
+
+
+def dc_block(x: np.ndarray, r: float) -> np.ndarray:
+    """The output stage's one-pole DC blocker as a plain loop (the reference). x: [n]."""
+    y = np.zeros(len(x), dtype=np.float64)
+    xp = yp = 0.0
+    for n, v in enumerate(x.astype(np.float64)):
+        yp = v - xp + r * yp
+        xp = v
+        y[n] = yp
+    return y
+
+
+def expected_oneshot(preset, cls: int, velocity: int, engine) -> np.ndarray:
+    """What one channel carries for one note of a "tones" test preset on a fresh engine: the
+    class's decoded frame, resampled to the engine's rate, end-faded, times velocity, centre pan
+    and volume, through the DC blocker. Returns [frames] float64."""
+    from fixtures_preset import test_tones
+    from vae_synth.synth.resample import Resampler
+
+    tone = test_tones(len(preset.classes), preset.sample_rate, preset.frame_length)[cls]
+    frame = Resampler(preset.sample_rate, engine.samplerate, preset.frame_length)(tone[None])[0]
+    fade = engine.instrument.builder.fade
+    frame[-len(fade):] *= fade
+    gain = velocity / 127 * np.cos(np.pi / 4) * engine.snapshot.get("volume") ** 2
+    return dc_block(frame * gain, engine.output.r)

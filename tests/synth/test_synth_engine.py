@@ -8,11 +8,10 @@ import time
 
 import numpy as np
 import pytest
-from fixtures_preset import make_test_preset, test_tones, tone_frequencies
-from synth_rig import band_energy, spectral_centroid
+from fixtures_preset import make_test_preset, tone_frequencies
+from synth_rig import band_energy, expected_oneshot, spectral_centroid
 from vae_synth.synth.output import CEILING
 from vae_synth.synth.preset import load_preset
-from vae_synth.synth.resample import Resampler
 
 SR = 48000
 BLOCK = 128
@@ -29,27 +28,6 @@ def _run(engine, blocks: int) -> np.ndarray:
     for b in range(blocks):
         engine.process(out[b * BLOCK:(b + 1) * BLOCK])
     return out
-
-
-def _dc_block(x: np.ndarray, r: float) -> np.ndarray:
-    y = np.zeros_like(x, dtype=np.float64)
-    xp = yp = 0.0
-    for n, v in enumerate(x.astype(np.float64)):
-        yp = v - xp + r * yp
-        xp = v
-        y[n] = yp
-    return y
-
-
-def expected_oneshot(preset, cls: int, velocity: int, engine) -> np.ndarray:
-    """What the left channel should carry for one note: the class's decoded frame, resampled,
-    end-faded, times velocity, centre pan and volume, through the DC blocker. [frames]"""
-    tone = test_tones(len(preset.classes), preset.sample_rate, preset.frame_length)[cls]
-    frame = Resampler(preset.sample_rate, SR, preset.frame_length)(tone[None])[0]
-    fade = engine.instrument.builder.fade
-    frame[-len(fade):] *= fade
-    gain = velocity / 127 * np.cos(np.pi / 4) * engine.snapshot.get("volume") ** 2
-    return _dc_block(frame * gain, engine.output.r)
 
 
 def test_a_note_plays_the_decoded_frame_resampled(tones_preset):
