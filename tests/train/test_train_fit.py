@@ -36,6 +36,7 @@ def _history(run_dir: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_small_model_overfits_a_handful_of_clips(tmp_path):
     """8 synthetic drum hits, 300 steps, MSE (weight 20) + multi-resolution STFT: the joint loss
     and the waveform MSE both fall by at least 2x (measured 2.5x and 2.7x) and the
