@@ -88,6 +88,8 @@ def make_strategy(mode: str, cpu_replicas: int = 0):
             keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
             return None, f"keras.distribution.DataParallel over {len(devices)} jax devices"
         return None, "single device (jax)"
+    if mode == "jax":
+        raise TrainError(f"--distribute jax needs KERAS_BACKEND=jax (this process runs {backend})")
     if backend != "tensorflow":
         return None, f"single device ({backend})"
     import tensorflow as tf
