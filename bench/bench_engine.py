@@ -214,7 +214,7 @@ def bench_hit_after_move(rig: Rig, delays_ms=(5, 10, 20, 30, 50), reps: int = 6)
             trials.append(((note - cc_frame) * 1000 / SR, corr(target) > corr(other)))
     out = {}
     edges = [0, 5, 10, 20, 30, 1000]
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         got = [ok for ms, ok in trials if lo <= ms < hi]
         if got:
             out[f"{lo}-{hi}ms"] = f"{sum(got)}/{len(got)}"
