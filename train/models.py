@@ -161,7 +161,8 @@ def dilation_block(x, spec: dict, cfg: dict, name: str):
     """The thesis's dilation block (Fig. 4.1). x [N, T, C] -> [N, T, filters].
 
     Layer i (1-based) has two parallel causal sub-layers (``filters`` filters, kernel ``kernel``)
-    with dilation 2^((i-1) mod m1) and 2^((i-1) mod m2), each with the model's activation; their
+    with dilation 2^((i-1) mod m1) and 2^((i-1) mod m2), each with tanh (bounded: with an unbounded
+    activation the products grew through the residual sum and training diverged); their
     product is the skip output; ``input_i = input_{i-1} + product``; the block output is the mean
     of all skip outputs. A 1x1 projection first if C != filters (the residual sum needs it).
     """
@@ -174,10 +175,10 @@ def dilation_block(x, spec: dict, cfg: dict, name: str):
     m1, m2 = spec["cycles"]
     for i in range(1, spec["layers"] + 1):
         a = keras.layers.Conv1D(f, spec["kernel"], dilation_rate=2 ** ((i - 1) % m1),
-                                padding="causal", activation=cfg["activation"],
+                                padding="causal", activation="tanh",
                                 name=f"{name}_l{i}_a")(x)
         b = keras.layers.Conv1D(f, spec["kernel"], dilation_rate=2 ** ((i - 1) % m2),
-                                padding="causal", activation=cfg["activation"],
+                                padding="causal", activation="tanh",
                                 name=f"{name}_l{i}_b")(x)
         skip = keras.layers.Multiply(name=f"{name}_l{i}_mul")([a, b])
         x = keras.layers.Add(name=f"{name}_l{i}_res")([x, skip])
