@@ -360,7 +360,11 @@ class EvalData:
 
 def load_eval_data(model: EvalModel, sources: list[str] | None, split: str = "test",
                    seed: int = 0) -> EvalData:
-    """Load ``sources`` (default: the run's own) at the model's rate and frame, pick ``split``."""
+    """Load ``sources`` (default: the run's own) at the model's rate and frame, pick ``split``.
+
+    Sources are split with the model's own seed (so a run's held-out clips stay held out);
+    ``seed`` is accepted for symmetry with :func:`evaluate` and not used here.
+    """
     import numpy as np
     from vae_synth.train.data import load_sources
 
