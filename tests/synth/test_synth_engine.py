@@ -261,3 +261,44 @@ def test_cli_render_and_presets(tones_preset, tmp_path):
                             env={**os.environ, "VAE_SYNTH_PRESETS": str(tones_preset.parent)})
     assert listed.returncode == 0 and tones_preset.name in listed.stdout
     assert "4 classes" in listed.stdout
+
+
+@pytest.mark.slow
+def test_a_preset_exported_by_export_plays_and_renders(exported_preset, tmp_path):
+    """The whole chain: a tiny model trained by train/, exported by export/, played here."""
+    from vae_synth.synth.engine import Engine
+    from vae_synth.synth.render import Renderer, midi_events
+
+    preset = load_preset(exported_preset)
+    engine = Engine(preset, SR, BLOCK, learn=False)
+    bank = engine.instrument.bank
+    frames = -(-preset.frame_length * SR // preset.sample_rate)
+    assert len(bank.oneshots) == len(preset.classes)
+    assert all(len(b) == frames and np.all(np.isfinite(b)) for b in bank.oneshots)
+    notes = sorted(preset.midi.notes)[:4]
+    midi = _write_midi(tmp_path / "e.mid", [(0.1 * i, n, 110, 0.05) for i, n in enumerate(notes)],
+                       ccs=[(0.05, 1, 127)])
+    out = Renderer(engine).render(midi_events(midi, SR), SR)
+    assert engine.notes == len(notes)
+    assert np.all(np.isfinite(out)) and np.abs(out).max() <= CEILING
+    assert np.abs(out).max() > 1e-4   # it makes a sound
+    # the morph knob moved the latent points of every class toward the target
+    target = preset.class_index(preset.midi.morph_target or preset.class_names[1])
+    np.testing.assert_allclose(engine.instrument.bank.latents,
+                               np.repeat(preset.centroids[[target]], len(preset.classes), axis=0),
+                               atol=1e-5)
+
+
+def test_play_without_an_audio_device_says_so_and_suggests_render(tones_preset):
+    import os
+
+    env = {**os.environ, "JACK_DEFAULT_SERVER": "vae-synth-no-such-server",
+           "JACK_NO_START_SERVER": "1"}
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "vae_synth", "--preset", str(tones_preset),
+                           "--audio-api", "jack", "--no-keyboard"], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert time.monotonic() - t0 < 60
+    assert done.returncode == 1
+    assert "vae-synth render" in done.stderr and "JACK server" in done.stderr
+    assert "Traceback" not in done.stderr
