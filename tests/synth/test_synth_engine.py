@@ -302,3 +302,23 @@ def test_play_without_an_audio_device_says_so_and_suggests_render(tones_preset):
     assert done.returncode == 1
     assert "vae-synth render" in done.stderr and "JACK server" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_computer_keyboard_demo_pattern_and_status_line(tones_preset):
+    from vae_synth.synth.keyboard import Demo, TerminalKeyboard, pad_notes, status_line
+
+    engine = _engine(tones_preset)
+    assert pad_notes(engine.instrument.preset.midi.notes)[:4] == [35, 38, 41, 42]
+    keys = TerminalKeyboard(engine, on_quit=lambda: None)
+    for ch in "asdf":
+        keys.key(ch)
+    for _ in range(3):
+        keys.key("x")                      # morph up three steps
+    _run(engine, 1)
+    assert engine.notes == 4 and engine.snapshot.get("morph") == pytest.approx(0.15)
+    keys.key("1")
+    assert engine.router.learning == "morph"
+    line = status_line(engine, 1.0)
+    assert "morph 0.15" in line and "voices" in line and "underruns 0" in line
+    steps = Demo(engine).pattern()
+    assert len(steps) == 16 and {35, 36} & set(steps[0]) and 38 in steps[4]
