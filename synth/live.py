@@ -107,16 +107,21 @@ def open_midi(engine, api: str | None, port: str | None, audio_api_name: str):
 
 
 class _paused:
-    """Context manager: the audio stream stopped for the duration (rtmidi reconnects)."""
+    """Context manager: the audio stream stopped for the duration (rtmidi reconnects); ``flag``
+    is set meanwhile so that the stream's finished callback is not taken for a failure."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, flag: threading.Event):
         self.stream = stream
+        self.flag = flag
 
     def __enter__(self):
+        self.flag.set()
         self.stream.stop()
 
     def __exit__(self, *exc):
         self.stream.start()
+        time.sleep(0.05)
+        self.flag.clear()
 
 
 def play(args) -> int:
@@ -150,10 +155,11 @@ def play(args) -> int:
         return 2
     sd = _sounddevice()
     stop = threading.Event()
+    pausing = threading.Event()
     failed: list[str] = []
 
     def finished() -> None:  # the stream ended without us asking: device gone / server died
-        if not stop.is_set():
+        if not stop.is_set() and not pausing.is_set():
             failed.append("the audio stream stopped (device disconnected or server gone)")
             stop.set()
 
@@ -206,7 +212,7 @@ def play(args) -> int:
                 print(f"vae-synth: {decoder.error}", file=sys.stderr)
                 decoder.error = None
             if inputs is not None and now - last_poll > 1.0:
-                inputs.poll(pause=_paused(stream))
+                inputs.poll(pause=_paused(stream, pausing))
                 while inputs.messages:
                     print(f"vae-synth: {inputs.messages.pop(0)}", file=sys.stderr)
                 last_poll = now
@@ -214,7 +220,7 @@ def play(args) -> int:
                 print("\r\x1b[K" + status_line(engine, now - t0), end="", file=sys.stderr,
                       flush=True)
                 last_status = now
-            if not stream.active and not stop.is_set():
+            if not stream.active and not stop.is_set() and not pausing.is_set():
                 failed.append("the audio stream stopped (device disconnected or server gone)")
                 break
     finally:

@@ -224,3 +224,49 @@ def test_play_command_runs_on_jack_and_exits_cleanly_on_sigterm(jack_server, ton
     match = re.match(r"vae-synth: (\d+) notes, (\d+) underruns in ([\d.]+) s, ", summary)
     assert match, summary
     assert int(match[1]) > 5 and "decode p50" in summary
+
+
+def test_a_midi_port_that_disappears_and_comes_back_is_reconnected(jack_server, tones_preset):
+    import jack
+
+    def pad(queue):
+        client = jack.Client("padsender", no_start_server=True, servername=jack_server.name)
+        port = client.midi_outports.register("out")
+
+        def process(frames):
+            port.clear_buffer()
+            while queue:
+                port.write_midi_event(0, queue.pop(0))
+
+        client.set_process_callback(process)
+        client.activate()
+        return client
+
+    queue: list[bytes] = []
+    client = pad(queue)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vae_synth", "--preset", str(tones_preset), "--audio-api", "jack",
+         "--midi-in", "padsender", "--no-keyboard"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4)
+        queue.append(bytes([0x99, 36, 100]))
+        time.sleep(0.5)
+        client.deactivate()
+        client.close()              # the controller is unplugged ...
+        time.sleep(2.5)
+        client = pad(queue)         # ... and plugged in again
+        time.sleep(3)
+        queue.append(bytes([0x99, 38, 100]))
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        client.deactivate()
+        client.close()
+    assert proc.returncode == 0, err
+    assert "MIDI port disappeared: padsender:out" in err
+    assert "MIDI port back: padsender:out" in err
+    assert out.strip().splitlines()[-1].startswith("vae-synth: 2 notes,"), out
