@@ -12,6 +12,12 @@ Fixtures
     at exact frame times and records audio, both on JACK's own frame clock, so latencies are measured
     in frames. Every probe is closed at the end of the test.
 
+python-rtmidi (Cython) holds the GIL while it waits on the JACK server (opening or closing a
+port), and a JACK cycle cannot finish while a Python process callback in this process (a probe,
+a sounddevice stream) waits for that GIL: the two deadlock. So open rtmidi ports before any probe
+or stream is running, and close them only after probes are closed (``probe.close()``) and streams
+stopped. The engine follows the same order.
+
 rtmidi keeps its JACK client (and so its name) until the ``MidiIn`` object is deleted: call
 ``midi_in.close_port(); midi_in.delete()`` in tests, or the next client of that name is renamed
 ``name-01`` by JACK.
@@ -29,6 +35,7 @@ import collections
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -47,6 +54,65 @@ class JackServer:
     samplerate: int
     blocksize: int
     process: subprocess.Popen
+    realtime: bool
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: jackd gets SIGTERM if the test process dies (Linux), so a killed
+    or crashed pytest never leaves a server behind."""
+    try:
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+JACK_REGISTRY = "/dev/shm/jack-shm-registry"
+TEST_SERVER_PREFIX = "vaesynth-test-"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"  # a zombie is dead
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def _forget_dead_test_servers() -> int:
+    """Free JACK registry slots held by our own test servers that died without unregistering.
+
+    JACK2 keeps at most 8 servers in its shared registry and reclaims a dead server's slot only when
+    a server of the *same name* starts; our servers have private names, so every killed test run
+    would leak a slot until "Too many servers already active". Only entries named
+    ``vaesynth-test-*`` whose process is gone are cleared; anything else (a user's JACK) is left
+    alone. Layout (JACK2 shm.h): a 24-byte header, then 8 entries of {pid_t pid; char name[260]}.
+    Returns the number of slots freed.
+    """
+    import struct
+
+    try:
+        with open(JACK_REGISTRY, "r+b") as registry:
+            header = registry.read(24)
+            if len(header) < 24 or struct.unpack("<6i", header)[4] != 24 + 8 * 264:
+                return 0  # not the layout we know: leave it to JACK
+            freed = 0
+            for slot in range(8):
+                offset = 24 + 264 * slot
+                registry.seek(offset)
+                entry = registry.read(264)
+                pid = struct.unpack("<i", entry[:4])[0]
+                name = entry[4:].split(b"\0", 1)[0].decode("latin-1")
+                if pid and f":{TEST_SERVER_PREFIX}" in name and not _process_alive(pid):
+                    registry.seek(offset)
+                    registry.write(bytes(264))
+                    freed += 1
+            return freed
+    except OSError:
+        return 0
 
 
 def _reinit_portaudio() -> None:
@@ -67,6 +133,30 @@ def jack_output_device() -> int:
     raise RuntimeError(f"PortAudio sees no JACK output device; host APIs: {sd.query_hostapis()}")
 
 
+def _start_jackd(name: str) -> tuple[subprocess.Popen, bool]:
+    """Start jackd with realtime scheduling where the system allows it, else without.
+
+    Realtime (SCHED_FIFO) keeps the dummy driver's clock, and the clients' process threads that JACK
+    promotes with it, steady while other work loads the cores; as root in a container it is usually
+    allowed. Returns the process and whether it runs realtime.
+    """
+    problems = []
+    for realtime in (True, False):
+        args = ["jackd", "-n", name, *(["-R", "-P", "70"] if realtime else ["--no-realtime"]),
+                "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(BLOCK_SIZE)]
+        process = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        waited = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, text=True)
+        if waited.returncode == 0 and process.poll() is None:
+            return process, realtime
+        process.kill()
+        _, err = process.communicate(timeout=5)
+        problems.append(f"{' '.join(args)}: {waited.stdout}{waited.stderr}{err}")
+    pytest.fail("jackd did not start:\n" + "\n".join(problems))
+
+
 @pytest.fixture(scope="session")
 def jack_server():
     if shutil.which("jackd") is None:
@@ -74,25 +164,15 @@ def jack_server():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    name = f"vaesynth-test-{os.getpid()}"
+    name = f"{TEST_SERVER_PREFIX}{os.getpid()}"
+    _forget_dead_test_servers()
     saved_env = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
-    process = subprocess.Popen(
-        ["jackd", "-n", name, "--no-realtime", "-d", "dummy",
-         "-r", str(SAMPLE_RATE), "-p", str(BLOCK_SIZE)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, realtime = _start_jackd(name)
     try:
-        waited = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, text=True)
-        if waited.returncode != 0 or process.poll() is not None:
-            process.kill()
-            _, err = process.communicate(timeout=5)
-            pytest.fail(f"jackd did not start: {waited.stdout}{waited.stderr}{err}")
         _reinit_portaudio()
-        yield JackServer(name, SAMPLE_RATE, BLOCK_SIZE, process)
+        yield JackServer(name, SAMPLE_RATE, BLOCK_SIZE, process, realtime)
     finally:
         try:
             import sounddevice as sd
@@ -165,6 +245,7 @@ class JackProbe:
         self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
         self.sent: list[tuple[int, bytes]] = []  # (frame actually written, message), in order
         self.xruns = 0
+        self._closed = False
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
@@ -248,6 +329,16 @@ class JackProbe:
         time.sleep(2 * self.blocksize / self.samplerate)  # let a running cycle finish writing
         return Recording(self._buffer[: self._write_pos].copy(), self._start_frame)
 
+    def record(self, frames: int, timeout: float = 30.0) -> Recording:
+        """Record ``frames`` frames of JACK time (however long the server takes for them)."""
+        self.start_recording()
+        deadline = time.monotonic() + timeout
+        while self._write_pos < frames:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"recorded {self._write_pos} of {frames} frames in {timeout} s")
+            time.sleep(0.01)
+        return self.stop_recording()
+
     def wait_frames(self, frames: int) -> None:
         time.sleep(frames / self.samplerate)
 
@@ -260,6 +351,10 @@ class JackProbe:
             time.sleep(0.005)
 
     def close(self) -> None:
+        """Deactivate and close the client (idempotent: the fixture closes it again at the end)."""
+        if self._closed:
+            return
+        self._closed = True
         self.client.deactivate()
         self.client.close()
 
