@@ -90,6 +90,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     lo.add_argument("--mel-weight", type=float, default=None,
                     help="weight of a log-mel L1 term (2048-point FFT, 64 mels); it weights low "
                          "frequencies as the ear does and keeps kicks and toms at their level")
+    lo.add_argument("--level-weight", type=float, default=None,
+                    help="weight of a frame-loudness term (log energy per 1024-sample frame)")
     lo.add_argument("--kl-warmup", type=int, default=None, metavar="STEPS",
                     help="ramp the KL weight from 0 to --beta over STEPS steps")
     lo.add_argument("--free-bits", type=float, default=None, metavar="NATS",
@@ -127,6 +129,8 @@ def options_from_args(args: argparse.Namespace):
         loss["stft_weight"] = args.stft_weight
     if args.mel_weight is not None:
         loss["mel_weight"] = args.mel_weight
+    if args.level_weight is not None:
+        loss["level_weight"] = args.level_weight
     if args.kl_warmup is not None:
         loss["kl_warmup_steps"] = args.kl_warmup
     if args.free_bits is not None:

@@ -7,6 +7,7 @@ Joint loss (per batch, averaged over examples)::
                                                      FFT sizes (DDSP / RAVE style)
   + beta * warmup(step) * KL(q(z|x) || N(0, I))      summed over latent dims; free bits optional
   + gamma * CE(classifier(z), label)
+  + level_weight * mean |log frame energy(x) - log frame energy(x_hat)|   optional
   + mel_weight * mean |log mel(x) - log mel(x_hat)|  optional; weights low frequencies by the
                                                      ear's scale, where kick and tom energy lives
 
@@ -26,6 +27,7 @@ DEFAULT_LOSS = {
     "free_bits": 0.0,
     "gamma": 0.1,
     "mel_weight": 0.0,
+    "level_weight": 0.0,
     "mel_fft": 2048,
     "mel_bands": 64,
     "sample_rate": None,
@@ -82,6 +84,18 @@ def log_mel_loss(x, x_hat, mel, n_fft: int = 2048, eps: float = 1e-4):
     return ops.mean(ops.abs(a - b), axis=(1, 2))
 
 
+def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
+    """Mean |log frame energy(x) - log frame energy(x_hat)| (Parseval: sum of |STFT|^2 per frame,
+    Hann 1024, hop 256): x, x_hat [N, L] -> [N]. Keeps each moment's loudness, whatever band
+    carries it (a missing kick boom is few bins for a spectral loss but most of the energy)."""
+    from keras import ops
+
+    n_fft = min(n_fft, x.shape[-1])
+    e = ops.sum(ops.square(stft_magnitude(x, n_fft)), axis=-1)
+    e_hat = ops.sum(ops.square(stft_magnitude(x_hat, n_fft)), axis=-1)
+    return ops.mean(ops.abs(ops.log(e + eps) - ops.log(e_hat + eps)), axis=-1)
+
+
 def kl_per_dim(mu, logvar):
     """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension: [N, D] -> [N, D]."""
     from keras import ops
@@ -123,7 +137,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.plain = plain
             self.loss_cfg = cfg
             self.seed_gen = keras.random.SeedGenerator(seed)
-            names = ["recon_mse", "recon_stft", "recon_mel", "kl", "ce", "acc"]
+            names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "kl", "ce", "acc"]
             self.mel = None
             if cfg["mel_weight"]:
                 n_fft = min(int(cfg["mel_fft"]), int(decoder.output.shape[-1]))
@@ -157,6 +171,10 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             if self.mel is not None:
                 mel = log_mel_loss(x, x_hat, self.mel, self.mel_fft)
                 total = total + c["mel_weight"] * mel
+            level = ops.zeros_like(mse)
+            if c["level_weight"]:
+                level = level_loss(x, x_hat)
+                total = total + c["level_weight"] * level
             total = ops.mean(total)
             kl = ops.zeros(())
             ce = ops.zeros(())
@@ -180,7 +198,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     acc = ops.mean(ops.cast(
                         ops.equal(ops.cast(ops.argmax(logits32, axis=-1), "int32"), ops.cast(y, "int32")), "float32"))
             for name, value in (("recon_mse", ops.mean(mse)), ("recon_stft", ops.mean(stft)),
-                                ("recon_mel", ops.mean(mel)),
+                                ("recon_mel", ops.mean(mel)), ("recon_level", ops.mean(level)),
                                 ("kl", kl), ("ce", ce), ("acc", acc)):
                 self.trackers[name].update_state(value)
             return _scale_for_replicas(total)

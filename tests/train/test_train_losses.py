@@ -78,3 +78,10 @@ def test_log_mel_loss():
     # 20 dB quieter = power / 100: ln(100) per mel bin where the signal is far above eps
     quiet = _np(losses.log_mel_loss(x, 0.1 * x, mel, 1024))
     assert np.allclose(quiet, np.log(100.0), rtol=0.05)
+
+
+def test_level_loss_is_log_energy_ratio():
+    x = (0.3 * np.random.default_rng(2).standard_normal((2, 4096))).astype(np.float32)
+    assert np.allclose(_np(losses.level_loss(x, x)), 0.0, atol=1e-6)
+    # 20 dB quieter everywhere = energy / 100 in every frame
+    assert np.allclose(_np(losses.level_loss(x, 0.1 * x)), np.log(100.0), rtol=1e-3)
