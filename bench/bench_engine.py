@@ -142,10 +142,13 @@ class Rig:
         self.stream.stop()
         self.stream.close()
         self.engine.stop()
-        self.trivial.stdin.write("\n")
-        self.trivial.stdin.flush()
-        under, calls = (int(v) for v in self.trivial.stdout.readline().split())
-        self.trivial.wait(timeout=10)
+        try:
+            self.trivial.stdin.write("\n")
+            self.trivial.stdin.flush()
+            under, calls = (int(v) for v in self.trivial.stdout.readline().split())
+            self.trivial.wait(timeout=10)
+        except (OSError, ValueError):  # it died: report that instead of losing the run
+            under, calls = -1, self.trivial.wait(timeout=10)
         self.port.close()
         return under, calls
 
