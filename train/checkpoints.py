@@ -207,3 +207,21 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         for p in self._root.iterdir():  # keep only the published state
             if p.is_dir() and not p.is_symlink() and p != final:
                 shutil.rmtree(p, ignore_errors=True)
+
+
+class ResumableCSVLogger(keras.callbacks.CSVLogger):
+    """CSVLogger that, appending to a file from an earlier session, keeps that file's columns.
+
+    Keras' logger takes its columns from the first epoch's logs and writes no header when
+    appending, so a resumed run whose logs differ (a metric added) would shift every column.
+    Here the existing header wins: known columns are filled, new metrics left out, missing "NA".
+    """
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        path = Path(self.filename)
+        if self.append and path.exists() and path.stat().st_size:
+            with open(path, newline="") as f:
+                header = f.readline().strip().split(self.sep)
+            if header and header[0] == "epoch":
+                self.keys = header[1:]

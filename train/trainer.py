@@ -332,8 +332,8 @@ def train(opts: TrainOptions) -> dict:
                                            every=opts.checkpoint_every),
         _recon_monitor(data, opts.monitor_every) if chief and opts.monitor_every else None,
         checkpoints.RunCheckpoint(ckpt_root, sub_models, steps_per_epoch, opts.checkpoint_every),
-        keras.callbacks.CSVLogger(str(run_dir / "logs" / "metrics.csv"), append=True),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        checkpoints.ResumableCSVLogger(str(run_dir / "logs" / "metrics.csv"), append=True),
+        checkpoints.ResumableCSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TerminateOnNaN(),
     ]
     if opts.tensorboard and keras.backend.backend() == "tensorflow" and _has_tensorboard():
