@@ -1,0 +1,130 @@
+"""Finish a bundled preset: copy its evaluation into the bundle and write its model card.
+
+    python scripts/publish_preset.py PRESET_DIR REPORT_DIR --run RUN_DIR --commands FILE [--notes FILE]
+
+PRESET_DIR is what `vae-synth export` wrote, REPORT_DIR what `vae-synth evaluate PRESET_DIR ...`
+wrote, RUN_DIR the training run (for its time and history), FILE the exact shell commands that
+reproduce the preset (train, export, evaluate, this script). Writes into PRESET_DIR:
+``evaluation.json`` (the report's metrics, without machine-specific paths), the three pictures a
+musician looks at first, and ``README.md``. ONNX files and preset.json are left untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+from pathlib import Path
+
+PICTURES = {
+    "latent_pca_tsne.png": "The latent map: encoder means of the held-out clips, PCA and t-SNE, by class",
+    "centroid_spectrograms.png": "Each class centre decoded, beside a real clip of the class",
+    "morph_strip.png": "A 9-step morph between two class centres",
+}
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:+.{digits}f}" if value < 0 else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _run_summary(run_dir: Path) -> dict:
+    config = json.loads((run_dir / "config.json").read_text())
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    return {"config": config, "metrics": metrics}
+
+
+def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str, notes: str) -> None:
+    preset = json.loads((preset_dir / "preset.json").read_text())
+    evaluation = json.loads((report_dir / "metrics.json").read_text())
+    evaluation.get("model", {}).pop("path", None)
+    (preset_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
+    for picture in PICTURES:
+        shutil.copyfile(report_dir / picture, preset_dir / picture)
+        (preset_dir / picture).chmod(0o644)
+
+    run = _run_summary(run_dir)
+    config, run_metrics = run["config"], run["metrics"]
+    training = preset["training"]
+    size_mb = sum(p.stat().st_size for p in preset_dir.iterdir() if p.is_file()) / 1e6
+    per_class = evaluation.get("per_class", {})
+    rows = "\n".join(
+        f"| {name} | {stats.get('count', '–')} | {_fmt(stats.get('one_nn'))} | "
+        f"{_fmt(stats.get('nearest_centroid'))} | {_fmt(stats.get('level_db'), 1)} | "
+        f"{_fmt(stats.get('dist_mean'))} |"
+        for name, stats in per_class.items()
+    )
+    training_centroids = evaluation.get("training_centroids", {})
+    pictures = "\n\n".join(f"![{caption}]({name})\n\n*{caption}.*" for name, caption in PICTURES.items())
+    card = f"""# Preset `{preset['name']}`
+
+{preset.get('description', '')}
+
+- **Classes**: {', '.join(c['name'] for c in preset['classes'])}
+- **Sound**: {preset['frame_length']} samples at {preset['sample_rate']} Hz
+  ({preset['frame_length'] / preset['sample_rate']:.2f} s per one-shot), latent size {preset['latent_dim']}
+- **Bundle size**: {size_mb:.1f} MB (decoder at batch 1 and dynamic batch, encoder, classifier)
+
+## Data and licence
+
+- Training data: {', '.join(config.get('sources', []))}
+- Licence of the data: **{training.get('licence', '–')}**
+- Attribution: {training.get('attribution', '–')}
+
+## Model
+
+- Architecture `{config.get('arch')}`, configuration `{config.get('config')}`
+  (see `docs/TRAINING.md`); loss weights: `{json.dumps(config.get('loss', {}))}`
+- Trained for {run_metrics.get('steps', '–')} steps in {run_metrics.get('train_seconds_this_session', 0) / 60:.0f} min
+  on {notes or platform.machine() + ' CPU'}.
+
+## Quality (held-out clips, `vae-synth evaluate` on this bundle)
+
+| metric | value |
+|---|---|
+| 1-NN accuracy (leave-one-out, latent means) | {_fmt(evaluation.get('one_nn_accuracy'))} |
+| nearest-centroid accuracy (centres of the evaluated clips) | {_fmt(evaluation.get('nearest_centroid_accuracy'))} |
+| nearest-centroid accuracy (the bundle's own training centroids) | {_fmt(training_centroids.get('nearest_centroid_accuracy'))} |
+| MFCC-DTW centroid dist, mean ± std (lower is better) | {_fmt(evaluation.get('centroid_dist_mean'))} ± {_fmt(evaluation.get('centroid_dist_std'))} |
+| reconstruction SNR (dB) | {_fmt(evaluation.get('recon_snr_db'), 1)} |
+| recon_ratio (below 1: a reconstruction is closer to its source than clips of a class to each other) | {_fmt(evaluation.get('recon_ratio'))} |
+| decoded centre level vs real clips (dB, mean / worst class) | {_fmt(evaluation.get('centroid_level_db'), 1)} / {_fmt(evaluation.get('centroid_level_db_min'), 1)} |
+| morph smoothness (largest step / mean step of a 32-step morph) | {_fmt(evaluation.get('morph_smoothness'))} |
+
+| class | held-out clips | 1-NN | nearest centroid | centre level (dB) | centroid dist |
+|---|---|---|---|---|---|
+{rows}
+
+The full figures are in `evaluation.json`.
+
+## Pictures
+
+{pictures}
+
+## Reproduce
+
+```sh
+{commands.strip()}
+```
+"""
+    (preset_dir / "README.md").write_text(card)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("preset_dir", type=Path)
+    parser.add_argument("report_dir", type=Path)
+    parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--commands", type=Path, required=True)
+    parser.add_argument("--notes", default="", help="where it was trained, e.g. '2-core x86_64 CPU'")
+    args = parser.parse_args()
+    write_card(args.preset_dir, args.report_dir, args.run, args.commands.read_text(), args.notes)
+
+
+if __name__ == "__main__":
+    main()
