@@ -1,0 +1,144 @@
+"""The presets shipped in presets/: they load, decode distinct and audible classes, keep their
+recorded quality, carry their licences, and play without TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import vae_synth.presets
+from vae_synth.synth.preset import load_preset, resolve_preset
+from vae_synth.synth.runtime import make_session
+
+BUNDLED_DIR = Path(vae_synth.presets.__file__).parent
+BUNDLED = ("drums", "digits")
+
+# The quality each bundled preset must keep (from its own `vae-synth evaluate` report,
+# evaluation.json). Where a preset meets the target of issue 7 the bound is that target; where it
+# does not yet (its README says by how much) the bound is the figure it reaches now, so that a
+# retrained bundle that is worse fails here. Keys with a dot reach into nested objects.
+QUALITY = {
+    "drums": {
+        "recon_ratio": ("<=", 0.8),                                     # target 0.8 (goal 0.5)
+        "one_nn_accuracy": (">=", 0.85),                                # target 0.95, not met yet
+        "training_centroids.nearest_centroid_accuracy": (">=", 0.90),   # target 0.95, not met yet
+        "centroid_level_db": (">=", -6.0),                              # mean over classes: target ±6
+        "centroid_level_db_min": (">=", -8.0),                          # worst class: target -6, not met
+        "morph_smoothness": ("<=", 3.0),
+    },
+    "digits": {
+        "recon_ratio": ("<=", 0.8),                                     # target 0.8 (goal 0.5)
+        "one_nn_accuracy": (">=", 0.80),                                # target 0.98, not met yet
+        "centroid_level_db": (">=", -6.0),
+        "centroid_level_db_min": (">=", -7.5),                          # worst class: target -6, not met
+        "morph_smoothness": ("<=", 3.0),
+    },
+}
+
+
+def _lookup(metrics: dict, dotted: str):
+    value = metrics
+    for key in dotted.split("."):
+        value = value[key]
+    return value
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_preset_resolves_by_name_from_any_directory(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "no-user-presets"))
+    monkeypatch.delenv("VAE_SYNTH_PRESETS", raising=False)
+    assert resolve_preset(name) == BUNDLED_DIR / name
+    preset = load_preset(name)  # full validation: sha256 of every file, ONNX names and shapes
+    assert preset.name == name
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_preset_decodes_audible_distinct_classes(name):
+    preset = load_preset(name)
+    batch = make_session(preset.file("decoder_batch"), device="cpu")
+    single = make_session(preset.file("decoder"), device="cpu")
+    audio = batch.run(["audio"], {"z": preset.centroids})[0]
+    n_classes = len(preset.classes)
+    assert audio.shape == (n_classes, preset.frame_length)
+    assert np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+    # The fixed-batch decoder the engine uses for single notes gives the same sound.
+    first = single.run(["audio"], {"z": preset.centroids[:1]})[0]
+    np.testing.assert_allclose(first[0], audio[0], atol=1e-5)
+
+    rms_db = 20 * np.log10(np.sqrt((audio**2).mean(axis=1)) + 1e-12)
+    assert rms_db.min() > -40.0, f"a class centre is near-silent: {dict(zip(preset.class_names, rms_db, strict=True))}"
+    # Not one sound for every class: log-spectra of the centres differ clearly pairwise.
+    spectra = np.log(np.abs(np.fft.rfft(audio * np.hanning(preset.frame_length), axis=1)) + 1e-6)
+    distances = np.abs(spectra[:, None] - spectra[None]).mean(axis=-1)
+    off_diagonal = distances[~np.eye(n_classes, dtype=bool)]
+    assert off_diagonal.min() > 0.3, distances.round(2)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_preset_keeps_its_recorded_quality(name):
+    preset = load_preset(name)
+    metrics = json.loads((preset.path / "evaluation.json").read_text())
+    assert metrics["model"]["name"] == name
+    assert metrics["data"]["split"] == "test"  # figures on held-out clips, never training clips
+    failures = []
+    for key, (op, bound) in QUALITY[name].items():
+        value = _lookup(metrics, key)
+        ok = value <= bound if op == "<=" else value >= bound
+        if not ok:
+            failures.append(f"{key} = {value:.3f}, must be {op} {bound}")
+    assert not failures, failures
+    card = (preset.path / "README.md").read_text()
+    assert "## Reproduce" in card and "vae-synth train" in card
+    for picture in ("latent_pca_tsne.png", "centroid_spectrograms.png", "morph_strip.png"):
+        assert (preset.path / picture).stat().st_size > 1000
+        assert f"]({picture})" in card
+
+
+def test_bundled_presets_carry_their_data_licences():
+    digits = load_preset("digits")
+    assert digits.training["licence"] == "CC-BY-SA-4.0"
+    assert "Free Spoken Digit Dataset" in digits.training["attribution"]
+    assert "CC BY-SA 4.0" in (digits.path / "LICENSE").read_text()
+    assert digits.midi.sustain  # spoken digits are held and morphed, not one-shots
+    drums = load_preset("drums")
+    assert drums.training["licence"] == "CC0-1.0"
+    assert drums.class_names == ["hihat", "kick", "snare", "tom"]
+    assert drums.midi.notes[36] == "kick" and drums.midi.notes[38] == "snare"
+
+
+def test_bundled_presets_are_small_enough_for_git():
+    for name in BUNDLED:
+        size = sum(p.stat().st_size for p in (BUNDLED_DIR / name).iterdir())
+        assert size < 20e6, f"{name}: {size / 1e6:.1f} MB"
+
+
+RENDER_WITHOUT_TENSORFLOW = """
+import sys, mido, numpy as np, soundfile as sf
+from vae_synth.cli import main
+mid = mido.MidiFile(ticks_per_beat=480); track = mido.MidiTrack(); mid.tracks.append(track)
+for i, note in enumerate([36, 42, 38, 45]):
+    track.append(mido.Message("note_on", channel=9, note=note, velocity=110, time=0 if i == 0 else 240))
+mid.save(sys.argv[1])
+code = main(["render", "--preset", "drums", "--midi", sys.argv[1], "--out", sys.argv[2]])
+audio, rate = sf.read(sys.argv[2])
+heavy = [m for m in ("tensorflow", "keras", "tf2onnx", "onnx") if m in sys.modules]
+print(code, rate, audio.shape[0], float(np.sqrt((audio ** 2).mean())), ",".join(heavy) or "-")
+"""
+
+
+def test_playing_the_bundled_drums_never_loads_tensorflow(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", RENDER_WITHOUT_TENSORFLOW, str(tmp_path / "beat.mid"),
+         str(tmp_path / "beat.wav")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    code, rate, frames, rms, heavy = result.stdout.split()[-5:]
+    assert code == "0" and heavy == "-"
+    assert int(frames) > int(rate)  # four hits and their tails: over a second of audio
+    assert float(rms) > 0.01  # it really sounds
