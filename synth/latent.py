@@ -116,7 +116,9 @@ class LatentMap:
         z = mix(base, target, state.morph) if state.morph > 0.0 else base.copy()
         macros = np.asarray(state.pca[: self.pca_axes.shape[0]], dtype=np.float32)
         if macros.size and np.any(macros != 0.0):
-            z = z + macros @ self.pca_axes[: macros.size]
+            for i, amount in enumerate(macros):  # element-wise: no alignment-dependent BLAS sums
+                if amount != 0.0:
+                    z = z + amount * self.pca_axes[i]
         if state.variation > 0.0:
             # Same seed + same knob history -> same noise: renders stay deterministic.
             rng = np.random.default_rng([self.seed, state.variation_seed])

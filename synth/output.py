@@ -30,9 +30,9 @@ class OutputStage:
         self.channels = channels
         # One-pole DC blocker y[n] = x[n] - x[n-1] + R y[n-1].
         self.r = 1.0 - 2.0 * math.pi * dc_cutoff_hz / samplerate
-        n = np.arange(_CHUNK, dtype=np.float64)
-        self._rpow = self.r ** (n + 1)         # R^(n+1)
-        self._rinv = self.r ** (-n)            # R^-n
+        # powers with scalar math (numpy's SIMD pow is alignment dependent: renders must repeat)
+        self._rpow = np.array([math.pow(self.r, n + 1) for n in range(_CHUNK)])   # R^(n+1)
+        self._rinv = np.array([math.pow(self.r, -n) for n in range(_CHUNK)])      # R^-n
         self._x_prev = np.zeros(channels)
         self._y_prev = np.zeros(channels)
         self._d = np.zeros((channels, _CHUNK))
@@ -41,7 +41,7 @@ class OutputStage:
         # Limiter: gain follows the block peak down at once and recovers exponentially.
         self.gain = 1.0
         self.release = math.exp(-1.0 / (release_ms * 1e-3 * samplerate))
-        self._ramp = np.arange(1, max_frames + 1, dtype=np.float64)
+        self._relpow = np.array([math.pow(self.release, n + 1) for n in range(max_frames)])
         self._gains = np.ones(max_frames)
         # Soft clip above knee * ceiling: tanh rounding toward the ceiling.
         self.knee = knee * CEILING
@@ -92,12 +92,14 @@ class OutputStage:
             self.limited_blocks += target < 1.0
             mix *= target
         else:
-            np.power(self.release, self._ramp[:frames], out=g)
+            g[:] = self._relpow[:frames]
             g *= self.gain - target
             g += target
             self.gain = float(g[-1])
             mix *= g
-        # Soft clip: values beyond the knee are compressed with tanh toward the ceiling.
+        # Soft clip: values beyond the knee are compressed toward the ceiling by the algebraic
+        # curve o / (1 + o) (only + - * /: exact and identical in SIMD and scalar code, unlike
+        # numpy's tanh, so renders repeat bit for bit).
         a = self._tmp[:, :frames]
         np.abs(mix, out=a)
         if float(a.max()) > self.knee:
@@ -105,7 +107,7 @@ class OutputStage:
             np.subtract(a, self.knee, out=over)
             np.maximum(over, 0.0, out=over)
             np.divide(over, self.span, out=over)
-            np.tanh(over, out=over)
+            np.divide(over, over + 1.0, out=over)
             over *= self.span
             over += self.knee
             # where |x| <= knee keep x, else sign(x) * compressed

@@ -19,9 +19,28 @@ def lowpass_kaiser(numtaps: int, cutoff: float, beta: float = 5.0) -> np.ndarray
 
     Returns: [numtaps] float64.
     """
-    m = np.arange(numtaps, dtype=np.float64) - (numtaps - 1) / 2.0
-    h = cutoff * np.sinc(cutoff * m) * np.kaiser(numtaps, beta)
-    return h / h.sum()
+    # Scalar math, not numpy's SIMD sin/exp: those round differently depending on memory
+    # alignment, and renders must be bit-identical from run to run.
+    def i0(x: float) -> float:
+        total, term, k = 1.0, 1.0, 1
+        while term > 1e-17 * total:
+            term *= (x / (2.0 * k)) ** 2
+            total += term
+            k += 1
+        return total
+
+    centre = (numtaps - 1) / 2.0
+    norm = i0(beta)
+    h = []
+    for n in range(numtaps):
+        m = n - centre
+        arg = cutoff * m
+        sinc = 1.0 if arg == 0 else math.sin(math.pi * arg) / (math.pi * arg)
+        r = 2.0 * n / (numtaps - 1) - 1.0 if numtaps > 1 else 0.0
+        window = i0(beta * math.sqrt(max(0.0, 1.0 - r * r))) / norm
+        h.append(cutoff * sinc * window)
+    h = np.array(h, dtype=np.float64)
+    return h / math.fsum(h)
 
 
 class Resampler:
@@ -56,7 +75,8 @@ class Resampler:
         index = first + np.arange(ntaps, dtype=np.int64)[None, :]
         tap = m * self.down + half_len - index * self.up
         valid = (tap >= 0) & (tap <= 2 * half_len) & (index >= 0) & (index < self.length_in)
-        self._weight = np.where(valid, h[np.clip(tap, 0, 2 * half_len)], 0.0).astype(dtype)
+        self._weight = np.ascontiguousarray(
+            np.where(valid, h[np.clip(tap, 0, 2 * half_len)], 0.0).astype(dtype))
         self._index = np.clip(index, 0, self.length_in - 1).astype(np.intp)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -66,5 +86,10 @@ class Resampler:
             raise ValueError(f"resampler built for {self.length_in} samples, got {x.shape[-1]}")
         if self._index is None:
             return x.copy()
-        gathered = x[..., self._index]  # [batch, length_out, ntaps]
-        return np.einsum("...mt,mt->...m", gathered, self._weight).astype(self.dtype, copy=False)
+        # Accumulate tap by tap with element-wise operations: the result is then independent of
+        # memory alignment (numpy's SIMD reductions, einsum included, are not), so renders are
+        # bit-identical from run to run.
+        out = np.zeros(x.shape[:-1] + (self.length_out,), dtype=self.dtype)
+        for t in range(self._index.shape[1]):
+            out += x[..., self._index[:, t]] * self._weight[:, t]
+        return out
