@@ -70,8 +70,10 @@ def test_cli_writes_run_dir_and_load_run_reads_it(tmp_path):
     from vae_synth.train.run import RunError, load_run
 
     out = tmp_path / "run"
-    proc = _cli(*TINY, "--out", str(out), "--steps", "8", "--seed", "3")
+    with_tensorboard = [arg for arg in TINY if arg != "--no-tensorboard"]
+    proc = _cli(*with_tensorboard, "--out", str(out), "--steps", "8", "--seed", "3")
     assert "held-out: recon SNR" in proc.stdout  # the final summary line
+    assert list((out / "logs" / "train").glob("events.out.tfevents.*"))  # TensorBoard scalars
     config = json.loads((out / "config.json").read_text())
     for key in ("arch", "config", "model", "latent_dim", "sample_rate", "frame_length", "sources",
                 "split", "preprocess", "class_names", "seed", "loss", "plain", "licence",
