@@ -67,48 +67,6 @@ def live_engine(preset_path, jack_server, midi_port: SharedMidiPort, voices: int
         engine.stop()
 
 
-def _frame_stamped_process(self, frames: int) -> None:
-    """JackProbe._process, but each recorded block is written at the offset of its own JACK
-    frame time, so that cycles the client missed (xruns on a loaded machine) leave zeros in place
-    instead of shifting every later sample earlier."""
-    block_start = self.client.last_frame_time
-    self.midi_out.clear_buffer()
-    last_offset = 0
-    while self._pending and self._pending[0][0] < block_start + frames:
-        frame, message = self._pending.popleft()
-        offset = max(frame - block_start, last_offset)
-        self.midi_out.write_midi_event(offset, message)
-        self.sent.append((block_start + offset, message))
-        last_offset = offset
-    if self._recording:
-        if self._write_pos == 0:
-            self._start_frame = block_start
-            self._buffer[:] = 0.0
-        begin = block_start - self._start_frame
-        end = min(begin + frames, len(self._buffer))
-        if 0 <= begin < end:
-            for channel, port in enumerate(self.inputs):
-                self._buffer[begin:end, channel] = port.get_array()[: end - begin]
-        self._write_pos = max(self._write_pos, end, 1)
-
-
-def _make_frame_probe(jack_probe, name: str, channels: int):
-    """A probe from the ``jack_probe`` factory (closed by it) whose recording is frame-stamped."""
-    from fixtures_jack import JackProbe
-
-    class FrameProbe(JackProbe):
-        _process = _frame_stamped_process
-
-    original = JackProbe
-    import fixtures_jack
-
-    fixtures_jack.JackProbe = FrameProbe  # the factory builds a FrameProbe this once
-    try:
-        return jack_probe(name=name, channels=channels)
-    finally:
-        fixtures_jack.JackProbe = original
-
-
 def connect(jack_probe):
     """Two probe clients: ``sender`` MIDI out -> the engine's virtual input, engine audio ->
     ``recorder``. Returns (sender, recorder).
@@ -119,7 +77,7 @@ def connect(jack_probe):
     before the engine's MIDI client and the recorder after PortAudio, in the same cycle, so both
     stamp frames on the same clock exactly."""
     sender = jack_probe(name="sender", channels=1)
-    recorder = _make_frame_probe(jack_probe, "recorder", 2)
+    recorder = jack_probe(name="recorder", channels=2)
     ports = sender.client.get_ports(r"vae-synth.*:midi_in", is_midi=True, is_input=True)
     assert ports, "the engine's virtual MIDI input is not on the JACK graph"
     sender.connect_midi(ports[0].name)

@@ -6,17 +6,11 @@ import time
 
 import numpy as np
 import pytest
-from synth_rig import SharedMidiPort, connect, live_engine, spectral_centroid
+from synth_rig import connect, live_engine, spectral_centroid
 from vae_synth.synth.preset import resolve_preset
 
 pytestmark = pytest.mark.jack
 
-
-@pytest.fixture(scope="module")
-def midi_port(jack_server):
-    port = SharedMidiPort()
-    yield port
-    port.close()
 
 
 def test_bundled_drums_pads_sound_and_differ(jack_server, midi_port, jack_probe):

@@ -11,17 +11,11 @@ import time
 import numpy as np
 import pytest
 from fixtures_preset import make_test_preset, tone_frequencies
-from synth_rig import SharedMidiPort, band_energy, connect, expected_oneshot, live_engine
+from synth_rig import band_energy, connect, expected_oneshot, live_engine
 from vae_synth.synth.output import CEILING
 
 pytestmark = pytest.mark.jack
 
-
-@pytest.fixture(scope="module")
-def midi_port(jack_server):
-    port = SharedMidiPort()
-    yield port
-    port.close()
 
 
 def test_note_onset_is_within_one_block_of_the_note(jack_server, midi_port, jack_probe, tones_preset):
