@@ -44,7 +44,27 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the variation knob")
 
 
+from vae_synth.synth.keyboard import HELP as KEYBOARD_HELP  # noqa: E402 - light module
+
+PLAY_EPILOG = f"""\
+playing:
+  pads      the preset's MIDI map assigns notes to classes (drums: GM notes 35/36 kick, 38/40 snare,
+            42/44/46 hi-hat, 41-50 toms; digits: ten keys from middle C); every channel by default
+  knobs     CC 1 morph toward the target class, CC 16/17 XY pad over four corner classes,
+            CC 18 variation, CC 20.. timbre macros (PCA axes), CC 7 volume, CC 120/123 panic;
+            Program Change switches presets; MIDI learn re-binds a control (saved per user)
+  keyboard  {KEYBOARD_HELP.removeprefix("keys: ")}
+
+examples:
+  vae-synth play --preset drums                      all hardware MIDI inputs, default audio device
+  vae-synth play --preset digits --demo              built-in pattern and morph sweep, no controller
+  vae-synth play --audio-api jack --midi-in virtual  on a JACK server; connect to vae-synth:midi_in
+  vae-synth devices                                  the names --device and --midi-in accept
+"""
+
+
 def add_play_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = PLAY_EPILOG
     _common(parser)
     parser.add_argument("--audio-api", metavar="API",
                         help=f"PortAudio host API ({', '.join(AUDIO_APIS)}, ...); "
