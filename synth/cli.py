@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vae_synth.synth.keyboard import HELP as KEYBOARD_HELP
+
 AUDIO_APIS = ("jack", "alsa", "pulse", "oss", "coreaudio", "wasapi", "asio", "directsound", "mme")
 MIDI_APIS = ("alsa", "jack", "coreaudio", "winmm")
 
@@ -43,8 +45,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="morph path: linear or spherical (default lerp)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the variation knob")
 
-
-from vae_synth.synth.keyboard import HELP as KEYBOARD_HELP  # noqa: E402 - light module
 
 PLAY_EPILOG = f"""\
 playing:
