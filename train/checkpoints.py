@@ -215,13 +215,41 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
     Keras' logger takes its columns from the first epoch's logs and writes no header when
     appending, so a resumed run whose logs differ (a metric added) would shift every column.
     Here the existing header wins: known columns are filled, new metrics left out, missing "NA".
+    The run's loggers come before the backup callback, so an epoch's row is on disk before the
+    epoch counts as done; a run killed between the two redoes that epoch on --resume, and the
+    first epoch of the new session drops the rows it is about to write again.
     """
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
+        self._first_epoch_seen = False
         path = Path(self.filename)
         if self.append and path.exists() and path.stat().st_size:
             with open(path, newline="") as f:
                 header = f.readline().strip().split(self.sep)
             if header and header[0] == "epoch":
                 self.keys = header[1:]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # By now BackupAndRestore has restored the epoch this session starts from.
+        if not self._first_epoch_seen:
+            self._first_epoch_seen = True
+            self._drop_rows_from(epoch)
+
+    def _drop_rows_from(self, epoch: int) -> None:
+        path = Path(self.filename)
+        if not (self.append and path.exists() and path.stat().st_size):
+            return
+        self.csv_file.flush()
+        lines = path.read_text().splitlines(keepends=True)
+        kept = lines[:1] + [row for row in lines[1:]
+                            if not row.split(self.sep, 1)[0].strip().isdigit()
+                            or int(row.split(self.sep, 1)[0]) < epoch]
+        if len(kept) != len(lines):
+            self.csv_file.close()
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text("".join(kept))
+            os.replace(tmp, path)
+            self.csv_file = open(path, "a", newline="")  # kept open, as Keras keeps its own
+            if getattr(self, "writer", None) is not None:
+                self.writer = None  # Keras re-creates its csv.DictWriter on the next row

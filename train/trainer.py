@@ -327,13 +327,15 @@ def train(opts: TrainOptions) -> dict:
 
     ckpt_root = run_dir / "checkpoints"
     sub_models = {"encoder": encoder, "decoder": decoder, "classifier": classifier}
+    # Order matters at each epoch's end: the logs (and last/best) are written before the backup
+    # that marks the epoch done, so a kill between them never loses an epoch's row.
     callbacks = [
-        checkpoints.AtomicBackupAndRestore(str(ckpt_root / "backup"), save_freq="epoch",
-                                           every=opts.checkpoint_every),
         _recon_monitor(data, opts.monitor_every) if chief and opts.monitor_every else None,
-        checkpoints.RunCheckpoint(ckpt_root, sub_models, steps_per_epoch, opts.checkpoint_every),
         checkpoints.ResumableCSVLogger(str(run_dir / "logs" / "metrics.csv"), append=True),
         checkpoints.ResumableCSVLogger(str(run_dir / "history.csv"), append=True),
+        checkpoints.RunCheckpoint(ckpt_root, sub_models, steps_per_epoch, opts.checkpoint_every),
+        checkpoints.AtomicBackupAndRestore(str(ckpt_root / "backup"), save_freq="epoch",
+                                           every=opts.checkpoint_every),
         keras.callbacks.TerminateOnNaN(),
     ]
     if opts.tensorboard and keras.backend.backend() == "tensorflow" and _has_tensorboard():
