@@ -117,24 +117,15 @@ def options_from_args(args: argparse.Namespace):
     from vae_synth.train.trainer import TrainOptions
 
     loss = {}
-    if args.beta is not None:
-        loss["beta"] = args.beta
-    if args.gamma is not None:
-        loss["gamma"] = args.gamma
     loss["mse_weight"] = 0.0 if args.recon == "stft" else 1.0
     loss["stft_weight"] = 0.0 if args.recon == "mse" else 1.0
-    if args.mse_weight is not None:
-        loss["mse_weight"] = args.mse_weight
-    if args.stft_weight is not None:
-        loss["stft_weight"] = args.stft_weight
-    if args.mel_weight is not None:
-        loss["mel_weight"] = args.mel_weight
-    if args.level_weight is not None:
-        loss["level_weight"] = args.level_weight
-    if args.kl_warmup is not None:
-        loss["kl_warmup_steps"] = args.kl_warmup
-    if args.free_bits is not None:
-        loss["free_bits"] = args.free_bits
+    # explicit options override the defaults above (loss key <- option)
+    for key, option in (("beta", "beta"), ("gamma", "gamma"), ("mse_weight", "mse_weight"),
+                        ("stft_weight", "stft_weight"), ("mel_weight", "mel_weight"),
+                        ("level_weight", "level_weight"), ("kl_warmup_steps", "kl_warmup"),
+                        ("free_bits", "free_bits")):
+        if getattr(args, option) is not None:
+            loss[key] = getattr(args, option)
     return TrainOptions(
         sources=args.sources or [], out=args.out, arch=args.arch, config=args.config,
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
