@@ -259,10 +259,13 @@ class JackProbe:
         self.midi_out.clear_buffer()
         last_offset = 0
         while self._pending and self._pending[0][0] < block_start + frames:
-            frame, message = self._pending.popleft()
+            frame, message = self._pending[0]
             offset = max(frame - block_start, last_offset)  # late events go out as soon as possible
             self.midi_out.write_midi_event(offset, message)
             self.sent.append((block_start + offset, message))
+            # Dequeue only after recording it in `sent`: wait_sent() returns once `_pending` is
+            # empty, and a test then reads `sent` (it once raced between popleft and append).
+            self._pending.popleft()
             last_offset = offset
         if self._recording:
             if self._start_frame < 0:
