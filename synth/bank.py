@@ -5,7 +5,8 @@ classes -> one ONNX Runtime call -> polyphase resampling -> end fades / loop buf
 ``BankDecoder`` thread watches the controller snapshot and always builds from the *latest*
 state, so a flood of controller messages costs one decode per decode-time, never a backlog. It
 publishes each bank by assigning one attribute (a reference swap the audio callback reads).
-Decoding the class that was just played first, alone, gets it updated soonest.
+It decodes one class per call, the class just played first, so a hit after a knob move
+waits for a few milliseconds, not for the whole bank.
 """
 
 from __future__ import annotations
@@ -28,17 +29,20 @@ class SoundBank:
 
     oneshots: list of C arrays [frames] float32 (device rate); loops: list of C loop buffers
     (sustained presets) or None; loop: (start, end) of the repeating region; latents [C, D];
-    version: the controller-state version it was built from.
+    versions: per class, the controller-state version its sound was decoded at; version: the
+    oldest of them (every class is at least that current).
     """
 
-    __slots__ = ("oneshots", "loops", "loop", "latents", "version", "nonfinite", "decode_s")
+    __slots__ = ("oneshots", "loops", "loop", "latents", "versions", "version", "nonfinite",
+                 "decode_s")
 
-    def __init__(self, oneshots, loops, loop, latents, version, nonfinite, decode_s):
+    def __init__(self, oneshots, loops, loop, latents, versions, nonfinite, decode_s):
         self.oneshots = oneshots
         self.loops = loops
         self.loop = loop
         self.latents = latents
-        self.version = version
+        self.versions = tuple(versions)
+        self.version = min(self.versions)
         self.nonfinite = nonfinite   # class indices whose decoded frame was not finite
         self.decode_s = decode_s
 
@@ -111,9 +115,11 @@ class BankBuilder:
             self.latent_map.centroids)
         nonfinite = set(base.nonfinite) if base is not None else set()
         loop = base.loop if base is not None else (0, 0)
+        versions = list(base.versions) if base is not None else [state.version] * n_classes
         for row, c in enumerate(idx):
             oneshots[c] = frames[row]
             latents[c] = z[row]
+            versions[c] = state.version
             if finite[row]:
                 nonfinite.discard(c)
             else:
@@ -122,17 +128,19 @@ class BankBuilder:
                 loops[c], start, end = loop_buffer(frames[row], self.loop_xfade, self.loop_pad)
                 loop = (start, end)
         return SoundBank(oneshots, loops if self.sustain else None, loop, latents,
-                         state.version, frozenset(nonfinite), time.perf_counter() - t0)
+                         versions, frozenset(nonfinite), time.perf_counter() - t0)
 
 
 class DecodeStats:
-    """Decode times (seconds) in a preallocated ring, plus counters."""
+    """Decode times (seconds, one class: ONNX call + resampling) in a preallocated ring, plus
+    counters."""
 
     def __init__(self, capacity: int = 8192):
         self.times = np.zeros(capacity)
-        self.count = 0
+        self.count = 0       # class decodes
+        self.states = 0      # controller states the decoder started on
         self.first = math.nan
-        self.skipped = 0     # controller states never decoded because a newer one came
+        self.skipped = 0     # controller states never started on because a newer one came
         self.keepwarm = 0
 
     def add(self, seconds: float) -> None:
@@ -155,6 +163,12 @@ class BankDecoder(threading.Thread):
 
     holder: an object with attributes ``bank`` (SoundBank, replaced by reference) and
     ``priority_class`` (int, the class last played, -1 none) — the engine's instrument.
+
+    It decodes one class per ONNX call (the fixed-batch decoder is the fastest call, and a
+    single class costs a few ms) and re-reads the controller state between calls, publishing
+    the bank after each. So a hit that follows a knob move waits for at most the call in
+    progress, one call for another class and its own: the played class goes first, but not
+    twice in a row while others are stale (a sweep must not starve the rest of the kit).
     """
 
     def __init__(self, holder, builder: BankBuilder, snapshot: ControlSnapshot,
@@ -169,6 +183,8 @@ class BankDecoder(threading.Thread):
         self.stats = DecodeStats()
         self.error: str | None = None
         self._last_work = time.monotonic()
+        self._last_class = -1
+        self._seen_version = holder.bank.version
 
     def stop(self) -> None:
         self.stopping = True
@@ -187,35 +203,44 @@ class BankDecoder(threading.Thread):
                 self.error = f"decode failed: {exc}"
                 time.sleep(0.1)
 
-    def step(self) -> bool:
-        """Decode if the controls moved since the current bank; returns True if it decoded."""
-        state = self.snapshot.latent_state()
-        bank = self.holder.bank
-        if state.version == bank.version:
-            return False
-        self.stats.skipped += max(0, state.version - bank.version - 1)
-        n = self.builder.latent_map.n_classes
+    def next_class(self, versions: tuple[int, ...], version: int) -> int:
+        """The class to decode next at state ``version`` (-1: the bank is current)."""
+        stale = [c for c, v in enumerate(versions) if v != version]
+        if not stale:
+            return -1
         first = self.holder.priority_class
-        t0 = time.perf_counter()
-        if 0 <= first < n and n > 1:
-            # the class just played first, alone, then the rest in one batch
-            bank = self.builder.build(state, [first], base=bank)
+        if first in stale and (first != self._last_class or len(stale) == 1):
+            return first
+        others = [c for c in stale if c != first]
+        return min(others, key=lambda c: (versions[c], c))  # the stalest, then in order
+
+    def step(self) -> bool:
+        """Decode, class by class, until the bank is at the latest controller state; returns
+        True if it decoded anything."""
+        decoded = False
+        while not self.stopping:
+            state = self.snapshot.latent_state()
+            if state.version != self._seen_version:
+                self.stats.states += 1
+                self.stats.skipped += max(0, state.version - self._seen_version - 1)
+                self._seen_version = state.version
+            bank = self.holder.bank
+            c = self.next_class(bank.versions, state.version)
+            if c < 0:
+                break
+            bank = self.builder.build(state, [c], base=bank)
             self.holder.bank = bank
-            rest = [c for c in range(n) if c != first]
-            bank = self.builder.build(state, rest, base=bank)
-        else:
-            bank = self.builder.build(state, base=bank)
-        self.holder.bank = bank
-        self.stats.add(time.perf_counter() - t0)
-        self._last_work = time.monotonic()
-        return True
+            self.stats.add(bank.decode_s)
+            self._last_class = c
+            decoded = True
+        if decoded:
+            self._last_work = time.monotonic()
+        return decoded
 
     def _keep_warm(self) -> None:
         """ONNX Runtime gets slower after idling: decode (and discard) when nothing moved."""
         if time.monotonic() - self._last_work < self.keepwarm_s:
             return
-        z = self.holder.bank.latents
-        self.builder.decode(z[:1])
-        self.builder.decode(z)
+        self.builder.decode(self.holder.bank.latents[:1])
         self.stats.keepwarm += 1
         self._last_work = time.monotonic()

@@ -311,7 +311,8 @@ class Engine:
         if decoder is None or decoder.stats.count == 0:
             return "no re-decodes"
         p50, p99 = decoder.stats.percentiles()
-        return f"decode p50 {p50:.1f} ms p99 {p99:.1f} ms ({decoder.stats.count} decodes)"
+        return (f"decode p50 {p50:.1f} ms p99 {p99:.1f} ms per class ({decoder.stats.count} class "
+                f"decodes for {decoder.stats.states} controller states)")
 
     def summary(self, seconds: float) -> str:
         return (f"vae-synth: {self.notes} notes, {self.underruns} underruns in {seconds:.1f} s, "

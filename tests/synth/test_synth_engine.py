@@ -124,14 +124,47 @@ def test_decode_thread_coalesces_a_controller_flood(tones_preset):
             assert time.monotonic() < deadline, "the decoder never caught up"
             time.sleep(0.01)
         stats = engine.decoder.stats
-        # one decode per decode time, not one per message: no backlog
-        assert stats.count < 3000 / 3
-        assert stats.skipped > 0
+        # one state per decode time, not one per message: no backlog
+        assert stats.states < 3000 / 3
+        assert stats.skipped > 0 and stats.states + stats.skipped <= 3000
+        assert stats.count >= stats.states  # at least one class decoded per state started
         want = engine.instrument.latent_map.points(engine.snapshot.latent_state())
         np.testing.assert_allclose(engine.instrument.bank.latents, want, atol=1e-6)
         assert flood_s < 5
     finally:
         engine.stop()
+
+
+def test_decoder_updates_the_played_class_first_without_starving_the_others(tones_preset):
+    """The decode thread's order, stepped by hand: a sweep of the morph knob while kick (class 0)
+    is played decodes kick at every other call and the stalest other class in between."""
+    from vae_synth.synth.bank import BankDecoder
+
+    engine = _engine(tones_preset)
+    inst = engine.instrument
+    decoder = BankDecoder(inst, inst.builder, engine.snapshot)
+    order = []
+    real_build = inst.builder.build
+
+    def build(state, classes=None, base=None):
+        order.append((state.version, *classes))
+        return real_build(state, classes, base)
+
+    inst.builder.build = build
+    inst.priority_class = 0
+    for step in range(1, 6):
+        engine.snapshot.set("morph", step / 10)    # each call sees a newer state
+        c = decoder.next_class(inst.bank.versions, engine.snapshot.latent_state().version)
+        inst.bank = inst.builder.build(engine.snapshot.latent_state(), [c], base=inst.bank)
+        decoder._last_class = c
+    assert [c for _, c in order] == [0, 1, 0, 2, 0]
+    order.clear()
+    assert decoder.step()                           # the knob stops: everything catches up
+    assert [c for _, c in order] == [3, 1, 2]       # kick is current; the stalest first
+    assert set(inst.bank.versions) == {engine.snapshot.version}
+    want = inst.latent_map.points(engine.snapshot.latent_state())
+    np.testing.assert_allclose(inst.bank.latents, want, atol=1e-6)
+    assert not decoder.step() and decoder.stats.count == 3
 
 
 def test_sustained_voice_loops_while_held_and_follows_the_morph_knob(tmp_path):
