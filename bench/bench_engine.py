@@ -28,7 +28,10 @@ import time
 import types
 from pathlib import Path
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # before numpy, as `vae-synth play` does (vae_synth/cli.py)
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -105,7 +108,7 @@ class Rig:
     def __init__(self, preset_path: Path):
         import sounddevice as sd
         from fixtures_jack import JackProbe, jack_output_device
-        from synth_rig import SharedMidiPort, _frame_stamped_process
+        from synth_rig import SharedMidiPort
         from vae_synth.synth.engine import Engine
         from vae_synth.synth.preset import load_preset
 
@@ -126,11 +129,8 @@ class Rig:
         self.stream.start()
         self.port.router = self.engine.router
 
-        class FrameProbe(JackProbe):
-            _process = _frame_stamped_process
-
         self.sender = JackProbe(server, name="sender", channels=1)
-        self.recorder = FrameProbe(server, name="recorder", channels=2, capacity_seconds=30)
+        self.recorder = JackProbe(server, name="recorder", channels=2, capacity_seconds=30)
         self.sender.connect_midi("vae-synth:midi_in")
         self.sender.connect_midi("trivial:midi_in")
         self.recorder.connect_audio(self.recorder.audio_outputs("PortAudio")[-2:])
@@ -320,7 +320,8 @@ def main() -> int:
         results["soak"] = bench_soak(rig, args.soak)
         p50, p99 = rig.engine.decoder.stats.percentiles()
         results["decode_ms"] = {"p50": round(p50, 2), "p99": round(p99, 2),
-                                "count": rig.engine.decoder.stats.count}
+                                "class_decodes": rig.engine.decoder.stats.count,
+                                "controller_states": rig.engine.decoder.stats.states}
     finally:
         if rig is not None:
             under, calls = rig.close()

@@ -60,6 +60,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="configuration: thesis (Tables 4.1/4.2 exactly), small (scaled for a "
                         "CPU), fast (conv only: real-time decoder, ~5 ms per 16384 samples); "
                         "default small")
+    m.add_argument("--encoder", choices=["waveform", "logspec"], default="waveform",
+                   help="encoder input: waveform (the configuration's own, as the thesis) or "
+                        "logspec (a fixed log-STFT front end and three convolutions: latent "
+                        "means that separate held-out classes better; the decoder, which is "
+                        "what the player runs, is unchanged); default waveform")
     m.add_argument("--latent-dim", type=int, default=20, help="latent size D (default 20)")
     m.add_argument("--plain", action="store_true",
                    help="plain (non-variational) autoencoder: the latent is the 1x1 bottleneck "
@@ -128,6 +133,7 @@ def options_from_args(args: argparse.Namespace):
             loss[key] = getattr(args, option)
     return TrainOptions(
         sources=args.sources or [], out=args.out, arch=args.arch, config=args.config,
+        encoder=args.encoder,
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
         sample_rate=args.sample_rate, frame_length=args.frame_length, seed=args.seed,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,

@@ -13,7 +13,8 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
 ``{"type": "resblock", "kernel": 3, "dilations": [1, 3, 9]}`` (a cheap residual refinement at the
-current resolution; used by the real-time ``fast`` decoder).
+current resolution; used by the real-time ``fast`` decoder) and ``{"type": "logspec", "n_fft",
+"hop"}`` (a fixed log-STFT front end for the encoder, ``--encoder logspec``).
 
 Only ``keras.layers`` / ``keras.ops`` are used so the same code runs under KERAS_BACKEND=jax.
 """
@@ -108,6 +109,20 @@ CONV_FAST = {
     "norm": "none", "activation": "leaky_relu",
 }
 
+# A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided
+# Conv1D whose kernel is a Hann-windowed DFT, not trained), log-compressed, then three strided
+# convolutions over its frames. The thesis encoders read the raw waveform; with a few hundred
+# clips they must learn a filterbank first, and their latent means separate the classes of
+# held-out clips less well. Only the encoder changes: the decoder (what the player runs) is the
+# configuration's own. The frame length must be a multiple of 512 (hop 64 x stride 8).
+def _logspec(n_fft: int = 256, hop: int = 64) -> dict:
+    return {"type": "logspec", "n_fft": n_fft, "hop": hop}
+
+
+ENCODERS = {
+    "logspec": [_logspec(256, 64), _c(64, 5, 2), _c(128, 5, 2), _c(128, 5, 2)],
+}
+
 CONFIGS = {
     "conv": {"thesis": CONV_THESIS, "small": CONV_SMALL, "fast": CONV_FAST},
     "dilated": {"thesis": DILATED_THESIS, "small": DILATED_SMALL},
@@ -115,8 +130,12 @@ CONFIGS = {
 }
 
 
-def resolve_config(arch: str, config: str | dict) -> dict:
-    """The configuration dict for ``arch``/``config`` (a name from CONFIGS or a dict), copied."""
+def resolve_config(arch: str, config: str | dict, encoder: str = "waveform") -> dict:
+    """The configuration dict for ``arch``/``config`` (a name from CONFIGS or a dict), copied.
+
+    encoder: "waveform" (the configuration's own encoder) or a name from ENCODERS, which
+    replaces the encoder's layers (a dict config is taken as it is).
+    """
     if arch not in CONFIGS:
         raise ValueError(f"unknown --arch {arch!r}; expected one of {ARCHS}")
     if isinstance(config, dict):
@@ -125,11 +144,23 @@ def resolve_config(arch: str, config: str | dict) -> dict:
         raise ValueError(
             f"unknown --config {config!r} for {arch}; expected one of {sorted(CONFIGS[arch])}"
         )
-    return copy.deepcopy(CONFIGS[arch][config])
+    cfg = copy.deepcopy(CONFIGS[arch][config])
+    if encoder != "waveform":
+        if encoder not in ENCODERS:
+            raise ValueError(f"unknown --encoder {encoder!r}; expected one of "
+                             f"{['waveform', *sorted(ENCODERS)]}")
+        cfg["encoder"] = copy.deepcopy(ENCODERS[encoder])
+    return cfg
+
+
+def _stride(spec: dict) -> int:
+    if spec["type"] in ("conv", "convT"):
+        return spec.get("strides", 1)
+    return spec["hop"] if spec["type"] == "logspec" else 1
 
 
 def total_stride(layers: list[dict]) -> int:
-    return math.prod(spec.get("strides", 1) for spec in layers if spec["type"] in ("conv", "convT"))
+    return math.prod(_stride(spec) for spec in layers)
 
 
 def check_frame_length(cfg: dict, frame_length: int) -> None:
@@ -200,12 +231,39 @@ def res_block(x, spec: dict, cfg: dict, name: str):
     return x
 
 
+def logspec_frontend(x, spec: dict, name: str):
+    """Fixed STFT magnitude, log-compressed: audio [N, L, 1] -> [N, L / hop, n_fft / 2 + 1].
+
+    A Conv1D with the real and imaginary parts of a Hann-windowed DFT as its (frozen) kernel,
+    so it exports to ONNX as a plain convolution.
+    """
+    import keras
+    import numpy as np
+
+    n_fft, hop = spec["n_fft"], spec["hop"]
+    bins = n_fft // 2 + 1
+    t = np.arange(n_fft)[:, None]
+    phase = 2.0 * np.pi * t * np.arange(bins)[None, :] / n_fft
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * t / n_fft)  # periodic Hann
+    kernel = (np.concatenate([np.cos(phase), -np.sin(phase)], axis=1) * window)[:, None, :]
+    conv = keras.layers.Conv1D(2 * bins, n_fft, strides=hop, padding="same", use_bias=False,
+                               trainable=False, name=name)
+    y = conv(x)
+    conv.set_weights([kernel.astype("float32")])
+    re, im = y[..., :bins], y[..., bins:]
+    magnitude = keras.ops.sqrt(re * re + im * im + 1e-8)
+    # log(1 + 10 |X|): near linear for quiet bins, logarithmic for loud ones (a 16-bit-like floor)
+    return keras.ops.log(1.0 + 10.0 * magnitude)
+
+
 def _stack(x, layers: list[dict], cfg: dict, prefix: str):
     import keras
 
     for i, spec in enumerate(layers):
         name = f"{prefix}{i + 1}_{spec['type']}"
-        if spec["type"] == "dilation":
+        if spec["type"] == "logspec":
+            x = logspec_frontend(x, spec, name)
+        elif spec["type"] == "dilation":
             x = dilation_block(x, spec, cfg, name)
         elif spec["type"] == "resblock":
             x = res_block(x, spec, cfg, name)

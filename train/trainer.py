@@ -30,6 +30,7 @@ class TrainOptions:
     out: str
     arch: str = "conv"
     config: str = "small"
+    encoder: str = "waveform"  # or a name from models.ENCODERS (replaces the config's encoder)
     latent_dim: int = 20
     steps: int | None = None
     epochs: int | None = None
@@ -135,6 +136,7 @@ def _build_config(opts: TrainOptions, data: data_mod.LabelledAudio, model_cfg: d
         "vae_synth_version": __version__,
         "arch": opts.arch,
         "config": opts.config,
+        "encoder": opts.encoder,
         "model": model_cfg,
         "latent_dim": latent_dim,
         "sample_rate": data.sample_rate,
@@ -296,7 +298,7 @@ def train(opts: TrainOptions) -> dict:
         keras.mixed_precision.set_global_policy("mixed_float16")
     keras.utils.set_random_seed(opts.seed)
 
-    model_cfg = models.resolve_config(opts.arch, opts.model or opts.config)
+    model_cfg = models.resolve_config(opts.arch, opts.model or opts.config, opts.encoder)
     loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
     chief = _is_chief()
     # only the chief writes RUN_DIR; other workers checkpoint into a scratch folder (removed)
@@ -320,7 +322,8 @@ def train(opts: TrainOptions) -> dict:
     if chief and not opts.resume:
         checkpoints.write_json_atomic(config_path, config)
 
-    _say(opts, f"model: {opts.arch}/{opts.config}{' plain' if opts.plain else ''}, latent "
+    encoder_text = "" if opts.encoder == "waveform" else f" with the {opts.encoder} encoder"
+    _say(opts, f"model: {opts.arch}/{opts.config}{encoder_text}{' plain' if opts.plain else ''}, latent "
                f"{latent_dim}, encoder {encoder.count_params():,} params, decoder "
                f"{decoder.count_params():,}; {strategy_text}; {len(x)} training examples, "
                f"{steps_per_epoch} steps/epoch, {epochs} epochs = {epochs * steps_per_epoch} steps")
@@ -434,7 +437,7 @@ def _options_from_config(saved: dict, opts: TrainOptions) -> TrainOptions:
                          ("noise", aug.get("noise", 0))) if v)
     restored = TrainOptions(
         sources=saved["sources"], out=opts.out, arch=saved["arch"], config=saved["config"],
-        latent_dim=saved["latent_dim"] if not saved.get("plain") else opts.latent_dim,
+        encoder=saved.get("encoder", "waveform"), latent_dim=saved["latent_dim"] if not saved.get("plain") else opts.latent_dim,
         sample_rate=saved["sample_rate"], frame_length=saved["frame_length"], seed=saved["seed"],
         batch_size=saved.get("batch_size", opts.batch_size),
         lr=saved.get("optimizer", {}).get("lr", opts.lr),

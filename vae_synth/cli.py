@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from vae_synth import __version__
@@ -24,6 +25,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("vae_synth.train.evaluate", "evaluate a run or preset: cluster, centroid and reconstruction metrics"),
 }
 DEFAULT_SUBCOMMAND = "play"
+PLAYER_SUBCOMMANDS = ("play", "render")
 
 EPILOG = """\
 examples:
@@ -75,6 +77,11 @@ def _with_default_subcommand(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     argv = _with_default_subcommand(argv)
+    if argv[0] in PLAYER_SUBCOMMANDS and "numpy" not in sys.modules:
+        # The player's only BLAS call (resampling a decoded frame, ~0.1 ms) must not wake a
+        # pool of BLAS threads that spin on the cores the audio callback needs.
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
     parser = build_parser(argv[0] if argv[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     try:

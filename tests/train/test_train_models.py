@@ -147,3 +147,36 @@ def test_bad_config_and_frame_errors():
         models.resolve_config("wavenet", "small")
     with pytest.raises(ValueError, match="not a multiple of the encoder's total stride 32"):
         models.build_models(models.resolve_config("conv", "small"), 1000, 8, 2)
+
+
+def test_logspec_encoder_is_a_frozen_log_stft_and_exports_to_onnx(tmp_path):
+    """``--encoder logspec``: the front end equals log(1 + 10 |STFT|) computed with numpy, is not
+    trained, replaces only the encoder, and converts to ONNX with the same outputs."""
+    import keras
+    import onnxruntime as ort
+    from vae_synth.export.convert import keras_to_onnx
+
+    cfg = models.resolve_config("conv", "fast", encoder="logspec")
+    assert cfg["decoder"] == models.resolve_config("conv", "fast")["decoder"]
+    frame = 4096
+    enc, dec, _, _ = models.build_models(cfg, frame, 10, 4)
+    front = enc.get_layer("enc1_logspec")
+    assert not front.trainable and front.count_params() == 256 * 2 * 129
+    x = np.random.default_rng(3).uniform(-1, 1, (2, frame)).astype(np.float32)
+    spec = np.asarray(keras.Model(enc.input, enc.get_layer("enc2_conv").input)(x))
+    assert spec.shape == (2, frame // 64, 129)
+    # numpy: frames centred as Conv1D "same" pads (n_fft - hop) / 2 ... here 96 before, 96 after
+    padded = np.pad(x, ((0, 0), (96, 160)))
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(256) / 256)
+    frames = np.stack([padded[:, i * 64:i * 64 + 256] for i in range(frame // 64)], axis=1)
+    want = np.log(1 + 10 * np.abs(np.fft.rfft(frames * window, axis=-1)))
+    np.testing.assert_allclose(spec, want, atol=2e-3)
+    with pytest.raises(ValueError, match="not a multiple of the encoder's total stride 512"):
+        models.build_models(cfg, 1000, 8, 2)
+    with pytest.raises(ValueError, match="unknown --encoder"):
+        models.resolve_config("conv", "small", encoder="mfcc")
+    keras_to_onnx(enc, "audio", (None, frame), ["mu", "logvar"], tmp_path / "encoder.onnx")
+    session = ort.InferenceSession(str(tmp_path / "encoder.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    mu_onnx = session.run(["mu"], {"audio": x})[0]
+    np.testing.assert_allclose(mu_onnx, np.asarray(enc(x)[0]), atol=1e-4)
