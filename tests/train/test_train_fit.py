@@ -220,3 +220,40 @@ def test_multi_worker_mirrored_strategy_two_processes(tmp_path):
     assert len(_history(out)) == 2
     assert json.loads((out / "checkpoints/last/state.json").read_text())["step"] == 6
     assert "held-out: recon SNR" in outputs[0][0] and outputs[1][0].strip() == ""
+
+
+# Run as `python -c HIDE_TENSORFLOW train ...`: the GPU machine this path is for has JAX but no
+# TensorFlow, so the child process refuses to import it (and tf2onnx) at all.
+HIDE_TENSORFLOW = """
+import sys
+class HideTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tf2onnx"):
+            raise ImportError(name + " is hidden: a machine without TensorFlow")
+sys.meta_path.insert(0, HideTensorFlow())
+from vae_synth.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_jax_backend_data_parallel_without_tensorflow(tmp_path):
+    """KERAS_BACKEND=jax, keras.distribution.DataParallel over two virtual CPU devices, in a
+    process that cannot import TensorFlow; the weights it saves load into the TensorFlow model."""
+    pytest.importorskip("jax")
+    out = tmp_path / "jax"
+    env = {**os.environ, "KERAS_BACKEND": "jax",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = subprocess.run(
+        [sys.executable, "-c", HIDE_TENSORFLOW, "train", *TINY, "--out", str(out), "--steps", "6",
+         "--distribute", "jax"], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "keras.distribution.DataParallel over 2 jax devices" in proc.stdout + proc.stderr
+    hist = _history(out)
+    assert len(hist) == 2 and all(np.isfinite(float(r["loss"])) for r in hist)
+    assert json.loads((out / "checkpoints/last/state.json").read_text())["step"] == 6
+    from vae_synth.train.run import load_run
+
+    run = load_run(out)  # built under TensorFlow here, weights from JAX
+    audio = run.decoder.predict(np.zeros((1, 8), np.float32), verbose=0)
+    assert audio.shape == (1, 2048) and np.all(np.isfinite(audio))
