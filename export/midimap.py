@@ -3,7 +3,9 @@
 Drum-like class names get their General MIDI drum notes (35/36 kick, 38/40 snare, 42/44/46 hi-hat,
 41/43/45/47/48/50 toms, ...); any other classes get a row of keys from middle C (60, 61, ...), so
 ten spoken digits sit on 60-69. Controllers follow the engine's parameter names: CC 1 morph,
-16/17 the XY pad, 18 variation, 7 volume, 20, 21, ... the PCA macro axes.
+16/17 the XY pad, 18 variation, 7 volume, 20, 21, ... the PCA macro axes. Optional engine
+fields: ``pitch`` (note -> semitones: one tom class is tuned across its six pads) and ``pan``
+(class -> -1..1: the hi-hat left of centre).
 """
 
 from __future__ import annotations
@@ -74,6 +76,14 @@ def default_notes(class_names: list[str]) -> dict[int, str]:
     return notes
 
 
+# One tom class spread over the six GM tom notes (41 low floor ... 50 high tom) is tuned like a kit:
+# semitones relative to the class's own sound, which sits on 47 (low-mid tom).
+TOM_TUNING = {41: -6, 43: -4, 45: -2, 47: 0, 48: 2, 50: 4}
+# Stereo placement per drum category (-1 left .. 1 right, drummer's perspective): the hi-hat sits
+# left of centre as on a right-handed kit; the rest stays centred.
+DRUM_PAN = {"hihat": -0.25}
+
+
 def default_midi_map(class_names: list[str], pca_axes: int = 0, sustain: bool | None = None
                      ) -> dict[str, Any]:
     """The ``midi`` object of preset.json for these classes.
@@ -95,11 +105,19 @@ def default_midi_map(class_names: list[str], pca_axes: int = 0, sustain: bool | 
     corners = [class_names[i % len(class_names)] for i in range(4)]
     hats = [n for n, c in zip(class_names, categories, strict=True) if c == "hihat"]
     choke_groups = [hats] if hats else []
-    return {
-        "notes": {str(k): v for k, v in sorted(default_notes(class_names).items())},
+    notes = default_notes(class_names)
+    midi: dict[str, Any] = {
+        "notes": {str(k): v for k, v in sorted(notes.items())},
         "controls": {str(k): v for k, v in sorted(controls.items())},
         "morph_target": morph_target,
         "xy_corners": corners,
         "choke_groups": choke_groups,
         "sustain": (not drum_like) if sustain is None else bool(sustain),
     }
+    toms = [n for n, c in zip(class_names, categories, strict=True) if c == "tom"]
+    if len(toms) == 1:  # one tom sound on six pads: tune the pads (engine: by resampling)
+        midi["pitch"] = {str(k): v for k, v in TOM_TUNING.items() if notes.get(k) == toms[0]}
+    pan = {n: DRUM_PAN[c] for n, c in zip(class_names, categories, strict=True) if c in DRUM_PAN}
+    if pan:
+        midi["pan"] = pan
+    return midi

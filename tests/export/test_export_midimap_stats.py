@@ -24,6 +24,10 @@ def test_drum_map_controls_and_groups():
     assert m["xy_corners"] == ["kick", "snare", "tom", "hihat"]
     assert m["choke_groups"] == [["hihat"]]
     assert m["sustain"] is False
+    assert m["pitch"] == {"41": -6, "43": -4, "45": -2, "47": 0, "48": 2, "50": 4}
+    assert m["pan"] == {"hihat": -0.25}
+    two_toms = default_midi_map(["kick", "tom_low", "tom_high"])
+    assert "pitch" not in two_toms and "pan" not in two_toms  # each tom class has its own pads
 
 
 def test_ten_digits_get_ten_keys_from_middle_c_and_sustain():

@@ -55,6 +55,27 @@ def test_velocity_sets_the_gain_and_unmapped_notes_are_ignored(tones_preset):
     assert engine.unmapped_notes == 1
 
 
+def test_tom_pads_are_tuned_and_the_hihat_is_panned_by_the_default_map(tones_preset):
+    """The exported drum map tunes one tom class across its six GM pads and pans the hi-hat."""
+    f = tone_frequencies(4)                         # tom (class 2) is a 247.5 Hz tone
+    peaks = {}
+    for note in (41, 47, 50):
+        engine = _engine(tones_preset)
+        engine.router.handle([0x99, note, 100])
+        out = _run(engine, 40)[:, 0].astype(np.float64)
+        n_fft = 1 << 18                              # zero-padded: 0.18 Hz bins
+        spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out)), n=n_fft))
+        peaks[note] = np.argmax(spectrum) * SR / n_fft
+    assert peaks[47] == pytest.approx(f[2], rel=0.01)
+    assert peaks[41] == pytest.approx(f[2] * 2 ** (-6 / 12), rel=0.01)
+    assert peaks[50] == pytest.approx(f[2] * 2 ** (4 / 12), rel=0.01)
+    engine = _engine(tones_preset)
+    engine.router.handle([0x99, 42, 100])           # hi-hat: pan -0.25, left of centre
+    out = _run(engine, 40)
+    left, right = np.sqrt(np.mean(out ** 2, axis=0))
+    assert left > 1.2 * right > 0
+
+
 def _bank_after(engine, **params):
     for name, value in params.items():
         engine.snapshot.set(name, value)
