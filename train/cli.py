@@ -49,7 +49,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="samples per frame, e.g. 512, 4096, 16384 (default by source)")
     g.add_argument("--augment", metavar="SPEC",
                    help="augmentation of the training clips: gain=DB,shift=SAMPLES,noise=RMS "
-                        "(random cut of up to DB, delay of up to SAMPLES, white noise)")
+                        "(random cut of up to DB, delay of up to SAMPLES; white noise of RMS "
+                        "on the encoder's input only, fresh each step: the decoder learns the "
+                        "clean clip)")
     g.add_argument("--augment-copies", type=int, default=4,
                    help="augmented copies of each training clip when --augment is set "
                         "(default 4)")

@@ -551,8 +551,11 @@ def default_rate_and_frame(specs: list[str]) -> tuple[int, int]:
 class Augment:
     """Random, per-example augmentation applied to training batches (never to test data).
 
-    gain_db: uniform gain in [-gain_db, 0] dB (clips are peak-normalised, so never louder); shift: delay by 0..shift samples (zeros in
-    front); noise: white noise of this RMS. Parsed from ``gain=3,shift=64,noise=0.001``.
+    gain_db: uniform gain in [-gain_db, 0] dB (clips are peak-normalised, so never louder);
+    shift: delay by 0..shift samples (zeros in front). Parsed from ``gain=3,shift=64,noise=0.001``.
+    noise: RMS of white noise for the encoder's input only, drawn afresh at every training step
+    by the training model (``losses.make_joint_model(input_noise=...)``); the copies made here
+    stay clean, because they are also the decoder's targets.
     """
 
     gain_db: float = 0.0
@@ -574,7 +577,8 @@ class Augment:
 
     @property
     def active(self) -> bool:
-        return bool(self.gain_db or self.shift or self.noise)
+        """Whether augmented copies differ from the clips (noise is applied by the model)."""
+        return bool(self.gain_db or self.shift)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """x [B, L] -> augmented copy [B, L] clipped to [-1, 1]."""
@@ -590,8 +594,6 @@ class Augment:
             out *= (10 ** (rng.uniform(-self.gain_db, 0.0, (len(x), 1)) / 20)).astype(
                 np.float32
             )
-        if self.noise:
-            out += (self.noise * rng.standard_normal(out.shape)).astype(np.float32)
         return np.clip(out, -1, 1)
 
     def to_dict(self) -> dict:

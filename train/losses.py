@@ -117,11 +117,15 @@ def _scale_for_replicas(value):
 
 
 def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool = False,
-                     seed: int = 0):
+                     seed: int = 0, input_noise: float = 0.0):
     """The training model: a keras.Model subclass whose ``compute_loss`` is the joint loss.
 
     ``model(x)`` -> (x_hat [N, L], mu [N, D], logvar [N, D], logits [N, C] or mu when plain).
     Trained with ``model.fit(x, y)``, y the int labels [N].
+
+    input_noise: RMS of white noise added, fresh at every training step, to what the *encoder*
+    sees; the reconstruction target stays the clean clip. (Noise added to the training clips
+    themselves taught the decoder to reproduce it: an audible hiss in every silence.)
     """
     import keras
     from keras import ops
@@ -146,6 +150,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
         def call(self, x, training=False):
+            if training and input_noise:
+                x = x + input_noise * keras.random.normal(ops.shape(x), seed=self.seed_gen)
             mu, logvar = self.encoder(x, training=training)
             if self.plain or not training:
                 z = mu

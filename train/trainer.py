@@ -313,7 +313,8 @@ def train(opts: TrainOptions) -> dict:
     with scope:
         encoder, decoder, classifier, latent_dim = models.build_models(
             model_cfg, data.frame_length, opts.latent_dim, data.num_classes, opts.plain)
-        model = make_joint_model(encoder, decoder, classifier, loss_cfg, opts.plain, opts.seed)
+        model = make_joint_model(encoder, decoder, classifier, loss_cfg, opts.plain, opts.seed,
+                                 input_noise=augment.noise)
         model.compile(optimizer=keras.optimizers.Adam(
             _learning_rate(opts, total_steps), clipnorm=opts.clipnorm))
         model(x[:2])  # build (BackupAndRestore needs a built model)

@@ -69,6 +69,49 @@ def test_joint_loss_terms(free_bits, warmup):
         assert total == pytest.approx(0.125, abs=1e-5)
 
 
+def test_input_noise_reaches_the_encoder_only_while_training():
+    """Denoising: the encoder sees fresh noise at each training call, the loss compares the
+    decoder's output with the clean clip, and inference is noise-free."""
+    import keras
+    from vae_synth.train import models
+
+    cfg = models.resolve_config("conv", "small")
+    enc, dec, cls, _ = models.build_models(cfg, 512, 4, 3)
+    seen = []
+
+    class Spy(keras.Model):
+        def call(self, x, training=False):
+            seen.append(np.asarray(x))
+            return enc(x, training=training)
+
+    model = losses.make_joint_model(Spy(), dec, cls, {}, input_noise=0.01)
+    x = np.zeros((64, 512), np.float32)
+    model(x, training=True)
+    model(x, training=True)
+    model(x, training=False)
+    assert np.std(seen[0]) == pytest.approx(0.01, rel=0.02)
+    assert not np.allclose(seen[0], seen[1])              # fresh noise each step
+    assert np.all(seen[2] == 0.0)                          # none at inference
+    x_hat, mu, logvar, logits = model(x, training=False)
+    # the loss's reconstruction term is against the clean x it was given, whatever the noise
+    clean = float(_np(model.compute_loss(x, np.zeros(64, np.int64), (x, mu, logvar, logits))))
+    noisy_target = x + np.float32(0.01)
+    shifted = float(_np(model.compute_loss(noisy_target, np.zeros(64, np.int64),
+                                           (x, mu, logvar, logits))))
+    assert shifted > clean
+
+
+def test_augmented_copies_are_clean_targets():
+    from vae_synth.train import data as D
+
+    aug = D.Augment.parse("gain=6,shift=16,noise=0.01")
+    x = np.zeros((8, 256), np.float32)
+    x[:, 100] = 1.0
+    y = aug(x, np.random.default_rng(0))
+    assert np.count_nonzero(y, axis=1).tolist() == [1] * 8  # moved and scaled, no noise added
+    assert not D.Augment.parse("noise=0.01").active          # noise alone makes no copies
+
+
 def test_log_mel_loss():
     rng = np.random.default_rng(1)
     x = (0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
