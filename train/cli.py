@@ -103,6 +103,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                     help="ramp the KL weight from 0 to --beta over STEPS steps")
     lo.add_argument("--free-bits", type=float, default=None, metavar="NATS",
                     help="no KL pressure on a latent dimension below NATS")
+    lo.add_argument("--class-prior", type=float, default=None, metavar="SPREAD",
+                    help="KL toward a prior of each clip's own class, N(m_c, I), with the class "
+                         "means SPREAD apart on their own axes, instead of N(0, I): classes "
+                         "form tight clusters (default 0: the thesis's standard prior)")
     r = parser.add_argument_group("checkpoints, logs, devices")
     r.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
                    help="write checkpoints/last every EPOCHS epochs (and at the end)")
@@ -130,7 +134,7 @@ def options_from_args(args: argparse.Namespace):
     for key, option in (("beta", "beta"), ("gamma", "gamma"), ("mse_weight", "mse_weight"),
                         ("stft_weight", "stft_weight"), ("mel_weight", "mel_weight"),
                         ("level_weight", "level_weight"), ("kl_warmup_steps", "kl_warmup"),
-                        ("free_bits", "free_bits")):
+                        ("free_bits", "free_bits"), ("class_prior", "class_prior")):
         if getattr(args, option) is not None:
             loss[key] = getattr(args, option)
     return TrainOptions(

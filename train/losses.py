@@ -26,6 +26,7 @@ DEFAULT_LOSS = {
     "kl_warmup_steps": 0,
     "free_bits": 0.0,
     "gamma": 0.1,
+    "class_prior": 0.0,  # > 0: KL toward N(m_y, I), class means this far apart (0: N(0, I))
     "mel_weight": 0.0,
     "level_weight": 0.0,
     "mel_fft": 2048,
@@ -116,6 +117,22 @@ def _scale_for_replicas(value):
     return value
 
 
+def class_prior_means(num_classes: int, latent_dim: int, spread: float, seed: int = 0):
+    """Means of the class-conditional prior N(m_c, I): [C, D] float32, each of length ``spread``.
+
+    Up to D classes get orthogonal axes (class c on dimension c), so every two centres are
+    spread * sqrt(2) apart; more classes get seeded random directions.
+    """
+    import numpy as np
+
+    if num_classes <= latent_dim:
+        means = np.eye(num_classes, latent_dim)
+    else:
+        means = np.random.default_rng(seed).standard_normal((num_classes, latent_dim))
+        means /= np.linalg.norm(means, axis=1, keepdims=True)
+    return (spread * means).astype(np.float32)
+
+
 def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool = False,
                      seed: int = 0, input_noise: float = 0.0):
     """The training model: a keras.Model subclass whose ``compute_loss`` is the joint loss.
@@ -148,6 +165,14 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 self.mel_fft = n_fft
                 self.mel = mel_matrix(int(cfg["sample_rate"]), n_fft, int(cfg["mel_bands"]))
             self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
+            # Class-conditional prior (``class_prior`` > 0): the KL term pulls each labelled
+            # clip's posterior toward its own class's centre instead of the origin, so classes
+            # form tight clusters in the latent space the player moves through.
+            self.prior_means = None
+            if cfg["class_prior"] and classifier is not None and not plain:
+                self.prior_means = class_prior_means(
+                    int(classifier.output.shape[-1]), int(encoder.output[0].shape[-1]),
+                    float(cfg["class_prior"]))
 
         def call(self, x, training=False):
             if training and input_noise:
@@ -186,8 +211,11 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             ce = ops.zeros(())
             acc = ops.zeros(())
             if not self.plain:
-                kl_d = ops.mean(kl_per_dim(ops.cast(mu, "float32"), ops.cast(logvar, "float32")),
-                                axis=0)
+                mu32 = ops.cast(mu, "float32")
+                if self.prior_means is not None and y is not None:
+                    mu32 = mu32 - ops.take(ops.convert_to_tensor(self.prior_means),
+                                           ops.cast(y, "int32"), axis=0)
+                kl_d = ops.mean(kl_per_dim(mu32, ops.cast(logvar, "float32")), axis=0)
                 kl = ops.sum(kl_d)
                 if c["free_bits"]:
                     kl_d = ops.maximum(kl_d, c["free_bits"])

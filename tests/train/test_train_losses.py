@@ -112,6 +112,37 @@ def test_augmented_copies_are_clean_targets():
     assert not D.Augment.parse("noise=0.01").active          # noise alone makes no copies
 
 
+def test_class_prior_pulls_each_clip_toward_its_own_class_mean():
+    import keras
+    from vae_synth.train import models
+
+    means = losses.class_prior_means(3, 4, 3.0)
+    assert means.shape == (3, 4)
+    d = np.linalg.norm(means[:, None] - means[None], axis=-1)
+    assert np.allclose(d[~np.eye(3, dtype=bool)], 3.0 * np.sqrt(2))
+    many = losses.class_prior_means(10, 4, 2.0)
+    assert np.allclose(np.linalg.norm(many, axis=1), 2.0)
+
+    cfg = models.resolve_config("conv", "small")
+    enc, dec, cls, _ = models.build_models(cfg, 512, 4, 3)
+    off = {"beta": 1.0, "gamma": 0.0, "mse_weight": 0.0, "stft_weight": 0.0}
+    x = np.zeros((3, 512), np.float32)
+    y = np.array([0, 1, 2])
+    logvar = np.zeros((3, 4), np.float32)
+    logits = np.zeros((3, 3), np.float32)
+    prior = losses.make_joint_model(enc, dec, cls, {**off, "class_prior": 3.0})
+    standard = losses.make_joint_model(enc, dec, cls, off)
+    on_centres = means.copy()                 # every clip exactly at its class mean
+    assert float(_np(prior.compute_loss(x, y, (x, on_centres, logvar, logits)))) == \
+        pytest.approx(0.0, abs=1e-6)
+    # standard prior: KL 0.5 * 3^2 per clip
+    assert float(_np(standard.compute_loss(x, y, (x, on_centres, logvar, logits)))) == \
+        pytest.approx(4.5, abs=1e-4)
+    wrong = means[[1, 2, 0]]                  # each clip at another class's mean
+    assert float(_np(prior.compute_loss(x, y, (x, wrong, logvar, logits)))) == \
+        pytest.approx(0.5 * 18.0, abs=1e-4)   # |m_a - m_b|^2 = 18
+
+
 def test_log_mel_loss():
     rng = np.random.default_rng(1)
     x = (0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
