@@ -67,6 +67,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "logspec (a fixed log-STFT front end and three convolutions: latent "
                         "means that separate held-out classes better; the decoder, which is "
                         "what the player runs, is unchanged); default waveform")
+    m.add_argument("--output-gate", type=float, default=None, metavar="DBFS",
+                   help="gate the decoder's output below DBFS (e.g. -50): a downward expander "
+                        "inside the model, so decoded silence is silent instead of hissing at "
+                        "-60..-80 dBFS (default: none, as the thesis)")
     m.add_argument("--latent-dim", type=int, default=20, help="latent size D (default 20)")
     m.add_argument("--plain", action="store_true",
                    help="plain (non-variational) autoencoder: the latent is the 1x1 bottleneck "
@@ -139,7 +143,7 @@ def options_from_args(args: argparse.Namespace):
             loss[key] = getattr(args, option)
     return TrainOptions(
         sources=args.sources or [], out=args.out, arch=args.arch, config=args.config,
-        encoder=args.encoder,
+        encoder=args.encoder, output_gate_db=args.output_gate,
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
         sample_rate=args.sample_rate, frame_length=args.frame_length, seed=args.seed,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,

@@ -9,6 +9,7 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
     dense_hidden: units of the first of the two Dense layers growing z back (null: the target size)
     classifier_hidden: hidden Dense sizes of the classifier on z (null: 3 x max(10, classes))
     norm: "batch" | "none"; activation: keras activation name (thesis: tanh)
+    output_gate_db: absent/null, or the threshold of the decoder's output gate (``--output-gate``)
 
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
@@ -329,8 +330,39 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
         x = keras.layers.Reshape((t0, c0), name="dec_reshape")(x)
     x = _stack(x, cfg["decoder"], cfg, "dec")
     x = keras.layers.Conv1DTranspose(1, 1, activation="tanh", dtype="float32", name="dec_out")(x)
+    if cfg.get("output_gate_db") is not None:
+        x = output_gate(x, float(cfg["output_gate_db"]))
     audio = keras.layers.Reshape((frame_length,), dtype="float32", name="audio_out")(x)
     return keras.Model(z, audio, name="decoder")
+
+
+GATE_BLOCK = 64  # samples per envelope block of the output gate (frames are multiples of 512)
+
+
+def output_gate(x, threshold_db: float, block: int = GATE_BLOCK):
+    """Downward expander on the decoder's output: x [N, L, 1] -> [N, L, 1].
+
+    A raw-audio decoder never outputs digital silence: where real clips are silent its output
+    hisses at -60..-80 dBFS. The gain is min(1, envelope / threshold)^2, so the output is
+    untouched above ``threshold_db`` and falls 3 dB for every dB below it. Envelope: the peak of
+    |x| per ``block`` samples, held over the neighbouring blocks, spread back to the samples and
+    smoothed by a block-long moving average (no gain steps). No weights; exports to ONNX as
+    MaxPool, Mul, Reshape and AveragePool.
+    """
+    import keras
+
+    threshold = 10.0 ** (threshold_db / 20.0)
+    env = keras.layers.MaxPooling1D(block, strides=block, padding="same", name="gate_peak")(
+        keras.ops.abs(x))
+    env = keras.layers.MaxPooling1D(3, strides=1, padding="same", name="gate_hold")(env)
+    # back to one value per sample: broadcast over a block axis and flatten (tf2onnx turned
+    # UpSampling1D's repeat into a transposed Resize here, and the gate into a 4096 x 4096 mess)
+    env = keras.ops.reshape(env * keras.ops.ones((1, 1, block)), (-1, x.shape[1], 1))
+    env = keras.layers.AveragePooling1D(block, strides=1, padding="same", name="gate_smooth")(env)
+    ratio = keras.ops.minimum(env * (1.0 / threshold), 1.0)
+    # (x * ratio) * ratio: tf2onnx 1.17's transpose optimiser exported ratio * ratio (and
+    # square(ratio)) with the result transposed to [N, 1, L], so the gate broadcast to [N, L, L]
+    return x * ratio * ratio
 
 
 def build_classifier(cfg: dict, latent_dim: int, num_classes: int):

@@ -31,6 +31,7 @@ class TrainOptions:
     arch: str = "conv"
     config: str = "small"
     encoder: str = "waveform"  # or a name from models.ENCODERS (replaces the config's encoder)
+    output_gate_db: float | None = None  # threshold of the decoder's output gate (None: none)
     latent_dim: int = 20
     steps: int | None = None
     epochs: int | None = None
@@ -299,6 +300,8 @@ def train(opts: TrainOptions) -> dict:
     keras.utils.set_random_seed(opts.seed)
 
     model_cfg = models.resolve_config(opts.arch, opts.model or opts.config, opts.encoder)
+    if opts.output_gate_db is not None and not opts.model:
+        model_cfg["output_gate_db"] = float(opts.output_gate_db)
     loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
     chief = _is_chief()
     # only the chief writes RUN_DIR; other workers checkpoint into a scratch folder (removed)

@@ -180,3 +180,31 @@ def test_logspec_encoder_is_a_frozen_log_stft_and_exports_to_onnx(tmp_path):
                                    providers=["CPUExecutionProvider"])
     mu_onnx = session.run(["mu"], {"audio": x})[0]
     np.testing.assert_allclose(mu_onnx, np.asarray(enc(x)[0]), atol=1e-4)
+
+
+def test_output_gate_silences_hiss_keeps_sound_and_exports(tmp_path):
+    """``--output-gate -50``: a -80 dBFS hiss after a sound falls below 16-bit resolution, the
+    sound itself passes unchanged, and ONNX Runtime computes the same gate."""
+    import keras
+    import onnxruntime as ort
+    from vae_synth.export.convert import keras_to_onnx
+
+    frame = 4096
+    inp = keras.Input((frame, 1))
+    gate = keras.Model(inp, models.output_gate(inp, -50.0))
+    t = np.arange(frame)
+    x = np.zeros((1, frame), np.float32)
+    x[0, :2048] = 0.5 * np.sin(2 * np.pi * t[:2048] / 40)          # a tone, then
+    x[0, 2048:] = 1e-4 * np.random.default_rng(0).standard_normal(2048)  # hiss at -80 dBFS
+    y = np.asarray(gate(x[..., None]))[0, :, 0]
+    np.testing.assert_allclose(y[:1800], x[0, :1800], atol=1e-7)     # the tone is untouched
+    tail = y[2600:]
+    assert np.sqrt(np.mean(tail ** 2)) < 1 / 32768 / 10              # below 16-bit resolution
+    keras_to_onnx(gate, "audio", (1, frame, 1), ["out"], tmp_path / "gate.onnx")
+    session = ort.InferenceSession(str(tmp_path / "gate.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["out"], {"audio": x[..., None]})[0][0, :, 0], y,
+                               atol=1e-6)
+    cfg = {**models.resolve_config("conv", "fast"), "output_gate_db": -50.0}
+    _, dec, _, _ = models.build_models(cfg, frame, 8, 4)
+    assert dec.get_layer("gate_smooth") is not None and dec.count_params() == \
+        models.build_models(models.resolve_config("conv", "fast"), frame, 8, 4)[1].count_params()
