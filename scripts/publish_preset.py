@@ -32,6 +32,20 @@ def _fmt(value, digits: int = 2) -> str:
     return str(value)
 
 
+def _extras(config: dict) -> str:
+    """What the run changed beyond its named configuration (encoder, output gate, noise)."""
+    parts = []
+    if config.get("encoder", "waveform") != "waveform":
+        parts.append(f"`{config['encoder']}` encoder")
+    gate = (config.get("model") or {}).get("output_gate_db")
+    if gate is not None:
+        parts.append(f"output gate at {gate:g} dBFS")
+    noise = (config.get("augment") or {}).get("noise")
+    if noise:
+        parts.append(f"encoder-input noise RMS {noise:g}")
+    return ", " + ", ".join(parts) if parts else ""
+
+
 def _run_summary(run_dir: Path) -> dict:
     config = json.loads((run_dir / "config.json").read_text())
     metrics_path = run_dir / "metrics.json"
@@ -78,7 +92,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str,
 
 ## Model
 
-- Architecture `{config.get('arch')}`, configuration `{config.get('config')}`
+- Architecture `{config.get('arch')}`, configuration `{config.get('config')}`{_extras(config)}
   (see `docs/TRAINING.md`); loss weights: `{json.dumps(config.get('loss', {}))}`
 - Trained for {run_metrics.get('steps', '–')} steps in {run_metrics.get('train_seconds_this_session', 0) / 60:.0f} min
   on {notes or platform.machine() + ' CPU'}.
