@@ -1,7 +1,8 @@
 """Real-time budget of the bundled presets: how long re-decoding a preset's whole bank takes.
 
 A knob twist must reach the next hit even in a fast roll: the engine re-decodes every class the
-preset's MIDI map uses in one batch-decoder call, on one CPU core. Issue 7's budget is 20 ms per bank
+preset's MIDI map uses, one fixed-batch call per class (the class just played first), on one CPU
+core; the one-batch-call row is there for comparison. Issue 7's budget is 20 ms per bank
 (4 drum classes of 16384 samples, or the 10 digits of 4096). Beside each shipped preset, the same
 bank through the thesis-size conv decoder (Table 4.1, untrained weights: the cost does not depend on
 the weights) shows the trade between quality and speed.
