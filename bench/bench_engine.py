@@ -109,7 +109,7 @@ class Rig:
         import sounddevice as sd
         from fixtures_jack import JackProbe, jack_output_device
         from synth_rig import SharedMidiPort
-        from vae_synth.synth.engine import Engine
+        from vae_synth.synth.engine import Engine, freeze_collector
         from vae_synth.synth.preset import load_preset
 
         server = types.SimpleNamespace(name=os.environ["JACK_DEFAULT_SERVER"], samplerate=SR,
@@ -123,6 +123,7 @@ class Rig:
         self.init_s = time.perf_counter() - t0
         self.first_decode_s = self.engine.instrument.bank.decode_s
         self.engine.start()
+        freeze_collector()  # as `vae-synth play` does
         self.stream = sd.OutputStream(samplerate=SR, blocksize=BLOCK, device=jack_output_device(),
                                       channels=2, dtype="float32", latency="low",
                                       callback=self.engine.callback)
@@ -137,11 +138,14 @@ class Rig:
         time.sleep(0.2)
 
     def close(self) -> tuple[int, int]:
+        from vae_synth.synth.engine import thaw_collector
+
         self.sender.close()
         self.recorder.close()
         self.stream.stop()
         self.stream.close()
         self.engine.stop()
+        thaw_collector()
         try:
             self.trivial.stdin.write("\n")
             self.trivial.stdin.flush()

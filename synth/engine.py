@@ -11,6 +11,7 @@ reference when it is ready; voices already sounding keep their buffers and ring 
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import threading
@@ -31,6 +32,22 @@ _VOLUME = PARAM_INDEX["volume"]
 _DECAY = PARAM_INDEX["decay"]
 _PITCH = PARAM_INDEX["pitch"]
 _BEND = PARAM_INDEX["bend"]
+
+
+def freeze_collector() -> None:
+    """Before the audio stream starts: collect once, freeze everything built so far (never scanned
+    again) and disable the cyclic collector, so that no collector pause lands in the audio
+    callback while playing. In a process that also holds TensorFlow's objects (the test suite)
+    one pass takes long enough to drop JACK cycles."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+
+
+def thaw_collector() -> None:
+    """After the stream stopped: the collector back as it was."""
+    gc.enable()
+    gc.unfreeze()
 
 
 class Instrument:

@@ -6,7 +6,6 @@ the decode thread; the garbage collector, frozen while playing, is re-enabled.
 
 from __future__ import annotations
 
-import gc
 import os
 import signal
 import sys
@@ -138,7 +137,7 @@ def play(args) -> int:
     samplerate = int(args.samplerate or info["default_samplerate"])
     channels = min(2, int(info["max_output_channels"]))
 
-    from vae_synth.synth.engine import Engine
+    from vae_synth.synth.engine import Engine, freeze_collector, thaw_collector
     from vae_synth.synth.keyboard import HELP, Demo, TerminalKeyboard, status_line
     from vae_synth.synth.preset import PresetError, list_presets
 
@@ -184,9 +183,7 @@ def play(args) -> int:
     keyboard = None
     demo = None
     engine.start()
-    gc.collect()
-    gc.freeze()      # everything built so far is never scanned again
-    gc.disable()     # no collector pauses inside the audio callback while playing
+    freeze_collector()  # no collector pauses inside the audio callback while playing
     t0 = time.monotonic()
     try:
         stream.start()
@@ -241,8 +238,7 @@ def play(args) -> int:
         if inputs is not None:
             inputs.close()
         engine.stop()
-        gc.enable()
-        gc.unfreeze()
+        thaw_collector()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     elapsed = time.monotonic() - t0

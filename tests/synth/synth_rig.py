@@ -46,13 +46,14 @@ def live_engine(preset_path, jack_server, midi_port: SharedMidiPort, voices: int
     JACK server. Yields the engine; stops stream and decode thread on exit."""
     import sounddevice as sd
     from fixtures_jack import jack_output_device
-    from vae_synth.synth.engine import Engine
+    from vae_synth.synth.engine import Engine, freeze_collector, thaw_collector
     from vae_synth.synth.preset import load_preset
 
     preset = load_preset(preset_path)
     engine = Engine(preset, jack_server.samplerate, jack_server.blocksize, voices, learn=False,
                     **engine_kwargs)
     engine.start()
+    freeze_collector()  # as `vae-synth play` does: the suite's process holds TensorFlow's objects
     stream = sd.OutputStream(samplerate=jack_server.samplerate, blocksize=jack_server.blocksize,
                              device=jack_output_device(), channels=2, dtype="float32",
                              latency="low", callback=engine.callback)
@@ -65,6 +66,7 @@ def live_engine(preset_path, jack_server, midi_port: SharedMidiPort, voices: int
         stream.stop()
         stream.close()
         engine.stop()
+        thaw_collector()
 
 
 def connect(jack_probe):

@@ -69,14 +69,17 @@ def _hit(sender, message, gap_s: float = 0.0) -> int:
 def test_recorded_one_shot_matches_the_decoded_frame(jack_server, midi_port, jack_probe, tones_preset):
     """Tolerance: 1e-5 absolute per 128-frame block. An xrun on this shared 2-core machine drops
     or repeats a JACK cycle, shifting the rest of the note by whole blocks, so each expected
-    block may be found up to 3 blocks early or late; 90 % of the blocks must be found."""
+    block may be found up to 3 blocks early or late; 90 % of the blocks must be found, less 3 for
+    each xrun the recorder saw during the note."""
     block = jack_server.blocksize
     with live_engine(tones_preset, jack_server, midi_port) as engine:
         sender, recorder = connect(jack_probe)
         recorder.start_recording()
         time.sleep(0.05)
+        xruns = recorder.xruns
         _hit(sender, [0x99, 38, 100], gap_s=0.3)
         recording = recorder.stop_recording()
+        xruns = recorder.xruns - xruns
         want = expected_oneshot(engine.instrument.preset, 1, 100, engine)
     left = recording.audio[:, 0].astype(np.float64)
     # voices start at the first frame of a cycle, and the recording starts at a cycle too
@@ -94,8 +97,10 @@ def test_recorded_one_shot_matches_the_decoded_frame(jack_server, midi_port, jac
         best = min(errors)
         worst = max(worst, best)
         found += best < 1e-5
-    print(f"one-shot blocks found to 1e-5: {found}/{blocks}, worst block {worst:.2e}")
-    assert found >= 0.9 * blocks
+    print(f"one-shot blocks found to 1e-5: {found}/{blocks}, worst block {worst:.2e}, "
+          f"{xruns} xruns while recording")
+    # the dummy driver's own xruns (about one a second here) each cost a few blocks
+    assert blocks - found <= 0.1 * blocks + 3 * xruns
     np.testing.assert_array_equal(recording.audio[:, 0], recording.audio[:, 1])
 
 

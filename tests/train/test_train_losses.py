@@ -113,7 +113,6 @@ def test_augmented_copies_are_clean_targets():
 
 
 def test_class_prior_pulls_each_clip_toward_its_own_class_mean():
-    import keras
     from vae_synth.train import models
 
     means = losses.class_prior_means(3, 4, 3.0)
