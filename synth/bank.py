@@ -172,8 +172,9 @@ class BankDecoder(threading.Thread):
     """
 
     def __init__(self, holder, builder: BankBuilder, snapshot: ControlSnapshot,
-                 keepwarm_s: float = 0.25):
+                 keepwarm_s: float = 0.25, graveyard=None):
         super().__init__(name="vae-synth-decode", daemon=True)
+        self.graveyard = graveyard   # buffers the audio thread let go of: released here
         self.holder = holder
         self.builder = builder
         self.snapshot = snapshot
@@ -196,6 +197,7 @@ class BankDecoder(threading.Thread):
             self.wake.clear()
             if self.stopping:
                 break
+            self._reap()
             try:
                 if not self.step():
                     self._keep_warm()
@@ -231,11 +233,16 @@ class BankDecoder(threading.Thread):
             bank = self.builder.build(state, [c], base=bank)
             self.holder.bank = bank
             self.stats.add(bank.decode_s)
+            self._reap()
             self._last_class = c
             decoded = True
         if decoded:
             self._last_work = time.monotonic()
         return decoded
+
+    def _reap(self) -> None:
+        if self.graveyard is not None:
+            self.graveyard.reap()
 
     def _keep_warm(self) -> None:
         """ONNX Runtime gets slower after idling: decode (and discard) when nothing moved."""

@@ -106,8 +106,9 @@ class Instrument:
     def name(self) -> str:
         return self.preset.name
 
-    def start_decoder(self, snapshot: ControlSnapshot) -> BankDecoder:
-        self.decoder = BankDecoder(self, self.builder, snapshot)
+    def start_decoder(self, snapshot: ControlSnapshot, graveyard=None) -> BankDecoder:
+        """graveyard: the voice pool's (synth.voices.Graveyard), reaped by the decode thread."""
+        self.decoder = BankDecoder(self, self.builder, snapshot, graveyard=graveyard)
         self.decoder.start()
         return self.decoder
 
@@ -149,6 +150,8 @@ class Engine:
         self.output = OutputStage(self.samplerate, self.max_frames)
         self._mix = np.zeros((2, self.max_frames), dtype=np.float64)
         self._loops_bank = None
+        self._held_bank = None       # the bank the audio thread last read (see _block)
+        self._retired = None         # the instrument a program change replaced (see _load_program)
         self.programs = list(programs or [])
         self.messages: list[str] = []   # for the status line / log, appended off the audio thread
         self._loading = False
@@ -178,7 +181,7 @@ class Engine:
         at most that long for the GIL while another thread runs Python code."""
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(5e-4)
-        self.instrument.start_decoder(self.snapshot)
+        self.instrument.start_decoder(self.snapshot, self.pool.graveyard)
 
     def stop(self) -> None:
         self.instrument.stop_decoder()
@@ -218,7 +221,7 @@ class Engine:
             new = Instrument(preset, self.samplerate, self.snapshot, self.device,
                              self.interpolation, self.seed, self.max_frames)
             if live:
-                new.start_decoder(self.snapshot)
+                new.start_decoder(self.snapshot, self.pool.graveyard)
             old = self.instrument
             self.router.set_controls(self._controls_for(preset))
             if self.learn_store is not None:
@@ -226,6 +229,9 @@ class Engine:
             self.instrument = new        # the swap; the callback sees it at its next block
             self.ring.push(ev.SWAP)
             old.stop_decoder()
+            # kept until the next program change: the audio thread may still hold the last
+            # reference for a block, and must not free sessions and banks itself
+            self._retired = old
             self.messages.append(f"program: {preset.name}")
         except (PresetError, OSError, RuntimeError, ValueError) as exc:
             self.messages.append(f"program change failed, keeping {self.instrument.name}: {exc}")
@@ -263,20 +269,27 @@ class Engine:
         inst = self.instrument
         ring = self.ring
         pool = self.pool
+        bank = inst.bank
+        if bank is not self._held_bank:
+            # hold the bank read here until the next one, then hand it to the reaper: the
+            # decode thread may have dropped its own reference already (no frees on this thread)
+            pool.graveyard.bury(self._held_bank)
+            self._held_bank = bank
         while ring.read != ring.write:
             kind, a, b = ring.pop()
             if kind == ev.NOTE_ON:
-                self._note_on(inst, a, b)
+                self._note_on(inst, bank, a, b)
             elif kind == ev.NOTE_OFF:
                 pool.note_off(a)
             elif kind == ev.PANIC:
                 pool.all_off()
             elif kind == ev.SWAP:
                 pool.all_off()   # loops and classes of the old preset end here
+                pool.graveyard.bury(self._loops_bank)
                 self._loops_bank = None
-        bank = inst.bank
         if inst.sustain and bank is not self._loops_bank:
             pool.swap_loops(bank.loops)
+            pool.graveyard.bury(self._loops_bank)
             self._loops_bank = bank
         n = out.shape[0]
         mix = self._mix[:, :n]
@@ -302,12 +315,11 @@ class Engine:
         self.frames += n
         self.blocks += 1
 
-    def _note_on(self, inst: Instrument, note: int, velocity: int) -> None:
+    def _note_on(self, inst: Instrument, bank: SoundBank, note: int, velocity: int) -> None:
         c = int(inst.note_class[note])
         if c < 0:
             self.unmapped_notes += 1
             return
-        bank = inst.bank
         values = self.snapshot.values
         decay = values[_DECAY]
         length = inst.frame_frames

@@ -37,13 +37,15 @@ class OutputStage:
         self._y_prev = np.zeros(channels)
         self._d = np.zeros((channels, _CHUNK))
         self._tmp = np.zeros((channels, max_frames))
+        self._tmp2 = np.zeros((channels, max_frames))
+        self._mask = np.zeros((channels, max_frames), dtype=bool)
         self._peak = np.zeros(channels)
         # Limiter: gain follows the block peak down at once and recovers exponentially.
         self.gain = 1.0
         self.release = math.exp(-1.0 / (release_ms * 1e-3 * samplerate))
         self._relpow = np.array([math.pow(self.release, n + 1) for n in range(max_frames)])
         self._gains = np.ones(max_frames)
-        # Soft clip above knee * ceiling: tanh rounding toward the ceiling.
+        # Soft clip above knee * ceiling: o / (1 + o) rounding toward the ceiling.
         self.knee = knee * CEILING
         self.span = CEILING - self.knee
         self.max_frames = max_frames
@@ -107,11 +109,17 @@ class OutputStage:
             np.subtract(a, self.knee, out=over)
             np.maximum(over, 0.0, out=over)
             np.divide(over, self.span, out=over)
-            np.divide(over, over + 1.0, out=over)
+            den = self._tmp2[:, :frames]
+            np.add(over, 1.0, out=den)
+            np.divide(over, den, out=over)
             over *= self.span
             over += self.knee
-            # where |x| <= knee keep x, else sign(x) * compressed
+            # where |x| <= knee keep x, else sign(x) * compressed (scratch buffers only: this
+            # runs in the audio callback)
             np.copysign(over, mix, out=over)
-            np.putmask(mix, np.abs(mix) > self.knee, over)
+            mask = self._mask[:, :frames]
+            np.abs(mix, out=den)
+            np.greater(den, self.knee, out=mask)
+            np.putmask(mix, mask, over)
         np.clip(mix, -CEILING, CEILING, out=mix)  # the brick wall
         return mix

@@ -42,6 +42,7 @@ class Renderer:
 
     def _decode_if_needed(self) -> None:
         engine = self.engine
+        engine.pool.graveyard.reap()   # offline: no decode thread releases what voices dropped
         inst = engine.instrument
         state = engine.snapshot.latent_state()
         if state.version == inst.bank.version:

@@ -21,11 +21,42 @@ FADE_MS = 3.0       # steal / choke / release fade
 XFADE_MS = 20.0     # sustained voice: crossfade to a re-decoded loop
 
 
+class Graveyard:
+    """References the audio thread lets go of, released later on another thread.
+
+    Dropping the last reference to a decoded frame frees it, and a 16384-sample drum frame at
+    48 kHz (140 kB) is returned to the system with munmap: a system call the audio callback must
+    not make. With one class re-decoded per knob move, voices keep outliving the banks their
+    buffers came from. So the audio thread ``bury``s whatever it lets go of (one store into a
+    preallocated ring) and the decode thread ``reap``s (single producer, single consumer). If
+    the reaper falls a whole ring behind, the oldest reference is dropped in place, as before.
+    """
+
+    def __init__(self, size: int = 1024):
+        self.slots: list = [None] * size
+        self.write = 0   # advanced by the audio thread only
+        self.read = 0    # advanced by the reaper only
+
+    def bury(self, obj) -> None:
+        if obj is not None:
+            self.slots[self.write % len(self.slots)] = obj
+            self.write += 1
+
+    def reap(self) -> int:
+        """Release everything buried so far (not on the audio thread); returns how many."""
+        end, start = self.write, self.read
+        for i in range(start, end):
+            self.slots[i % len(self.slots)] = None
+        self.read = end
+        return end - start
+
+
 class VoicePool:
     """``voices`` voices (plus ``fade_slots`` for fading out stolen/choked ones).
 
     ``mix(out_l, out_r, start, n, rate_scale)`` adds ``n`` frames of every active voice into
-    out_l/out_r [>= start + n] float64 at offset ``start``.
+    out_l/out_r [>= start + n] float64 at offset ``start``. Buffers the voices let go of go to
+    ``graveyard`` (reaped by the decode thread), never freed here.
     """
 
     def __init__(self, voices: int, samplerate: int, max_frames: int, fade_slots: int = 8):
@@ -58,6 +89,7 @@ class VoicePool:
         self.prev_bufs: list = [None] * total     # sustained: loop being crossfaded away
         self.xfade_left = np.zeros(total, dtype=np.int64)
         self._counter = 0
+        self.graveyard = Graveyard()
         # scratch
         self._ramp = np.arange(max_frames, dtype=np.float64)
         self._p = np.zeros(max_frames)
@@ -76,6 +108,14 @@ class VoicePool:
         self.silenced_nonfinite = 0
 
     # -- control (called from the audio thread between blocks) -----------------------------
+    def _set_buf(self, v: int, buf) -> None:
+        self.graveyard.bury(self.bufs[v])
+        self.bufs[v] = buf
+
+    def _set_prev(self, v: int, buf) -> None:
+        self.graveyard.bury(self.prev_bufs[v])
+        self.prev_bufs[v] = buf
+
     def active_count(self) -> int:
         return int(self.active[: self.n].sum())
 
@@ -92,13 +132,13 @@ class VoicePool:
                     self.gain_r, self.env, self.stop_at, self.sustained, self.loop_start, self.loop_end,
                     self.start_order, self.xfade_left):
             arr[free] = arr[v]
-        self.bufs[free] = self.bufs[v]
-        self.prev_bufs[free] = self.prev_bufs[v]
+        self._set_buf(free, self.bufs[v])
+        self._set_prev(free, self.prev_bufs[v])
         self.held[free] = False
         self.env_step[free] = max(self.env[v], 1e-9) / max(1, length)
         self.active[free] = True
         self.active[v] = False
-        self.bufs[v] = None
+        self.bufs[v] = None        # moved to the fade slot, not dropped
         self.prev_bufs[v] = None
 
     def note_on(self, note: int, cls: int, buf: np.ndarray, gain: float, pan: float,
@@ -137,8 +177,8 @@ class VoicePool:
         self.held[voice] = sustained
         self.loop_start[voice], self.loop_end[voice] = loop
         self.start_order[voice] = self._counter
-        self.bufs[voice] = buf
-        self.prev_bufs[voice] = None
+        self._set_buf(voice, buf)
+        self._set_prev(voice, None)
         self.xfade_left[voice] = 0
         self.active[voice] = True
         self.started += 1
@@ -163,8 +203,8 @@ class VoicePool:
             if self.active[v] and self.sustained[v]:
                 loop = loops[self.cls[v]]
                 if self.bufs[v] is not loop:
-                    self.prev_bufs[v] = self.bufs[v]
-                    self.bufs[v] = loop
+                    self._set_prev(v, self.bufs[v])
+                    self.bufs[v] = loop        # the old loop moved to prev_bufs
                     self.xfade_left[v] = self.xfade_len
 
     # -- mixing ----------------------------------------------------------------------------
@@ -207,7 +247,7 @@ class VoicePool:
                 m = min(n, int(remaining) + 1) if remaining >= 0 else 0
                 if m <= 0:
                     self.active[v] = False
-                    self.bufs[v] = None
+                    self._set_buf(v, None)
                     continue
             self._read(buf, pos, rate, m, s)
             if self.xfade_left[v] > 0 and self.prev_bufs[v] is not None:
@@ -222,7 +262,7 @@ class VoicePool:
                 s[:m] += self._b[:m]
                 self.xfade_left[v] = max(0, self.xfade_left[v] - m)
                 if self.xfade_left[v] == 0:
-                    self.prev_bufs[v] = None
+                    self._set_prev(v, None)
             if self.env_step[v] == 0.0 and pos >= self.stop_at[v]:
                 # decay control: fade the rest of the one-shot out
                 self.env_step[v] = 1.0 / self.fade_len / 4.0
@@ -240,7 +280,7 @@ class VoicePool:
                 # NaN/inf from the model: this voice goes silent, the others play on
                 self.active[v] = False
                 self.silenced_nonfinite += 1
-                self.bufs[v] = None
+                self._set_buf(v, None)
                 continue
             gl, gr = self.gain_l[v], self.gain_r[v]
             np.multiply(s[:m], gl, out=self._a[:m])
@@ -255,5 +295,5 @@ class VoicePool:
                 self.active[v] = False   # the one-shot has ended
             self.pos[v] = pos
             if not self.active[v]:
-                self.bufs[v] = None
-                self.prev_bufs[v] = None
+                self._set_buf(v, None)
+                self._set_prev(v, None)

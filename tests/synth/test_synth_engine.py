@@ -188,6 +188,26 @@ def test_decoder_updates_the_played_class_first_without_starving_the_others(tone
     assert not decoder.step() and decoder.stats.count == 3
 
 
+def test_the_audio_thread_never_frees_a_decoded_frame(tones_preset):
+    """A voice outlives the bank its frame came from (the knob moved, kick was re-decoded): when
+    the voice ends, the audio thread hands the frame to the graveyard instead of freeing it, and
+    it is released only when the graveyard is reaped (by the decode thread)."""
+    import weakref
+
+    engine = _engine(tones_preset)
+    inst = engine.instrument
+    engine.router.handle([0x99, 36, 100])
+    _run(engine, 2)                                  # kick sounds from the first bank
+    old_kick = weakref.ref(inst.bank.oneshots[0])
+    engine.snapshot.set("morph", 1.0)
+    inst.bank = inst.builder.build(engine.snapshot.latent_state(), [0], base=inst.bank)
+    _run(engine, 2 + inst.frame_frames // BLOCK)     # the new bank is read; the kick ends
+    assert engine.pool.active_count() == 0
+    assert old_kick() is not None                    # nobody but the graveyard holds it now
+    assert engine.pool.graveyard.reap() >= 2         # the kick frame and the bank it came from
+    assert old_kick() is None                        # released here, not on the audio thread
+
+
 def test_sustained_voice_loops_while_held_and_follows_the_morph_knob(tmp_path):
     folder = make_test_preset(tmp_path, name="sus", sustain=True, frame_length=1024)
     engine = _engine(folder)
