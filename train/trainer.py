@@ -197,7 +197,7 @@ def infer(model, x: np.ndarray, batch: int = 64):
 def _recon_monitor(data: data_mod.LabelledAudio, every: int):
     """Callback: every ``every`` epochs log val_snr_db and val_level_db (decoder vs real level)."""
     import keras
-    from vae_synth.train import quality
+    from vae_synth.train import metrics as M
 
     class ReconMonitor(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -209,9 +209,8 @@ def _recon_monitor(data: data_mod.LabelledAudio, every: int):
                 return
             mu = infer(self.model.encoder, data.test_x)[0]
             x_hat = infer(self.model.decoder, mu)
-            logs["val_snr_db"] = float(np.median(quality.snr_db(data.test_x, x_hat)))
-            logs["val_level_db"] = float(np.median(
-                quality.level_db(x_hat) - quality.level_db(data.test_x)))
+            logs["val_snr_db"] = float(np.median(M.snr_db_per_clip(data.test_x, x_hat)))
+            logs["val_level_db"] = float(np.median(M.rms_db(x_hat) - M.rms_db(data.test_x)))
 
     return ReconMonitor()
 
@@ -220,28 +219,42 @@ def _recon_monitor(data: data_mod.LabelledAudio, every: int):
 
 
 def evaluate_run(encoder, decoder, data: data_mod.LabelledAudio, plain: bool) -> dict:
-    """Held-out reconstruction and latent figures (see train/quality.py) for the final summary."""
-    from vae_synth.train import quality
+    """Held-out figures for the final summary, with the metrics of ``vae-synth evaluate``
+    (train/metrics.py): SNR, recon_ratio, level of each decoded class centre against its real
+    clips, 1-NN (leave-one-out on the held-out means) and the nearest training centroid."""
+    from vae_synth.train import metrics as M
 
     test_x = data.test_x if len(data.test_x) else data.train_x
     test_y = data.test_y if len(data.test_y) else data.train_y
+    n_classes = len(data.class_names)
     mu_tr = infer(encoder, data.train_x)[0]
     mu_te = infer(encoder, test_x)[0]
     x_hat = infer(decoder, mu_te)
     all_mu = np.concatenate([mu_tr, mu_te])
     all_y = np.concatenate([data.train_y, test_y])
-    centres = np.stack([
-        all_mu[all_y == c].mean(0) if np.any(all_y == c) else np.zeros(all_mu.shape[1])
-        for c in range(len(data.class_names))
-    ]).astype(np.float32)
-    centre_audio = infer(decoder, centres)
-    # real clips for same-class distance and levels: only the source's real test clips matter
-    report = quality.reconstruction_report(
-        test_x, test_y, x_hat, centre_audio, data.class_names, data.sample_rate,
-    )
-    report.update(quality.latent_accuracy(mu_tr, data.train_y, mu_te, test_y))
-    report["num_test"] = int(len(test_x))
-    return report
+    centres = np.nan_to_num(M.class_centroids(all_mu, all_y, n_classes)).astype(np.float32)
+    levels = M.centroid_level_db(infer(decoder, centres), test_x, test_y)
+    centroid_level = {name: float(levels[c]) for c, name in enumerate(data.class_names)
+                      if np.isfinite(levels[c])}
+    snrs = M.snr_db_per_clip(test_x, x_hat)
+    try:
+        ratio = M.recon_ratio(test_x, x_hat, test_y, data.sample_rate)
+    except ValueError:  # one held-out clip per class: no same-class pair to compare with
+        ratio = M.ReconRatio(float("nan"), float("nan"), float("nan"))
+    train_centres = M.class_centroids(mu_tr, data.train_y, n_classes)
+    return {
+        "recon_snr_db": float(np.median(snrs)),
+        "recon_snr_db_mean": float(np.mean(snrs)),
+        "recon_logmel_distance": ratio.recon_median_db,
+        "same_class_logmel_distance": ratio.pair_median_db,
+        "recon_ratio": ratio.ratio,
+        "centroid_level_db": centroid_level,
+        "centroid_level_db_worst": float(max(np.abs(list(centroid_level.values())), default=0.0)),
+        "recon_level_db": float(np.median(M.rms_db(x_hat) - M.rms_db(test_x))),
+        "nearest_centroid_accuracy": M.nearest_centroid_accuracy(mu_te, test_y, train_centres),
+        "one_nn_accuracy": M.one_nn_accuracy(mu_te, test_y) if len(test_y) > 1 else float("nan"),
+        "num_test": int(len(test_x)),
+    }
 
 
 def summary_line(metrics: dict) -> str:
