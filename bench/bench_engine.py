@@ -28,8 +28,9 @@ import time
 import types
 from pathlib import Path
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before numpy, as `vae-synth play` does (vae_synth/cli.py)
+from vae_synth.cli import pin_blas_threads
+
+pin_blas_threads()  # before numpy, as `vae-synth play` does
 
 import numpy as np  # noqa: E402
 

@@ -74,14 +74,22 @@ def _with_default_subcommand(argv: list[str]) -> list[str]:
     return [DEFAULT_SUBCOMMAND, *argv]
 
 
+def pin_blas_threads() -> None:
+    """One BLAS thread for the player (call before numpy is imported; no effect after).
+
+    The player's only BLAS call (resampling a decoded frame, ~0.1 ms) must not wake a pool of
+    BLAS threads that spin on the cores the audio callback needs.
+    """
+    if "numpy" not in sys.modules:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     argv = _with_default_subcommand(argv)
-    if argv[0] in PLAYER_SUBCOMMANDS and "numpy" not in sys.modules:
-        # The player's only BLAS call (resampling a decoded frame, ~0.1 ms) must not wake a
-        # pool of BLAS threads that spin on the cores the audio callback needs.
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
+    if argv[0] in PLAYER_SUBCOMMANDS:
+        pin_blas_threads()
     parser = build_parser(argv[0] if argv[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     try:
