@@ -552,15 +552,21 @@ class Augment:
     """Random, per-example augmentation applied to training batches (never to test data).
 
     gain_db: uniform gain in [-gain_db, 0] dB (clips are peak-normalised, so never louder);
-    shift: delay by 0..shift samples (zeros in front). Parsed from ``gain=3,shift=64,noise=0.001``.
+    shift: delay by 0..shift samples (zeros in front);
+    stretch: play back at a speed drawn uniformly from [1 - stretch, 1 + stretch] (pitch and
+    duration together, as a tape or a sampler does; speakers and drums vary this way);
     noise: RMS of white noise for the encoder's input only, drawn afresh at every training step
     by the training model (``losses.make_joint_model(input_noise=...)``); the copies made here
     stay clean, because they are also the decoder's targets.
+    Parsed from ``gain=3,shift=64,stretch=0.1,noise=0.001``.
     """
 
     gain_db: float = 0.0
     shift: int = 0
+    stretch: float = 0.0
     noise: float = 0.0
+
+    _KEYS = {"gain": "gain_db", "shift": "shift", "stretch": "stretch", "noise": "noise"}
 
     @classmethod
     def parse(cls, text: str | None) -> Augment:
@@ -569,23 +575,37 @@ class Augment:
         values = {}
         for part in text.split(","):
             key, _, val = part.partition("=")
-            names = {"gain": "gain_db", "shift": "shift", "noise": "noise"}
-            if key not in names or not val:
-                raise DataError(f"bad --augment {text!r}: use gain=DB,shift=SAMPLES,noise=RMS")
-            values[names[key]] = int(val) if key == "shift" else float(val)
+            try:
+                values[cls._KEYS[key]] = int(val) if key == "shift" else float(val)
+            except (KeyError, ValueError):
+                raise DataError(f"bad --augment {text!r}: use "
+                                "gain=DB,shift=SAMPLES,stretch=FRACTION,noise=RMS") from None
+        if not 0 <= values.get("stretch", 0) < 0.5:
+            raise DataError(f"bad --augment {text!r}: stretch is a fraction in [0, 0.5)")
         return cls(**values)
+
+    def to_text(self) -> str:
+        """The ``--augment`` text that parses back to this augmentation ("" when none)."""
+        return ",".join(f"{key}={getattr(self, name)}" for key, name in self._KEYS.items()
+                        if getattr(self, name))
 
     @property
     def active(self) -> bool:
         """Whether augmented copies differ from the clips (noise is applied by the model)."""
-        return bool(self.gain_db or self.shift)
+        return bool(self.gain_db or self.shift or self.stretch)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """x [B, L] -> augmented copy [B, L] clipped to [-1, 1]."""
         if not self.active:
             return x
         out = x.copy()
+        if self.stretch:
+            # Linear interpolation at speed f: out[t] = x[f t]; past the clip's end is silence.
+            t = np.arange(x.shape[1], dtype=np.float64)
+            for i, f in enumerate(rng.uniform(1 - self.stretch, 1 + self.stretch, len(x))):
+                out[i] = np.interp(t * f, t, x[i], right=0.0)
         if self.shift:
+            x = out.copy()
             for i, d in enumerate(rng.integers(0, self.shift + 1, len(x))):
                 if d:
                     out[i, d:] = x[i, :-d]

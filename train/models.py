@@ -10,6 +10,8 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
     classifier_hidden: hidden Dense sizes of the classifier on z (null: 3 x max(10, classes))
     norm: "batch" | "none"; activation: keras activation name (thesis: tanh)
     output_gate_db: absent/null, or the threshold of the decoder's output gate (``--output-gate``)
+    encoder_dropout: absent/0, or the dropout rate on the encoder's flattened features
+        (``--encoder-dropout``; active in training only)
 
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
@@ -291,6 +293,8 @@ def build_encoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
     x = keras.layers.Conv1D(cfg["bottleneck_channels"], 1, name="enc_bottleneck")(x)
     x = _norm_act(x, cfg, "enc_bottleneck")
     flat = keras.layers.Flatten(name="enc_flatten")(x)
+    if cfg.get("encoder_dropout"):
+        flat = keras.layers.Dropout(float(cfg["encoder_dropout"]), name="enc_dropout")(flat)
     if plain:
         mu = keras.layers.Identity(name="mu")(flat)
         logvar = keras.layers.Lambda(lambda t: keras.ops.zeros_like(t), name="logvar")(flat)

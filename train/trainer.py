@@ -32,6 +32,7 @@ class TrainOptions:
     config: str = "small"
     encoder: str = "waveform"  # or a name from models.ENCODERS (replaces the config's encoder)
     output_gate_db: float | None = None  # threshold of the decoder's output gate (None: none)
+    encoder_dropout: float | None = None  # dropout on the encoder's flat features (None: none)
     latent_dim: int = 20
     steps: int | None = None
     epochs: int | None = None
@@ -315,6 +316,8 @@ def train(opts: TrainOptions) -> dict:
     model_cfg = models.resolve_config(opts.arch, opts.model or opts.config, opts.encoder)
     if opts.output_gate_db is not None and not opts.model:
         model_cfg["output_gate_db"] = float(opts.output_gate_db)
+    if opts.encoder_dropout and not opts.model:
+        model_cfg["encoder_dropout"] = float(opts.encoder_dropout)
     loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
     chief = _is_chief()
     # only the chief writes RUN_DIR; other workers checkpoint into a scratch folder (removed)
@@ -449,9 +452,7 @@ def _options_from_config(saved: dict, opts: TrainOptions) -> TrainOptions:
             "monitor_every": opts.monitor_every}
     aug = dict(saved.get("augment") or {})
     copies = int(aug.pop("copies", 0))
-    aug_text = ",".join(f"{k}={v}" for k, v in
-                        (("gain", aug.get("gain_db", 0)), ("shift", aug.get("shift", 0)),
-                         ("noise", aug.get("noise", 0))) if v)
+    aug_text = data_mod.Augment(**aug).to_text()
     restored = TrainOptions(
         sources=saved["sources"], out=opts.out, arch=saved["arch"], config=saved["config"],
         encoder=saved.get("encoder", "waveform"), latent_dim=saved["latent_dim"] if not saved.get("plain") else opts.latent_dim,

@@ -208,3 +208,20 @@ def test_output_gate_silences_hiss_keeps_sound_and_exports(tmp_path):
     _, dec, _, _ = models.build_models(cfg, frame, 8, 4)
     assert dec.get_layer("gate_smooth") is not None and dec.count_params() == \
         models.build_models(models.resolve_config("conv", "fast"), frame, 8, 4)[1].count_params()
+
+
+def test_encoder_dropout_trains_noisy_and_infers_unchanged():
+    """``--encoder-dropout 0.5``: same parameters; inference is deterministic and equals the
+    model without dropout (same weights); training-mode means differ from call to call."""
+    plain_cfg = models.resolve_config("conv", "small")
+    cfg = {**plain_cfg, "encoder_dropout": 0.5}
+    enc, _, _, _ = models.build_models(cfg, 4096, D, C)
+    ref, _, _, _ = models.build_models(plain_cfg, 4096, D, C)
+    assert enc.get_layer("enc_dropout").rate == 0.5
+    assert enc.count_params() == ref.count_params() == 110_992
+    ref.set_weights(enc.get_weights())
+    x = 0.3 * np.random.default_rng(0).standard_normal((2, 4096)).astype(np.float32)
+    mu_eval = np.asarray(enc(x, training=False)[0])
+    np.testing.assert_allclose(mu_eval, np.asarray(ref(x, training=False)[0]), atol=1e-6)
+    mu_a, mu_b = (np.asarray(enc(x, training=True)[0]) for _ in range(2))
+    assert np.max(np.abs(mu_a - mu_b)) > 1e-3
