@@ -76,6 +76,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="dropout of RATE on the encoder's flattened features while training "
                         "(e.g. 0.3): held-out clips land nearer their class; exported models "
                         "are unchanged (default: none)")
+    m.add_argument("--prior-classifier", action="store_true",
+                   help="with --class-prior: the classifier is the class prior's own posterior "
+                        "(logit of class c = -|z - m_c|^2 / 2, no weights), so the cross-entropy "
+                        "pulls each clip nearer its own class centre than any other, the "
+                        "distance the player and the 1-NN measure use (default: the thesis's "
+                        "learned dense classifier)")
     m.add_argument("--latent-dim", type=int, default=20, help="latent size D (default 20)")
     m.add_argument("--plain", action="store_true",
                    help="plain (non-variational) autoencoder: the latent is the 1x1 bottleneck "
@@ -149,6 +155,7 @@ def options_from_args(args: argparse.Namespace):
     return TrainOptions(
         sources=args.sources or [], out=args.out, arch=args.arch, config=args.config,
         encoder=args.encoder, output_gate_db=args.output_gate, encoder_dropout=args.encoder_dropout,
+        prior_classifier=args.prior_classifier,
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
         sample_rate=args.sample_rate, frame_length=args.frame_length, seed=args.seed,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,

@@ -12,6 +12,8 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
     output_gate_db: absent/null, or the threshold of the decoder's output gate (``--output-gate``)
     encoder_dropout: absent/0, or the dropout rate on the encoder's flattened features
         (``--encoder-dropout``; active in training only)
+    classifier: absent, or "prior" with prior_spread S: the classifier is the posterior of the
+        class-conditional prior (``--prior-classifier``, see ``build_classifier``)
 
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
@@ -370,9 +372,26 @@ def output_gate(x, threshold_db: float, block: int = GATE_BLOCK):
 
 
 def build_classifier(cfg: dict, latent_dim: int, num_classes: int):
-    """Classifier keras.Model on z (§5.1.1): z [N, D] -> logits [N, C]."""
+    """Classifier keras.Model on z (§5.1.1): z [N, D] -> logits [N, C].
+
+    ``cfg["classifier"] == "prior"`` (``--prior-classifier``): no learned weights; the logits are
+    the log posterior of the class-conditional prior N(m_c, I) with equal class weights,
+    -|z - m_c|^2 / 2 up to a constant, i.e. one frozen Dense layer with kernel m^T and bias
+    -|m_c|^2 / 2 (m from ``losses.class_prior_means`` at ``cfg["prior_spread"]``). The
+    cross-entropy then asks for exactly what the player and the 1-NN / nearest-centroid
+    measures use: each clip nearer its own class centre than any other, in Euclidean distance.
+    """
     import keras
 
+    if cfg.get("classifier") == "prior":
+        from vae_synth.train.losses import class_prior_means
+
+        means = class_prior_means(num_classes, latent_dim, float(cfg["prior_spread"]))
+        z = keras.Input((latent_dim,), name="z")
+        dense = keras.layers.Dense(num_classes, dtype="float32", trainable=False, name="logits")
+        logits = dense(z)
+        dense.set_weights([means.T, -0.5 * (means ** 2).sum(axis=1)])
+        return keras.Model(z, logits, name="classifier")
     hidden = cfg.get("classifier_hidden") or [max(10, num_classes)] * 3
     z = keras.Input((latent_dim,), name="z")
     x = z

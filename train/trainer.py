@@ -33,6 +33,7 @@ class TrainOptions:
     encoder: str = "waveform"  # or a name from models.ENCODERS (replaces the config's encoder)
     output_gate_db: float | None = None  # threshold of the decoder's output gate (None: none)
     encoder_dropout: float | None = None  # dropout on the encoder's flat features (None: none)
+    prior_classifier: bool = False  # classifier = posterior of the class prior (models.py)
     latent_dim: int = 20
     steps: int | None = None
     epochs: int | None = None
@@ -318,6 +319,10 @@ def train(opts: TrainOptions) -> dict:
         model_cfg["output_gate_db"] = float(opts.output_gate_db)
     if opts.encoder_dropout and not opts.model:
         model_cfg["encoder_dropout"] = float(opts.encoder_dropout)
+    if opts.prior_classifier and not opts.model:
+        if not opts.loss.get("class_prior"):
+            raise TrainError("--prior-classifier needs --class-prior SPREAD (the class centres)")
+        model_cfg.update(classifier="prior", prior_spread=float(opts.loss["class_prior"]))
     loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
     chief = _is_chief()
     # only the chief writes RUN_DIR; other workers checkpoint into a scratch folder (removed)

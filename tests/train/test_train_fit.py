@@ -106,6 +106,9 @@ def test_cli_writes_run_dir_and_load_run_reads_it(tmp_path):
         load_run(out, "nope")
     bad = _cli("--data", "folder:/nonexistent", "--out", str(tmp_path / "x"), check=False)
     assert bad.returncode == 2 and "is not a folder" in bad.stderr
+    lone = _cli(*TINY, "--prior-classifier", "--out", str(tmp_path / "y"), "--steps", "1",
+                check=False)
+    assert lone.returncode == 2 and "--prior-classifier needs --class-prior" in lone.stderr
 
 
 def test_plain_autoencoder_run(tmp_path):
@@ -136,7 +139,11 @@ def test_resume_after_kill_9(tmp_path):
     from vae_synth.train.run import load_run
 
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "vae_synth", "train", *TINY, "--out", str(out),
+    # options that live in config.json and must come back on --resume: the stretch
+    # augmentation (12 clips + 1 copy each = 6 steps per epoch), dropout, the prior classifier
+    options = ["--augment", "gain=3,stretch=0.05", "--augment-copies", "1",
+               "--encoder-dropout", "0.2", "--class-prior", "3", "--prior-classifier"]
+    cmd = [sys.executable, "-m", "vae_synth", "train", *TINY, *options, "--out", str(out),
            "--epochs", "400", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -169,7 +176,15 @@ def test_resume_after_kill_9(tmp_path):
     assert epochs[-2:] == [total_epochs - 2, total_epochs - 1]
     assert epochs[-3] in (total_epochs - 3, total_epochs - 2)  # the lost epoch, if any, redone
     state = json.loads((out / "checkpoints/last/state.json").read_text())
-    assert state["epoch"] == total_epochs and state["step"] == total_epochs * 3
+    assert state["epoch"] == total_epochs and state["step"] == total_epochs * 6
+    config = json.loads((out / "config.json").read_text())
+    assert config["augment"] == {"gain_db": 3.0, "shift": 0, "stretch": 0.05, "noise": 0.0,
+                                 "copies": 1}
+    assert (config["model"]["encoder_dropout"], config["model"]["classifier"],
+            config["model"]["prior_spread"], config["loss"]["class_prior"]) == (0.2, "prior", 3.0, 3.0)
+    run = load_run(out, "last")
+    assert len(run.classifier.trainable_weights) == 0
+    assert run.encoder.get_layer("enc_dropout").rate == 0.2
 
 
 @pytest.mark.slow

@@ -225,3 +225,23 @@ def test_encoder_dropout_trains_noisy_and_infers_unchanged():
     np.testing.assert_allclose(mu_eval, np.asarray(ref(x, training=False)[0]), atol=1e-6)
     mu_a, mu_b = (np.asarray(enc(x, training=True)[0]) for _ in range(2))
     assert np.max(np.abs(mu_a - mu_b)) > 1e-3
+
+
+def test_prior_classifier_is_the_class_priors_posterior():
+    """``--prior-classifier``: no trainable weights; softmax(logits) equals the posterior of
+    N(m_c, I) with equal class weights, so argmax is the nearest class centre."""
+    from vae_synth.train.losses import class_prior_means
+
+    cfg = {**models.resolve_config("conv", "small"), "classifier": "prior", "prior_spread": 3.0}
+    _, _, cls, _ = models.build_models(cfg, 4096, D, C)
+    assert len(cls.trainable_weights) == 0 and cls.count_params() == D * C + C
+    means = class_prior_means(C, D, 3.0)
+    z = np.random.default_rng(0).normal(0, 2.5, (64, D)).astype(np.float32)
+    logits = np.asarray(cls(z))
+    d2 = ((z[:, None, :] - means[None]) ** 2).sum(-1)                      # [64, C]
+    post = np.exp(-0.5 * d2 - (-0.5 * d2).max(1, keepdims=True))
+    post /= post.sum(1, keepdims=True)
+    soft = np.exp(logits - logits.max(1, keepdims=True))
+    soft /= soft.sum(1, keepdims=True)
+    np.testing.assert_allclose(soft, post, atol=1e-5)
+    assert (logits.argmax(1) == d2.argmin(1)).all()
