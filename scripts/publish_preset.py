@@ -33,16 +33,27 @@ def _fmt(value, digits: int = 2) -> str:
 
 
 def _extras(config: dict) -> str:
-    """What the run changed beyond its named configuration (encoder, output gate, noise)."""
+    """What the run changed beyond its named configuration (encoder, gate, classifier, augmentation)."""
     parts = []
+    model = config.get("model") or {}
+    augment = config.get("augment") or {}
     if config.get("encoder", "waveform") != "waveform":
         parts.append(f"`{config['encoder']}` encoder")
-    gate = (config.get("model") or {}).get("output_gate_db")
-    if gate is not None:
-        parts.append(f"output gate at {gate:g} dBFS")
-    noise = (config.get("augment") or {}).get("noise")
-    if noise:
-        parts.append(f"encoder-input noise RMS {noise:g}")
+    if model.get("output_gate_db") is not None:
+        parts.append(f"output gate at {model['output_gate_db']:g} dBFS")
+    if model.get("classifier") == "prior":
+        parts.append("prior classifier (class centres on their own axes, "
+                     f"{model['prior_spread']:g} from the origin)")
+    if model.get("encoder_dropout"):
+        parts.append(f"encoder dropout {model['encoder_dropout']:g}")
+    if augment.get("copies"):
+        described = {"gain_db": "gain −{:g} dB", "shift": "shift {:d} samples",
+                     "stretch": "speed 1 ± {:g}"}
+        kinds = [text.format(augment[key]) for key, text in described.items() if augment.get(key)]
+        if kinds:
+            parts.append(f"{augment['copies']} augmented copies ({', '.join(kinds)})")
+    if augment.get("noise"):
+        parts.append(f"encoder-input noise RMS {augment['noise']:g}")
     return ", " + ", ".join(parts) if parts else ""
 
 
