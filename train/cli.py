@@ -110,8 +110,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     lo.add_argument("--mse-weight", type=float, default=None, help="weight of the MSE term")
     lo.add_argument("--stft-weight", type=float, default=None, help="weight of the STFT term")
     lo.add_argument("--mel-weight", type=float, default=None,
-                    help="weight of a log-mel L1 term (2048-point FFT, 64 mels); it weights low "
-                         "frequencies as the ear does and keeps kicks and toms at their level")
+                    help="weight of a log-mel L1 term (--mel-fft point FFT, --mel-bands mels); "
+                         "it weights low frequencies as the ear does and keeps kicks and toms at "
+                         "their level")
+    lo.add_argument("--mel-fft", type=int, default=None, metavar="N",
+                    help="FFT size of the log-mel term (default 2048: 93 ms at 22.05 kHz, but "
+                         "256 ms at 8 kHz; 256 follows speech's formants at 32 ms)")
+    lo.add_argument("--mel-bands", type=int, default=None, metavar="M",
+                    help="mel bands of the log-mel term (default 64)")
     lo.add_argument("--level-weight", type=float, default=None,
                     help="weight of a frame-loudness term (log energy per 1024-sample frame)")
     lo.add_argument("--kl-warmup", type=int, default=None, metavar="STEPS",
@@ -148,6 +154,7 @@ def options_from_args(args: argparse.Namespace):
     # explicit options override the defaults above (loss key <- option)
     for key, option in (("beta", "beta"), ("gamma", "gamma"), ("mse_weight", "mse_weight"),
                         ("stft_weight", "stft_weight"), ("mel_weight", "mel_weight"),
+                        ("mel_fft", "mel_fft"), ("mel_bands", "mel_bands"),
                         ("level_weight", "level_weight"), ("kl_warmup_steps", "kl_warmup"),
                         ("free_bits", "free_bits"), ("class_prior", "class_prior")):
         if getattr(args, option) is not None:
