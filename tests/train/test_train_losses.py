@@ -158,3 +158,26 @@ def test_level_loss_is_log_energy_ratio():
     assert np.allclose(_np(losses.level_loss(x, x)), 0.0, atol=1e-6)
     # 20 dB quieter everywhere = energy / 100 in every frame
     assert np.allclose(_np(losses.level_loss(x, 0.1 * x)), np.log(100.0), rtol=1e-3)
+
+
+def test_mel_resolution_options_reach_the_loss():
+    """--mel-fft 256 --mel-bands 40: the CLI puts them in the loss config, the joint model builds
+    a [129, 40] filterbank, and the term is 0 for a perfect reconstruction, > 0 otherwise."""
+    import argparse
+
+    from vae_synth.train import cli, models
+
+    parser = argparse.ArgumentParser()
+    cli.add_train_arguments(parser)
+    args = parser.parse_args(["--data", "synthetic:drums", "--out", "x", "--mel-weight", "1",
+                              "--mel-fft", "256", "--mel-bands", "40"])
+    loss_cfg = cli.options_from_args(args).loss
+    assert (loss_cfg["mel_fft"], loss_cfg["mel_bands"]) == (256, 40)
+    enc, dec, cls, _ = models.build_models(models.resolve_config("conv", "small"), 512, 4, 3)
+    model = losses.make_joint_model(enc, dec, cls, {**loss_cfg, "sample_rate": 8000})
+    assert model.mel.shape == (129, 40) and model.mel_fft == 256
+    rng = np.random.default_rng(0)
+    x = (0.3 * rng.standard_normal((2, 512))).astype(np.float32)
+    same = float(_np(losses.log_mel_loss(x, x, model.mel, 256)).max())
+    other = float(_np(losses.log_mel_loss(x, 0.5 * x, model.mel, 256)).min())
+    assert same == pytest.approx(0.0, abs=1e-6) and other > 0.5   # |log 0.25| = 1.39 where loud
