@@ -605,10 +605,10 @@ class Augment:
             for i, f in enumerate(rng.uniform(1 - self.stretch, 1 + self.stretch, len(x))):
                 out[i] = np.interp(t * f, t, x[i], right=0.0)
         if self.shift:
-            x = out.copy()
+            src = out.copy() if self.stretch else x   # shift what the stretch made
             for i, d in enumerate(rng.integers(0, self.shift + 1, len(x))):
                 if d:
-                    out[i, d:] = x[i, :-d]
+                    out[i, d:] = src[i, :-d]
                     out[i, :d] = 0
         if self.gain_db:
             out *= (10 ** (rng.uniform(-self.gain_db, 0.0, (len(x), 1)) / 20)).astype(

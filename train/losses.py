@@ -117,22 +117,6 @@ def _scale_for_replicas(value):
     return value
 
 
-def class_prior_means(num_classes: int, latent_dim: int, spread: float, seed: int = 0):
-    """Means of the class-conditional prior N(m_c, I): [C, D] float32, each of length ``spread``.
-
-    Up to D classes get orthogonal axes (class c on dimension c), so every two centres are
-    spread * sqrt(2) apart; more classes get seeded random directions.
-    """
-    import numpy as np
-
-    if num_classes <= latent_dim:
-        means = np.eye(num_classes, latent_dim)
-    else:
-        means = np.random.default_rng(seed).standard_normal((num_classes, latent_dim))
-        means /= np.linalg.norm(means, axis=1, keepdims=True)
-    return (spread * means).astype(np.float32)
-
-
 def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool = False,
                      seed: int = 0, input_noise: float = 0.0):
     """The training model: a keras.Model subclass whose ``compute_loss`` is the joint loss.
@@ -170,6 +154,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             # form tight clusters in the latent space the player moves through.
             self.prior_means = None
             if cfg["class_prior"] and classifier is not None and not plain:
+                from vae_synth.train.models import class_prior_means
+
                 self.prior_means = class_prior_means(
                     int(classifier.output.shape[-1]), int(encoder.output[0].shape[-1]),
                     float(cfg["class_prior"]))

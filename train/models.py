@@ -371,21 +371,35 @@ def output_gate(x, threshold_db: float, block: int = GATE_BLOCK):
     return x * ratio * ratio
 
 
+def class_prior_means(num_classes: int, latent_dim: int, spread: float, seed: int = 0):
+    """Means of the class-conditional prior N(m_c, I): [C, D] float32, each of length ``spread``.
+
+    Up to D classes get orthogonal axes (class c on dimension c), so every two centres are
+    spread * sqrt(2) apart; more classes get seeded random directions.
+    """
+    import numpy as np
+
+    if num_classes <= latent_dim:
+        means = np.eye(num_classes, latent_dim)
+    else:
+        means = np.random.default_rng(seed).standard_normal((num_classes, latent_dim))
+        means /= np.linalg.norm(means, axis=1, keepdims=True)
+    return (spread * means).astype(np.float32)
+
+
 def build_classifier(cfg: dict, latent_dim: int, num_classes: int):
     """Classifier keras.Model on z (§5.1.1): z [N, D] -> logits [N, C].
 
     ``cfg["classifier"] == "prior"`` (``--prior-classifier``): no learned weights; the logits are
     the log posterior of the class-conditional prior N(m_c, I) with equal class weights,
     -|z - m_c|^2 / 2 up to a constant, i.e. one frozen Dense layer with kernel m^T and bias
-    -|m_c|^2 / 2 (m from ``losses.class_prior_means`` at ``cfg["prior_spread"]``). The
+    -|m_c|^2 / 2 (m from ``class_prior_means`` at ``cfg["prior_spread"]``). The
     cross-entropy then asks for exactly what the player and the 1-NN / nearest-centroid
     measures use: each clip nearer its own class centre than any other, in Euclidean distance.
     """
     import keras
 
     if cfg.get("classifier") == "prior":
-        from vae_synth.train.losses import class_prior_means
-
         means = class_prior_means(num_classes, latent_dim, float(cfg["prior_spread"]))
         z = keras.Input((latent_dim,), name="z")
         dense = keras.layers.Dense(num_classes, dtype="float32", trainable=False, name="logits")

@@ -115,11 +115,11 @@ def test_augmented_copies_are_clean_targets():
 def test_class_prior_pulls_each_clip_toward_its_own_class_mean():
     from vae_synth.train import models
 
-    means = losses.class_prior_means(3, 4, 3.0)
+    means = models.class_prior_means(3, 4, 3.0)
     assert means.shape == (3, 4)
     d = np.linalg.norm(means[:, None] - means[None], axis=-1)
     assert np.allclose(d[~np.eye(3, dtype=bool)], 3.0 * np.sqrt(2))
-    many = losses.class_prior_means(10, 4, 2.0)
+    many = models.class_prior_means(10, 4, 2.0)
     assert np.allclose(np.linalg.norm(many, axis=1), 2.0)
 
     cfg = models.resolve_config("conv", "small")

@@ -230,12 +230,10 @@ def test_encoder_dropout_trains_noisy_and_infers_unchanged():
 def test_prior_classifier_is_the_class_priors_posterior():
     """``--prior-classifier``: no trainable weights; softmax(logits) equals the posterior of
     N(m_c, I) with equal class weights, so argmax is the nearest class centre."""
-    from vae_synth.train.losses import class_prior_means
-
     cfg = {**models.resolve_config("conv", "small"), "classifier": "prior", "prior_spread": 3.0}
     _, _, cls, _ = models.build_models(cfg, 4096, D, C)
     assert len(cls.trainable_weights) == 0 and cls.count_params() == D * C + C
-    means = class_prior_means(C, D, 3.0)
+    means = models.class_prior_means(C, D, 3.0)
     z = np.random.default_rng(0).normal(0, 2.5, (64, D)).astype(np.float32)
     logits = np.asarray(cls(z))
     d2 = ((z[:, None, :] - means[None]) ** 2).sum(-1)                      # [64, C]
