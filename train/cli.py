@@ -76,6 +76,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="dropout of RATE on the encoder's flattened features while training "
                         "(e.g. 0.3): held-out clips land nearer their class; exported models "
                         "are unchanged (default: none)")
+    m.add_argument("--antialias", action="store_true",
+                   help="a moving average as long as the stride after each strided transposed "
+                        "convolution of the decoder: removes the comb of peaks at multiples of "
+                        "the decoder input's rate (e.g. 250 Hz for 4096-sample digits) that "
+                        "transposed convolutions leave; no weights (default: off, as the thesis)")
     m.add_argument("--prior-classifier", action="store_true",
                    help="with --class-prior: the classifier is the class prior's own posterior "
                         "(logit of class c = -|z - m_c|^2 / 2, no weights), so the cross-entropy "
@@ -162,7 +167,7 @@ def options_from_args(args: argparse.Namespace):
     return TrainOptions(
         sources=args.sources or [], out=args.out, arch=args.arch, config=args.config,
         encoder=args.encoder, output_gate_db=args.output_gate, encoder_dropout=args.encoder_dropout,
-        prior_classifier=args.prior_classifier,
+        prior_classifier=args.prior_classifier, antialias=args.antialias,
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
         sample_rate=args.sample_rate, frame_length=args.frame_length, seed=args.seed,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,

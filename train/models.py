@@ -14,6 +14,8 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
         (``--encoder-dropout``; active in training only)
     classifier: absent, or "prior" with prior_spread S: the classifier is the posterior of the
         class-conditional prior (``--prior-classifier``, see ``build_classifier``)
+    antialias: absent/false, or true: every strided ``convT`` of the decoder is followed by a
+        moving average as long as its stride (``--antialias``, see ``anti_image``)
 
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
@@ -276,8 +278,28 @@ def _stack(x, layers: list[dict], cfg: dict, prefix: str):
             layer = keras.layers.Conv1D if spec["type"] == "conv" else keras.layers.Conv1DTranspose
             x = layer(spec["filters"], spec["kernel"], strides=spec["strides"], padding="same",
                       name=name)(x)
+            if spec["type"] == "convT" and cfg.get("antialias") and spec["strides"] > 1:
+                x = anti_image(x, spec["strides"], name)
             x = _norm_act(x, cfg, name)
     return x
+
+
+def anti_image(x, stride: int, name: str):
+    """Moving average of ``stride`` samples after a strided transposed convolution: x [N, T, C]
+    -> [N, T, C], no weights.
+
+    A transposed convolution of stride s is zero-stuffing followed by a learned kernel; nothing
+    makes that kernel low-pass, so its s polyphase branches differ and the output repeats every
+    s samples: images of the input at multiples of the input rate. Through a stack of them the
+    decoder input's own rate (8000 / 32 = 250 Hz for the digits) shows up as a comb of peaks at
+    its multiples (up to 6 dB above the real clips' average spectrum, conv/small, third
+    session's digits). A box of length s has zeros exactly at those multiples: a constant input
+    comes out constant whatever the kernel. Exports to ONNX as AveragePool.
+    """
+    import keras
+
+    return keras.layers.AveragePooling1D(stride, strides=1, padding="same",
+                                         name=f"{name}_antialias")(x)
 
 
 def build_encoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = False):

@@ -34,6 +34,7 @@ class TrainOptions:
     output_gate_db: float | None = None  # threshold of the decoder's output gate (None: none)
     encoder_dropout: float | None = None  # dropout on the encoder's flat features (None: none)
     prior_classifier: bool = False  # classifier = posterior of the class prior (models.py)
+    antialias: bool = False  # a moving average after each strided convT (models.anti_image)
     latent_dim: int = 20
     steps: int | None = None
     epochs: int | None = None
@@ -319,6 +320,8 @@ def train(opts: TrainOptions) -> dict:
         model_cfg["output_gate_db"] = float(opts.output_gate_db)
     if opts.encoder_dropout and not opts.model:
         model_cfg["encoder_dropout"] = float(opts.encoder_dropout)
+    if opts.antialias and not opts.model:
+        model_cfg["antialias"] = True
     if opts.prior_classifier and not opts.model:
         if not opts.loss.get("class_prior"):
             raise TrainError("--prior-classifier needs --class-prior SPREAD (the class centres)")

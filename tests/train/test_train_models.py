@@ -243,3 +243,39 @@ def test_prior_classifier_is_the_class_priors_posterior():
     soft /= soft.sum(1, keepdims=True)
     np.testing.assert_allclose(soft, post, atol=1e-5)
     assert (logits.argmax(1) == d2.argmin(1)).all()
+
+
+def test_antialias_removes_the_transposed_convolution_comb_and_exports(tmp_path):
+    """``--antialias``: a strided transposed convolution with a random kernel turns a constant
+    input into a pattern repeating every ``stride`` samples (the comb at multiples of the input
+    rate); with the moving average after it the output is constant. Same parameters; ONNX
+    Runtime decodes the same audio."""
+    import keras
+    import onnxruntime as ort
+    from vae_synth.export.convert import keras_to_onnx
+
+    cfg = {"norm": "none", "activation": "linear"}
+    spec = [{"type": "convT", "filters": 1, "kernel": 8, "strides": 4}]
+    inp = keras.Input((64, 1))
+    keras.utils.set_random_seed(3)
+    plain = keras.Model(inp, models._stack(inp, spec, cfg, "p"))
+    smooth = keras.Model(inp, models._stack(inp, spec, {**cfg, "antialias": True}, "s"))
+    smooth.set_weights(plain.get_weights())
+    x = np.ones((1, 64, 1), np.float32)
+    inner = slice(16, 240)  # away from the edges, where the zero padding shows
+    y_plain = np.asarray(plain(x))[0, inner, 0]
+    y_smooth = np.asarray(smooth(x))[0, inner, 0]
+    assert np.std(y_plain) > 0.05 * np.abs(np.mean(y_plain))            # the comb
+    np.testing.assert_allclose(y_plain[:-4], y_plain[4:], atol=1e-6)    # period = stride
+    assert np.std(y_smooth) < 1e-5 * max(1.0, abs(np.mean(y_smooth)))   # gone
+    np.testing.assert_allclose(np.mean(y_smooth), np.mean(y_plain), rtol=1e-5)  # same level
+
+    base = models.resolve_config("conv", "small")
+    _, dec, _, _ = models.build_models({**base, "antialias": True}, 4096, D, C)
+    _, ref, _, _ = models.build_models(base, 4096, D, C)
+    assert dec.count_params() == ref.count_params()
+    assert len([l for l in dec.layers if l.name.endswith("_antialias")]) == 5  # 5 x stride 2
+    keras_to_onnx(dec, "z", (1, D), ["audio"], tmp_path / "dec.onnx")
+    z = np.random.default_rng(1).standard_normal((1, D)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "dec.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["audio"], {"z": z})[0], np.asarray(dec(z)), atol=1e-5)
