@@ -162,7 +162,7 @@ def summary_line(m: dict) -> str:
         f"{f(m['centroid_dist_mean'], '+.2f')} ± {f(m['centroid_dist_std'], '.2f')}  "
         f"SNR {f(m['recon_snr_db'], '.2f')} dB  recon_ratio {f(m['recon_ratio'], '.2f')}  "
         f"centroid level {f(m['centroid_level_db'], '+.1f')} dB  "
-        f"morph {f(m['morph_smoothness'], '.2f')}"
+        f"morph {f(m['morph_smoothness'], '.2f')}  comb {f(m.get('comb_db'), '.1f')} dB"
     )
 
 
@@ -535,6 +535,8 @@ def evaluate(
     snr_clip = M.snr_db_per_clip(x, recon)
     rr = M.recon_ratio(x, recon, y, sr, seed=seed)
     level = M.centroid_level_db(centre_audio, x, y)
+    comb_period, comb_db = M.strongest_comb(recon)
+    comb_db_real = M.comb_excess_db(x, comb_period)
     kl = M.kl_per_dim(mu, logvar) if logvar is not None else None
 
     prog.step(f"morphs: {MORPH_STEPS} steps between class centres")
@@ -580,6 +582,9 @@ def evaluate(
         "pair_logmel_median_db": _finite(rr.pair_median_db),
         "centroid_level_db": _finite(np.nanmean(level[present])),
         "centroid_level_db_min": _finite(np.nanmin(level[present])),
+        "comb_db": _finite(comb_db),
+        "comb_db_real": _finite(comb_db_real),
+        "comb_period": int(comb_period),
         "morph_smoothness": _finite(np.mean(list(morph_scores.values()))),
         "morph_smoothness_max": _finite(np.max(list(morph_scores.values()))),
         "morph_smoothness_pairs": {k: _finite(v) for k, v in morph_scores.items()},
@@ -609,6 +614,9 @@ def evaluate(
             "median between two real clips of one class",
             "centroid_level_db": "RMS dB of the decoded class centre minus median RMS dB of the "
             "class's clips; mean over classes",
+            "comb_db": "mean excess (dB) of the reconstructions' average spectrum at multiples "
+            "of sr / comb_period over the bins between, for the power-of-two period where it is "
+            "largest (a transposed-convolution buzz); comb_db_real: the real clips, same period",
             "morph_smoothness": f"max/mean adjacent log-mel distance of a {MORPH_STEPS}-step "
             "morph between class centres; mean over consecutive class pairs",
             "active_dims": "latent dimensions with mean KL > 0.01 nats (N(0, 1) prior)",

@@ -547,6 +547,43 @@ def recon_ratio(
     return ReconRatio(ratio=rm / pm if pm > 0 else float("inf"), recon_median_db=rm, pair_median_db=pm)
 
 
+def comb_excess_db(audio: np.ndarray, period: int) -> float:
+    """How far the average spectrum of ``audio`` [N, L] peaks at multiples of sr / ``period``.
+
+    For each tooth m * L / period (m = 1 .. period/2 - 1) of the clips' mean power spectrum
+    (Hann window over the whole frame): 10 log10(largest power within one bin of the tooth /
+    median power of the bins between teeth, two bins clear of them); the mean over teeth in dB.
+    About 0 for sound without such a comb; a decoder whose transposed convolutions repeat every
+    ``period`` samples reads several dB (its buzz at sr / period Hz).
+    """
+    a = np.atleast_2d(np.asarray(audio, dtype=np.float64))
+    n = a.shape[1]
+    if period < 4 or n % period:
+        raise ValueError(f"period {period} must be >= 4 and divide the frame length {n}")
+    power = (np.abs(np.fft.rfft(a * np.hanning(n), axis=1)) ** 2).mean(0) + 1e-30
+    step = n // period
+    if step < 8:
+        raise ValueError(f"frame of {n} samples too short for teeth every {step} bins")
+    excess = []
+    for m in range(1, period // 2):
+        c = m * step
+        between = np.r_[c - step // 2:c - 2, c + 3:c + step // 2]
+        excess.append(10.0 * np.log10(power[c - 1:c + 2].max() / np.median(power[between])))
+    return float(np.mean(excess))
+
+
+def strongest_comb(audio: np.ndarray, min_period: int = 8) -> tuple[int, float]:
+    """(period, excess dB) of the power-of-two period whose comb (``comb_excess_db``) is the
+    strongest in ``audio`` [N, L]: periods from ``min_period`` to L / 8."""
+    n = np.atleast_2d(audio).shape[1]
+    periods = [p for p in (2 ** k for k in range(3, 20)) if min_period <= p <= n // 8 and not n % p]
+    if not periods:
+        raise ValueError(f"no power-of-two period fits a frame of {n} samples")
+    scores = {p: comb_excess_db(audio, p) for p in periods}
+    best = max(scores, key=scores.get)
+    return best, scores[best]
+
+
 # ----------------------------------------------------------------------------------------------
 # Latent statistics and morphs
 

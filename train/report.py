@@ -365,6 +365,10 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
         f" / {_fmt(m['pair_logmel_median_db'], '.1f')} dB) | < 1: keeps what makes a clip itself |",
         f"| centroid level | {_fmt(m['centroid_level_db'], '+.1f')} dB (worst "
         f"{_fmt(m['centroid_level_db_min'], '+.1f')} dB) | decoded centre vs median real clip |",
+        f"| decoder comb | {_fmt(m.get('comb_db'), '.1f')} dB every "
+        f"{_fmt(m['model']['sample_rate'] / m['comb_period'] if m.get('comb_period') else None, '.0f')}"
+        f" Hz (real clips {_fmt(m.get('comb_db_real'), '.1f')} dB) | spectral peaks a decoder "
+        f"adds at multiples of sr / period: a buzz; 0 = none |",
         f"| morph smoothness | {_fmt(m['morph_smoothness'], '.2f')} (worst "
         f"{_fmt(m['morph_smoothness_max'], '.2f')}) | largest / mean step, 1 = even |",
     ]

@@ -278,3 +278,21 @@ def test_morph_path_and_smoothness():
     # -60 dB floor stop changing once under it)
     fade = np.stack([a * 10 ** (-0.2 * k / 20) for k in range(32)])
     assert M.morph_smoothness(fade, 8000) < 1.2
+
+
+def test_comb_excess_finds_a_transposed_convolution_buzz():
+    """Noise carries no comb (|excess| < 1.5 dB at any period); noise with a quiet pulse every
+    64 samples (a decoder's period) reads > 10 dB at period 64, and ``strongest_comb`` picks 64
+    (not a coarser period, whose extra teeth fall between the pulse train's lines)."""
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((8, 8192))
+    for period in (16, 64, 256):
+        assert abs(M.comb_excess_db(noise, period)) < 1.5
+    buzz = noise.copy()
+    buzz[:, ::64] += 3.0
+    assert M.comb_excess_db(buzz, 64) > 10.0
+    period, excess = M.strongest_comb(buzz)
+    assert period == 64 and excess == pytest.approx(M.comb_excess_db(buzz, 64))
+    assert M.comb_excess_db(buzz, 256) < excess - 3.0
+    with pytest.raises(ValueError, match="divide"):
+        M.comb_excess_db(noise, 100)

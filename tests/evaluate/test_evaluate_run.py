@@ -35,6 +35,9 @@ def test_run_report_metrics_and_files(run_report, exported_run):
     assert np.isfinite(m["recon_snr_db"]) and m["recon_ratio"] > 0
     assert len(m["kl_per_dim"]) == 8 and 0 <= m["active_dims"] <= 8
     assert m["morph_smoothness"] >= 1.0
+    assert np.isfinite(m["comb_db"]) and np.isfinite(m["comb_db_real"])
+    assert m["comb_period"] in (8, 16, 32, 64, 128, 256, 512)  # a power of two up to L / 8
+    assert "decoder comb" in (run_report / "report.md").read_text()
     # the run's own training curves are drawn from its history.csv
     assert (exported_run / "history.csv").is_file()
     assert (run_report / "training_curves.png").stat().st_size > 1000
