@@ -81,6 +81,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "convolution of the decoder: removes the comb of peaks at multiples of "
                         "the decoder input's rate (e.g. 250 Hz for 4096-sample digits) that "
                         "transposed convolutions leave; no weights (default: off, as the thesis)")
+    m.add_argument("--noise-bands", type=int, default=0, metavar="B",
+                   help="add a filtered-noise branch to the decoder: B half-octave-ish bands of a "
+                        "fixed noise table, their gains decoded per grid step (DDSP's noise "
+                        "synthesiser). Hi-hats and snares come out as noise instead of a buzz at "
+                        "multiples of sr / stride; try 16 for drums (default: 0, none)")
     m.add_argument("--prior-classifier", action="store_true",
                    help="with --class-prior: the classifier is the class prior's own posterior "
                         "(logit of class c = -|z - m_c|^2 / 2, no weights), so the cross-entropy "
@@ -168,6 +173,7 @@ def options_from_args(args: argparse.Namespace):
         sources=args.sources or [], out=args.out, arch=args.arch, config=args.config,
         encoder=args.encoder, output_gate_db=args.output_gate, encoder_dropout=args.encoder_dropout,
         prior_classifier=args.prior_classifier, antialias=args.antialias,
+        noise_bands=args.noise_bands,
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
         sample_rate=args.sample_rate, frame_length=args.frame_length, seed=args.seed,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,

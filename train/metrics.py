@@ -550,25 +550,27 @@ def recon_ratio(
 def comb_excess_db(audio: np.ndarray, period: int) -> float:
     """How far the average spectrum of ``audio`` [N, L] peaks at multiples of sr / ``period``.
 
-    For each tooth m * L / period (m = 1 .. period/2 - 1) of the clips' mean power spectrum
-    (Hann window over the whole frame): 10 log10(largest power within one bin of the tooth /
-    median power of the bins between teeth, two bins clear of them); the mean over teeth in dB.
-    About 0 for sound without such a comb; a decoder whose transposed convolutions repeat every
-    ``period`` samples reads several dB (its buzz at sr / period Hz).
+    Mean power spectrum of the clips (Hann window over the whole frame, so a component repeating
+    every ``period`` samples falls exactly on the bins m * L / period); for each tooth
+    m = 1 .. period/2 - 1: its bin's level in dB minus the mean level in dB of the bins between
+    it and its neighbouring teeth (two bins clear); the mean over teeth. Both sides are levels
+    of single bins, so sound without a comb reads about 0 dB however few clips there are; a
+    decoder whose output repeats every ``period`` samples reads several dB (its buzz at
+    sr / period Hz).
     """
     a = np.atleast_2d(np.asarray(audio, dtype=np.float64))
     n = a.shape[1]
     if period < 4 or n % period:
         raise ValueError(f"period {period} must be >= 4 and divide the frame length {n}")
-    power = (np.abs(np.fft.rfft(a * np.hanning(n), axis=1)) ** 2).mean(0) + 1e-30
     step = n // period
     if step < 8:
         raise ValueError(f"frame of {n} samples too short for teeth every {step} bins")
+    level = 10.0 * np.log10((np.abs(np.fft.rfft(a * np.hanning(n), axis=1)) ** 2).mean(0) + 1e-30)
     excess = []
     for m in range(1, period // 2):
         c = m * step
         between = np.r_[c - step // 2:c - 2, c + 3:c + step // 2]
-        excess.append(10.0 * np.log10(power[c - 1:c + 2].max() / np.median(power[between])))
+        excess.append(level[c] - level[between].mean())
     return float(np.mean(excess))
 
 

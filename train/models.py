@@ -16,6 +16,8 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
         class-conditional prior (``--prior-classifier``, see ``build_classifier``)
     antialias: absent/false, or true: every strided ``convT`` of the decoder is followed by a
         moving average as long as its stride (``--antialias``, see ``anti_image``)
+    noise_bands: absent/0, or B: a filtered-noise branch added to the decoder's output
+        (``--noise-bands``, see ``noise_branch``)
 
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
@@ -356,12 +358,72 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
         x = keras.layers.Dense(target, name="dec_dense2")(x)
         x = keras.layers.Activation(cfg["activation"], name="dec_dense2_act")(x)
         x = keras.layers.Reshape((t0, c0), name="dec_reshape")(x)
+    grid = x  # [N, T0, C0]: one step per total_stride samples
     x = _stack(x, cfg["decoder"], cfg, "dec")
-    x = keras.layers.Conv1DTranspose(1, 1, activation="tanh", dtype="float32", name="dec_out")(x)
+    if cfg.get("noise_bands"):
+        x = keras.layers.Conv1DTranspose(1, 1, dtype="float32", name="dec_out")(x)
+        x = keras.layers.Add(name="dec_add_noise")(
+            [x, noise_branch(grid, int(cfg["noise_bands"]), frame_length)])
+        x = keras.layers.Activation("tanh", dtype="float32", name="dec_out_tanh")(x)
+    else:
+        x = keras.layers.Conv1DTranspose(1, 1, activation="tanh", dtype="float32",
+                                         name="dec_out")(x)
     if cfg.get("output_gate_db") is not None:
         x = output_gate(x, float(cfg["output_gate_db"]))
     audio = keras.layers.Reshape((frame_length,), dtype="float32", name="audio_out")(x)
     return keras.Model(z, audio, name="decoder")
+
+
+def noise_table(frame_length: int, bands: int, seed: int = 0):
+    """Fixed band-limited noise: [L, B] float32, band b white Gaussian noise kept between
+    nyquist * 2^(8 (b - B) / B) and nyquist * 2^(8 (b + 1 - B) / B) (the lowest band from 0),
+    each band scaled to RMS 1 / sqrt(B), so all gains at 1 give RMS 1. The sample rate is not
+    needed: the bands are fractions of Nyquist, half-octaves for B = 16."""
+    import numpy as np
+
+    spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(frame_length))
+    freq = np.linspace(0.0, 1.0, spectrum.size)  # fraction of Nyquist
+    edges = 2.0 ** (8.0 * (np.arange(bands + 1) - bands) / bands)
+    edges[0] = 0.0
+    table = np.zeros((frame_length, bands))
+    for b in range(bands):
+        keep = (freq >= edges[b]) & (freq < edges[b + 1] if b < bands - 1 else freq <= 1.0)
+        band = np.fft.irfft(np.where(keep, spectrum, 0.0), n=frame_length)
+        table[:, b] = band / (np.sqrt(np.mean(band ** 2)) + 1e-12) / np.sqrt(bands)
+    return table.astype(np.float32)
+
+
+def noise_branch(grid, bands: int, frame_length: int):
+    """Filtered noise driven by the decoder's input grid: [N, T0, C0] -> [N, L, 1].
+
+    A strided decoder makes noise (hi-hats, snare rattle, fricatives) by repeating what it
+    makes for one grid step, so its "noise" is a buzz at multiples of sr / total stride (the
+    third session's drums decoder: hi-hat reconstructions 19.5 dB above the neighbouring bins at
+    every 344 Hz). Here, as in DDSP's filtered-noise synthesiser: a 1x1 convolution gives the
+    gain of each of B noise bands per grid step (sigmoid, starting near 0.02), the gains are
+    interpolated linearly to the sample rate (a frozen transposed convolution with a triangle
+    kernel, the bands folded into the batch), and multiply a fixed noise table (``noise_table``):
+    the same hit decodes the same way every time, and ONNX Runtime computes what Keras does.
+    """
+    import keras
+    import numpy as np
+
+    t0 = grid.shape[1]
+    step = frame_length // t0
+    gains = keras.layers.Conv1D(bands, 1, activation="sigmoid", dtype="float32",
+                                bias_initializer=keras.initializers.Constant(-4.0),
+                                name="noise_gain")(grid)  # [N, T0, B]
+    g = keras.ops.reshape(keras.ops.transpose(gains, (0, 2, 1)), (-1, t0, 1))  # [N*B, T0, 1]
+    up = keras.layers.Conv1DTranspose(1, 2 * step, strides=step, padding="same", use_bias=False,
+                                      trainable=False, dtype="float32", name="noise_interp")
+    g = up(g)
+    k = np.arange(2 * step)
+    # rises over one step, falls over the next: neighbouring triangles sum to 1
+    tri = np.where(k < step, (k + 0.5) / step, 1.0 - (k - step + 0.5) / step)
+    up.set_weights([tri.reshape(2 * step, 1, 1).astype("float32")])
+    g = keras.ops.transpose(keras.ops.reshape(g, (-1, bands, frame_length)), (0, 2, 1))
+    table = keras.ops.convert_to_tensor(noise_table(frame_length, bands))
+    return keras.ops.sum(g * table[None], axis=-1, keepdims=True)
 
 
 GATE_BLOCK = 64  # samples per envelope block of the output gate (frames are multiples of 512)

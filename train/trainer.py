@@ -35,6 +35,7 @@ class TrainOptions:
     encoder_dropout: float | None = None  # dropout on the encoder's flat features (None: none)
     prior_classifier: bool = False  # classifier = posterior of the class prior (models.py)
     antialias: bool = False  # a moving average after each strided convT (models.anti_image)
+    noise_bands: int = 0  # B > 0: a filtered-noise branch in the decoder (models.noise_branch)
     latent_dim: int = 20
     steps: int | None = None
     epochs: int | None = None
@@ -322,6 +323,8 @@ def train(opts: TrainOptions) -> dict:
         model_cfg["encoder_dropout"] = float(opts.encoder_dropout)
     if opts.antialias and not opts.model:
         model_cfg["antialias"] = True
+    if opts.noise_bands and not opts.model:
+        model_cfg["noise_bands"] = int(opts.noise_bands)
     if opts.prior_classifier and not opts.model:
         if not opts.loss.get("class_prior"):
             raise TrainError("--prior-classifier needs --class-prior SPREAD (the class centres)")

@@ -279,3 +279,52 @@ def test_antialias_removes_the_transposed_convolution_comb_and_exports(tmp_path)
     z = np.random.default_rng(1).standard_normal((1, D)).astype(np.float32)
     session = ort.InferenceSession(str(tmp_path / "dec.onnx"), providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(["audio"], {"z": z})[0], np.asarray(dec(z)), atol=1e-5)
+
+
+def test_noise_table_bands_are_band_limited_and_sum_to_unit_rms():
+    table = models.noise_table(4096, 16)
+    assert table.shape == (4096, 16) and table.dtype == np.float32
+    np.testing.assert_allclose(np.sqrt(np.mean(table ** 2, axis=0)), 0.25, rtol=1e-4)  # 1/sqrt(16)
+    assert np.sqrt(np.mean(table.sum(1) ** 2)) == pytest.approx(1.0, abs=0.02)
+    power = np.abs(np.fft.rfft(table, axis=0)) ** 2  # [bins, B]
+    freq = np.linspace(0.0, 1.0, power.shape[0])
+    peak = freq[np.argmax(power, axis=0)]
+    assert np.all(np.diff(peak[4:]) > 0)              # bands rise with b
+    top = power[:, -1]                                 # the last band: Nyquist/sqrt2 .. Nyquist
+    assert top[freq < 2 ** -0.5 - 1e-3].sum() < 1e-9 * top.sum()
+    np.testing.assert_array_equal(table, models.noise_table(4096, 16))  # fixed
+
+
+def test_noise_branch_decodes_noise_without_a_comb_and_exports(tmp_path):
+    """``--noise-bands 16``: 16 x (C0 + 1) more weights. With the waveform branch silenced and
+    every gain at 1, the decoder plays the noise table itself (RMS 1 before the tanh) with no
+    comb at the grid's period, and ONNX Runtime decodes the same audio."""
+    import keras
+    import onnxruntime as ort
+    from vae_synth.export.convert import keras_to_onnx
+    from vae_synth.train import metrics as M
+
+    base = models.resolve_config("conv", "fast")
+    frame = 16384
+    _, dec, _, _ = models.build_models({**base, "noise_bands": 16}, frame, D, C)
+    _, ref, _, _ = models.build_models(base, frame, D, C)
+    c0 = base["decoder_input"][1]
+    assert dec.count_params() - ref.count_params() == 16 * (c0 + 1) + 2 * 256  # + frozen triangle
+    gain = dec.get_layer("noise_gain")
+    gain.set_weights([np.zeros_like(gain.get_weights()[0]), np.full(16, 30.0, np.float32)])
+    out = dec.get_layer("dec_out")
+    out.set_weights([np.zeros_like(w) for w in out.get_weights()])
+    z = np.random.default_rng(1).standard_normal((2, D)).astype(np.float32)
+    audio = np.asarray(dec(z))
+    inner = slice(512, frame - 512)  # the interpolation's edges ramp from 0.5
+    expect = np.tanh(models.noise_table(frame, 16).sum(1))
+    np.testing.assert_allclose(audio[0, inner], expect[inner], atol=1e-5)
+    period = models.total_stride(base["decoder"])  # 256: the grid's step
+    assert M.comb_excess_db(audio, period) < 1.5
+    keras_to_onnx(dec, "z", (None, D), ["audio"], tmp_path / "dec.onnx")
+    session = ort.InferenceSession(str(tmp_path / "dec.onnx"), providers=["CPUExecutionProvider"])
+    gain.set_weights([0.05 * np.random.default_rng(2).standard_normal(gain.get_weights()[0].shape)
+                      .astype(np.float32), np.zeros(16, np.float32)])
+    keras_to_onnx(dec, "z", (None, D), ["audio"], tmp_path / "dec.onnx")
+    session = ort.InferenceSession(str(tmp_path / "dec.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["audio"], {"z": z})[0], np.asarray(dec(z)), atol=1e-5)
