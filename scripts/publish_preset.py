@@ -44,6 +44,10 @@ def _extras(config: dict) -> str:
     if model.get("classifier") == "prior":
         parts.append("prior classifier (class centres on their own axes, "
                      f"{model['prior_spread']:g} from the origin)")
+    if model.get("antialias"):
+        parts.append("anti-imaging moving average after each transposed convolution")
+    if model.get("noise_bands"):
+        parts.append(f"filtered-noise branch of {model['noise_bands']} bands in the decoder")
     if model.get("encoder_dropout"):
         parts.append(f"encoder dropout {model['encoder_dropout']:g}")
     if augment.get("copies"):
@@ -120,6 +124,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str,
 | recon_ratio (below 1: a reconstruction is closer to its source than clips of a class to each other) | {_fmt(evaluation.get('recon_ratio'))} |
 | decoded centre level vs real clips (dB, mean / worst class) | {_fmt(evaluation.get('centroid_level_db'), 1)} / {_fmt(evaluation.get('centroid_level_db_min'), 1)} |
 | morph smoothness (largest step / mean step of a 32-step morph) | {_fmt(evaluation.get('morph_smoothness'))} |
+| decoder comb (dB of the reconstructions' spectral peaks at multiples of sr / {evaluation.get('comb_period', '–')}; real clips {_fmt(evaluation.get('comb_db_real'), 1)}; 0 = no buzz) | {_fmt(evaluation.get('comb_db'), 1)} |
 
 | class | held-out clips | 1-NN | nearest centroid | centre level (dB) | centroid dist |
 |---|---|---|---|---|---|
