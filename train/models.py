@@ -362,9 +362,13 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
     x = _stack(x, cfg["decoder"], cfg, "dec")
     if cfg.get("noise_bands"):
         x = keras.layers.Conv1DTranspose(1, 1, dtype="float32", name="dec_out")(x)
+        # added as [N, L]: as [N, L, 1] + [N, L, 1], tf2onnx made the fixed-batch decoder's sum
+        # a BiasAdd of the squeezed noise [L] on the last axis, broadcasting to [1, L, L]
+        x = keras.layers.Reshape((frame_length,), name="dec_out_flat")(x)
         x = keras.layers.Add(name="dec_add_noise")(
             [x, noise_branch(grid, int(cfg["noise_bands"]), frame_length)])
         x = keras.layers.Activation("tanh", dtype="float32", name="dec_out_tanh")(x)
+        x = keras.layers.Reshape((frame_length, 1), name="dec_out_expand")(x)
     else:
         x = keras.layers.Conv1DTranspose(1, 1, activation="tanh", dtype="float32",
                                          name="dec_out")(x)
@@ -394,7 +398,7 @@ def noise_table(frame_length: int, bands: int, seed: int = 0):
 
 
 def noise_branch(grid, bands: int, frame_length: int):
-    """Filtered noise driven by the decoder's input grid: [N, T0, C0] -> [N, L, 1].
+    """Filtered noise driven by the decoder's input grid: [N, T0, C0] -> [N, L].
 
     A strided decoder makes noise (hi-hats, snare rattle, fricatives) by repeating what it
     makes for one grid step, so its "noise" is a buzz at multiples of sr / total stride (the
@@ -423,7 +427,7 @@ def noise_branch(grid, bands: int, frame_length: int):
     up.set_weights([tri.reshape(2 * step, 1, 1).astype("float32")])
     g = keras.ops.transpose(keras.ops.reshape(g, (-1, bands, frame_length)), (0, 2, 1))
     table = keras.ops.convert_to_tensor(noise_table(frame_length, bands))
-    return keras.ops.sum(g * table[None], axis=-1, keepdims=True)
+    return keras.ops.sum(g * table[None], axis=-1)
 
 
 GATE_BLOCK = 64  # samples per envelope block of the output gate (frames are multiples of 512)
