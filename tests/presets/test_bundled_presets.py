@@ -13,6 +13,7 @@ import pytest
 import vae_synth.presets
 from vae_synth.synth.preset import load_preset, resolve_preset
 from vae_synth.synth.runtime import make_session
+from vae_synth.train.metrics import strongest_comb
 
 BUNDLED_DIR = Path(vae_synth.presets.__file__).parent
 BUNDLED = ("drums", "digits")
@@ -84,6 +85,12 @@ def test_bundled_preset_decodes_audible_distinct_classes(name):
     distances = np.abs(spectra[:, None] - spectra[None]).mean(axis=-1)
     off_diagonal = distances[~np.eye(n_classes, dtype=bool)]
     assert off_diagonal.min() > 0.3, distances.round(2)
+    if name == "drums":
+        # No buzz: the pads' sounds carry no comb of spectral peaks at multiples of sr / period
+        # (the third session's drums decoder: 28 dB; its noise branch brought it to ~3 dB). The
+        # digits' decoder still voices with one (8 dB, docs/RESULTS.md section 2.4): not asserted.
+        period, comb_db = strongest_comb(audio)
+        assert comb_db < 6.0, f"drums centres buzz: {comb_db:.1f} dB every {period} samples"
 
 
 @pytest.mark.parametrize("name", BUNDLED)
