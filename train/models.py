@@ -382,7 +382,8 @@ def noise_table(frame_length: int, bands: int, seed: int = 0):
     """Fixed band-limited noise: [L, B] float32, band b white Gaussian noise kept between
     nyquist * 2^(8 (b - B) / B) and nyquist * 2^(8 (b + 1 - B) / B) (the lowest band from 0),
     each band scaled to RMS 1 / sqrt(B), so all gains at 1 give RMS 1. The sample rate is not
-    needed: the bands are fractions of Nyquist, half-octaves for B = 16."""
+    needed: the bands are fractions of Nyquist, half-octaves for B = 16. Rounded to float16
+    precision (export stores it as float16, ``export.convert.store_exact_float16``)."""
     import numpy as np
 
     spectrum = np.fft.rfft(np.random.default_rng(seed).standard_normal(frame_length))
@@ -394,7 +395,8 @@ def noise_table(frame_length: int, bands: int, seed: int = 0):
         keep = (freq >= edges[b]) & (freq < edges[b + 1] if b < bands - 1 else freq <= 1.0)
         band = np.fft.irfft(np.where(keep, spectrum, 0.0), n=frame_length)
         table[:, b] = band / (np.sqrt(np.mean(band ** 2)) + 1e-12) / np.sqrt(bands)
-    return table.astype(np.float32)
+    # values a float16 holds exactly, so export stores the table at half size without loss
+    return table.astype(np.float16).astype(np.float32)
 
 
 def noise_branch(grid, bands: int, frame_length: int):

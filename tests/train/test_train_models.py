@@ -291,7 +291,8 @@ def test_noise_table_bands_are_band_limited_and_sum_to_unit_rms():
     peak = freq[np.argmax(power, axis=0)]
     assert np.all(np.diff(peak[4:]) > 0)              # bands rise with b
     top = power[:, -1]                                 # the last band: Nyquist/sqrt2 .. Nyquist
-    assert top[freq < 2 ** -0.5 - 1e-3].sum() < 1e-9 * top.sum()
+    # outside its band only the float16 rounding's floor (about -66 dB of the band's power)
+    assert top[freq < 2 ** -0.5 - 1e-3].sum() < 1e-6 * top.sum()
     np.testing.assert_array_equal(table, models.noise_table(4096, 16))  # fixed
 
 
@@ -333,3 +334,8 @@ def test_noise_branch_decodes_noise_without_a_comb_and_exports(tmp_path):
         zb = z[:1] if batch == 1 else z
         np.testing.assert_allclose(session.run(["audio"], {"z": zb})[0], np.asarray(dec(zb)),
                                    atol=1e-5)
+    # the table is stored at half size (its values are float16s), the trained weights are not
+    import onnx
+    halves = [i for i in onnx.load(str(tmp_path / "dec.onnx")).graph.initializer
+              if i.data_type == onnx.TensorProto.FLOAT16]
+    assert [list(i.dims) for i in halves] == [[1, frame, 16]]
