@@ -78,12 +78,15 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "are unchanged (default: none)")
     m.add_argument("--antialias", action="store_true",
                    help="a moving average as long as the stride after each strided transposed "
-                        "convolution of the decoder: removes the comb of peaks at multiples of "
-                        "the decoder input's rate (e.g. 250 Hz for 4096-sample digits) that "
-                        "transposed convolutions leave; no weights (default: off, as the thesis)")
+                        "convolution of the decoder, against the comb of peaks at multiples of "
+                        "the decoder input's rate that they leave (evaluate's comb_db); no "
+                        "weights. It halved the drums' comb and left the digits' (the decoder "
+                        "voices speech with it); pair it with --noise-bands (default: off, as "
+                        "the thesis)")
     m.add_argument("--noise-bands", type=int, default=0, metavar="B",
-                   help="add a filtered-noise branch to the decoder: B half-octave-ish bands of a "
-                        "fixed noise table, their gains decoded per grid step (DDSP's noise "
+                   help="add a filtered-noise branch to the decoder: B bands of a fixed noise "
+                        "table on a log scale over the top 8 octaves (half-octaves for B = 16), "
+                        "their gains decoded per grid step (DDSP's noise "
                         "synthesiser). Hi-hats and snares come out as noise instead of a buzz at "
                         "multiples of sr / stride; try 16 for drums (default: 0, none)")
     m.add_argument("--prior-classifier", action="store_true",

@@ -317,18 +317,19 @@ def train(opts: TrainOptions) -> dict:
     keras.utils.set_random_seed(opts.seed)
 
     model_cfg = models.resolve_config(opts.arch, opts.model or opts.config, opts.encoder)
-    if opts.output_gate_db is not None and not opts.model:
-        model_cfg["output_gate_db"] = float(opts.output_gate_db)
-    if opts.encoder_dropout and not opts.model:
-        model_cfg["encoder_dropout"] = float(opts.encoder_dropout)
-    if opts.antialias and not opts.model:
-        model_cfg["antialias"] = True
-    if opts.noise_bands and not opts.model:
-        model_cfg["noise_bands"] = int(opts.noise_bands)
-    if opts.prior_classifier and not opts.model:
-        if not opts.loss.get("class_prior"):
-            raise TrainError("--prior-classifier needs --class-prior SPREAD (the class centres)")
-        model_cfg.update(classifier="prior", prior_spread=float(opts.loss["class_prior"]))
+    if not opts.model:  # when resuming, the saved configuration already holds these
+        if opts.output_gate_db is not None:
+            model_cfg["output_gate_db"] = float(opts.output_gate_db)
+        if opts.encoder_dropout:
+            model_cfg["encoder_dropout"] = float(opts.encoder_dropout)
+        if opts.antialias:
+            model_cfg["antialias"] = True
+        if opts.noise_bands:
+            model_cfg["noise_bands"] = int(opts.noise_bands)
+        if opts.prior_classifier:
+            if not opts.loss.get("class_prior"):
+                raise TrainError("--prior-classifier needs --class-prior SPREAD (the class centres)")
+            model_cfg.update(classifier="prior", prior_spread=float(opts.loss["class_prior"]))
     loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
     chief = _is_chief()
     # only the chief writes RUN_DIR; other workers checkpoint into a scratch folder (removed)

@@ -189,7 +189,7 @@ def test_resume_after_kill_9(tmp_path):
     assert run.encoder.get_layer("enc_dropout").rate == 0.2
     assert (config["model"]["antialias"], config["model"]["noise_bands"]) == (True, 4)
     assert run.decoder.get_layer("noise_gain").filters == 4
-    assert len([l for l in run.decoder.layers if l.name.endswith("_antialias")]) == 5
+    assert len([layer for layer in run.decoder.layers if layer.name.endswith("_antialias")]) == 5
     tri = run.decoder.get_layer("noise_interp").get_weights()[0][:, 0, 0]  # frozen, restored
     step = len(tri) // 2  # conv/small: a grid step every 32 samples
     assert step == 32

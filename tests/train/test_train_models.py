@@ -274,7 +274,7 @@ def test_antialias_removes_the_transposed_convolution_comb_and_exports(tmp_path)
     _, dec, _, _ = models.build_models({**base, "antialias": True}, 4096, D, C)
     _, ref, _, _ = models.build_models(base, 4096, D, C)
     assert dec.count_params() == ref.count_params()
-    assert len([l for l in dec.layers if l.name.endswith("_antialias")]) == 5  # 5 x stride 2
+    assert len([layer for layer in dec.layers if layer.name.endswith("_antialias")]) == 5  # 5 x stride 2
     keras_to_onnx(dec, "z", (1, D), ["audio"], tmp_path / "dec.onnx")
     z = np.random.default_rng(1).standard_normal((1, D)).astype(np.float32)
     session = ort.InferenceSession(str(tmp_path / "dec.onnx"), providers=["CPUExecutionProvider"])
@@ -300,7 +300,6 @@ def test_noise_branch_decodes_noise_without_a_comb_and_exports(tmp_path):
     """``--noise-bands 16``: 16 x (C0 + 1) more weights. With the waveform branch silenced and
     every gain at 1, the decoder plays the noise table itself (RMS 1 before the tanh) with no
     comb at the grid's period, and ONNX Runtime decodes the same audio."""
-    import keras
     import onnxruntime as ort
     from vae_synth.export.convert import keras_to_onnx
     from vae_synth.train import metrics as M
