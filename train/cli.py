@@ -38,6 +38,16 @@ history.csv and metrics.json (held-out recon SNR, recon_ratio, class-centre leve
 """
 
 
+def _f0_range(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give LO,HI in Hz") from None
+    if not 0 < lo < hi:
+        raise argparse.ArgumentTypeError(f"{text!r}: need 0 < LO < HI")
+    return lo, hi
+
+
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -89,6 +99,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "their gains decoded per grid step (DDSP's noise "
                         "synthesiser). Hi-hats and snares come out as noise instead of a buzz at "
                         "multiples of sr / stride; try 16 for drums (default: 0, none)")
+    m.add_argument("--harmonics", type=int, default=0, metavar="K",
+                   help="add a harmonic oscillator bank to the decoder (DDSP's harmonic "
+                        "synthesiser): per grid step it decodes an f0 and the amplitudes of K "
+                        "harmonics, so voiced sound comes out at the speaker's pitch instead of "
+                        "a buzz at multiples of sr / stride. The f0 is trained toward the pitch "
+                        "of each target clip (--f0-weight); try 32 for speech at 8 kHz "
+                        "(default: 0, none)")
+    m.add_argument("--f0-range", type=_f0_range, default="60,400", metavar="LO,HI",
+                   help="with --harmonics: the f0 range in Hz, of the decoder and of the pitch "
+                        "tracker that gives its target (default 60,400: adult speech)")
     m.add_argument("--prior-classifier", action="store_true",
                    help="with --class-prior: the classifier is the class prior's own posterior "
                         "(logit of class c = -|z - m_c|^2 / 2, no weights), so the cross-entropy "
@@ -133,6 +153,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                     help="mel bands of the log-mel term (default 64)")
     lo.add_argument("--level-weight", type=float, default=None,
                     help="weight of a frame-loudness term (log energy per 1024-sample frame)")
+    lo.add_argument("--f0-weight", type=float, default=None,
+                    help="with --harmonics: weight of the pitch term, the mean distance in "
+                         "octaves between the decoded f0 and the target clip's pitch over its "
+                         "voiced frames (default 1.0)")
     lo.add_argument("--kl-warmup", type=int, default=None, metavar="STEPS",
                     help="ramp the KL weight from 0 to --beta over STEPS steps")
     lo.add_argument("--free-bits", type=float, default=None, metavar="NATS",
@@ -169,14 +193,15 @@ def options_from_args(args: argparse.Namespace):
                         ("stft_weight", "stft_weight"), ("mel_weight", "mel_weight"),
                         ("mel_fft", "mel_fft"), ("mel_bands", "mel_bands"),
                         ("level_weight", "level_weight"), ("kl_warmup_steps", "kl_warmup"),
-                        ("free_bits", "free_bits"), ("class_prior", "class_prior")):
+                        ("free_bits", "free_bits"), ("class_prior", "class_prior"),
+                        ("f0_weight", "f0_weight")):
         if getattr(args, option) is not None:
             loss[key] = getattr(args, option)
     return TrainOptions(
         sources=args.sources or [], out=args.out, arch=args.arch, config=args.config,
         encoder=args.encoder, output_gate_db=args.output_gate, encoder_dropout=args.encoder_dropout,
         prior_classifier=args.prior_classifier, antialias=args.antialias,
-        noise_bands=args.noise_bands,
+        noise_bands=args.noise_bands, harmonics=args.harmonics, f0_range=args.f0_range,
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
         sample_rate=args.sample_rate, frame_length=args.frame_length, seed=args.seed,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,

@@ -10,6 +10,8 @@ Joint loss (per batch, averaged over examples)::
   + level_weight * mean |log frame energy(x) - log frame energy(x_hat)|   optional
   + mel_weight * mean |log mel(x) - log mel(x_hat)|  optional; weights low frequencies by the
                                                      ear's scale, where kick and tom energy lives
+  + f0_weight * mean |log2 f0_hat - log2 f0(x)|      decoders with a harmonic branch: octaves
+                                                     off the target's pitch, voiced frames only
 
 Waveform MSE alone let a raw-audio decoder collapse to near-silence here (STACK.md): the spectral
 term is what keeps the decoder's level and timbre.
@@ -31,6 +33,7 @@ DEFAULT_LOSS = {
     "level_weight": 0.0,
     "mel_fft": 2048,
     "mel_bands": 64,
+    "f0_weight": 1.0,  # used only by decoders with a harmonic branch (models.harmonic_branch)
     "sample_rate": None,
 }
 
@@ -97,6 +100,21 @@ def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
     return ops.mean(ops.abs(ops.log(e + eps) - ops.log(e_hat + eps)), axis=-1)
 
 
+def pitch_loss(x, f0_hat, sample_rate: int, f0_min: float, f0_max: float):
+    """Mean |log2 f0_hat - log2 f0(x)| over the voiced frames of each target clip, in octaves:
+    x [N, L], f0_hat [N, T] Hz (one value per L / T samples) -> [N] (0 for a clip with no voiced
+    frame). The target is measured on x by ``pitch.pitch_track`` (no gradient through it)."""
+    from keras import ops
+
+    from vae_synth.train.pitch import pitch_track
+
+    hop = x.shape[-1] // f0_hat.shape[-1]
+    f0, voiced = pitch_track(x, sample_rate, hop, f0_min, f0_max)
+    f0, voiced = ops.stop_gradient(f0), ops.stop_gradient(voiced)
+    err = ops.abs(ops.log2(ops.maximum(f0_hat, 1e-3)) - ops.log2(f0))
+    return ops.sum(err * voiced, axis=-1) / (ops.sum(voiced, axis=-1) + 1e-6)
+
+
 def kl_per_dim(mu, logvar):
     """KL(N(mu, exp(logvar)) || N(0, 1)) per dimension: [N, D] -> [N, D]."""
     from keras import ops
@@ -121,7 +139,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                      seed: int = 0, input_noise: float = 0.0):
     """The training model: a keras.Model subclass whose ``compute_loss`` is the joint loss.
 
-    ``model(x)`` -> (x_hat [N, L], mu [N, D], logvar [N, D], logits [N, C] or mu when plain).
+    ``model(x)`` -> (x_hat [N, L], mu [N, D], logvar [N, D], logits [N, C] or mu when plain,
+    f0_hat [N, T0] in Hz, or [N, 0] when the decoder has no harmonic branch).
     Trained with ``model.fit(x, y)``, y the int labels [N].
 
     input_noise: RMS of white noise added, fresh at every training step, to what the *encoder*
@@ -142,7 +161,15 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.plain = plain
             self.loss_cfg = cfg
             self.seed_gen = keras.random.SeedGenerator(seed)
-            names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "kl", "ce", "acc"]
+            names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "f0", "kl", "ce",
+                     "acc"]
+            # a harmonic decoder's f0 (layer harm_f0) is a second output of the same layers
+            self.f0_range = None
+            layers = {layer.name: layer for layer in decoder.layers}
+            if "harm_f0" in layers:
+                self.f0_range = (layers["harm_f0"].f0_min, layers["harm_f0"].f0_max)
+                self.decoder_f0 = keras.Model(decoder.inputs,
+                                              [decoder.outputs[0], layers["harm_f0"].output])
             self.mel = None
             if cfg["mel_weight"]:
                 n_fft = min(int(cfg["mel_fft"]), int(decoder.output.shape[-1]))
@@ -169,12 +196,17 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             else:
                 eps = keras.random.normal(ops.shape(mu), seed=self.seed_gen)
                 z = mu + ops.exp(0.5 * logvar) * eps
-            x_hat = self.decoder(z, training=training)
+            if self.f0_range is not None:
+                x_hat, f0_hat = self.decoder_f0(z, training=training)
+                f0_hat = f0_hat[..., 0]
+            else:
+                x_hat = self.decoder(z, training=training)
+                f0_hat = ops.zeros((ops.shape(mu)[0], 0))
             logits = self.classifier(z, training=training) if self.classifier is not None else mu
-            return x_hat, mu, logvar, logits
+            return x_hat, mu, logvar, logits, f0_hat
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-            x_hat, mu, logvar, logits = y_pred
+            x_hat, mu, logvar, logits, f0_hat = y_pred
             x_hat = ops.cast(x_hat, "float32")
             x = ops.cast(x, "float32")
             c = self.loss_cfg
@@ -192,6 +224,10 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             if c["level_weight"]:
                 level = level_loss(x, x_hat)
                 total = total + c["level_weight"] * level
+            f0 = ops.zeros_like(mse)
+            if self.f0_range is not None and c["f0_weight"]:
+                f0 = pitch_loss(x, f0_hat, int(c["sample_rate"]), *self.f0_range)
+                total = total + c["f0_weight"] * f0
             total = ops.mean(total)
             kl = ops.zeros(())
             ce = ops.zeros(())
@@ -219,7 +255,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                         ops.equal(ops.cast(ops.argmax(logits32, axis=-1), "int32"), ops.cast(y, "int32")), "float32"))
             for name, value in (("recon_mse", ops.mean(mse)), ("recon_stft", ops.mean(stft)),
                                 ("recon_mel", ops.mean(mel)), ("recon_level", ops.mean(level)),
-                                ("kl", kl), ("ce", ce), ("acc", acc)):
+                                ("f0", ops.mean(f0)), ("kl", kl), ("ce", ce), ("acc", acc)):
                 self.trackers[name].update_state(value)
             return _scale_for_replicas(total)
 

@@ -18,6 +18,8 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
         moving average as long as its stride (``--antialias``, see ``anti_image``)
     noise_bands: absent/0, or B: a filtered-noise branch added to the decoder's output
         (``--noise-bands``, see ``noise_branch``)
+    harmonics: absent, or {"count": K, "f0_min", "f0_max", "sample_rate"}: a harmonic
+        oscillator bank added to the decoder's output (``--harmonics``, see ``harmonic_branch``)
 
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
@@ -361,13 +363,18 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
         x = keras.layers.Reshape((t0, c0), name="dec_reshape")(x)
     grid = x  # [N, T0, C0]: one step per total_stride samples
     x = _stack(x, cfg["decoder"], cfg, "dec")
+    branches = []
     if cfg.get("noise_bands"):
+        branches.append(("noise", noise_branch(grid, int(cfg["noise_bands"]), frame_length)))
+    if cfg.get("harmonics"):
+        branches.append(("harmonics", harmonic_branch(grid, frame_length, **cfg["harmonics"])))
+    if branches:
         x = keras.layers.Conv1DTranspose(1, 1, dtype="float32", name="dec_out")(x)
         # added as [N, L]: as [N, L, 1] + [N, L, 1], tf2onnx made the fixed-batch decoder's sum
         # a BiasAdd of the squeezed noise [L] on the last axis, broadcasting to [1, L, L]
         x = keras.layers.Reshape((frame_length,), name="dec_out_flat")(x)
-        x = keras.layers.Add(name="dec_add_noise")(
-            [x, noise_branch(grid, int(cfg["noise_bands"]), frame_length)])
+        for name, branch in branches:
+            x = keras.layers.Add(name=f"dec_add_{name}")([x, branch])
         x = keras.layers.Activation("tanh", dtype="float32", name="dec_out_tanh")(x)
         x = keras.layers.Reshape((frame_length, 1), name="dec_out_expand")(x)
     else:
@@ -406,31 +413,114 @@ def noise_branch(grid, bands: int, frame_length: int):
     A strided decoder makes noise (hi-hats, snare rattle, fricatives) by repeating what it
     makes for one grid step, so its "noise" is a buzz at multiples of sr / total stride (the
     third session's drums decoder: hi-hat reconstructions 18.7 dB above the bins between, every
-    344 Hz; 1.2 dB with this branch). Here, as in DDSP's filtered-noise synthesiser: a 1x1 convolution gives the
-    gain of each of B noise bands per grid step (sigmoid, starting near 0.02), the gains are
-    interpolated linearly to the sample rate (a frozen transposed convolution with a triangle
-    kernel, the bands folded into the batch), and multiply a fixed noise table (``noise_table``):
-    the same hit decodes the same way every time, and ONNX Runtime computes what Keras does.
+    344 Hz; 1.2 dB with this branch). Here, as in DDSP's filtered-noise synthesiser: a 1x1
+    convolution gives the gain of each of B noise bands per grid step (sigmoid, starting near
+    0.02), the gains are interpolated linearly to the sample rate (``upsample_linear``) and
+    multiply a fixed noise table (``noise_table``): the same hit decodes the same way every
+    time, and ONNX Runtime computes what Keras does.
     """
     import keras
-    import numpy as np
+    from keras import ops
 
-    t0 = grid.shape[1]
-    step = frame_length // t0
+    step = frame_length // grid.shape[1]
     gains = keras.layers.Conv1D(bands, 1, activation="sigmoid", dtype="float32",
                                 bias_initializer=keras.initializers.Constant(-4.0),
                                 name="noise_gain")(grid)  # [N, T0, B]
-    g = keras.ops.reshape(keras.ops.transpose(gains, (0, 2, 1)), (-1, t0, 1))  # [N*B, T0, 1]
-    up = keras.layers.Conv1DTranspose(1, 2 * step, strides=step, padding="same", use_bias=False,
-                                      trainable=False, dtype="float32", name="noise_interp")
-    g = up(g)
-    k = np.arange(2 * step)
-    # rises over one step, falls over the next: neighbouring triangles sum to 1
-    tri = np.where(k < step, (k + 0.5) / step, 1.0 - (k - step + 0.5) / step)
-    up.set_weights([tri.reshape(2 * step, 1, 1).astype("float32")])
-    g = keras.ops.transpose(keras.ops.reshape(g, (-1, bands, frame_length)), (0, 2, 1))
-    table = keras.ops.convert_to_tensor(noise_table(frame_length, bands))
-    return keras.ops.sum(g * table[None], axis=-1)
+    table = ops.convert_to_tensor(noise_table(frame_length, bands))
+    return ops.sum(upsample_linear(gains, step) * table[None], axis=-1)
+
+
+def upsample_linear(g, step: int):
+    """Linear interpolation between grid steps: g [N, T, C] -> [N, T * step, C].
+
+    Sample i * step + s is g[i] + (g[i + 1] - g[i]) * s / step (g[i] sits on the first sample of
+    its step; the last step holds its value). Two fixed weight rows and a broadcast: exports as
+    Mul/Add/Reshape, no convolution.
+    """
+    import keras
+    import numpy as np
+    from keras import ops
+
+    t, c = g.shape[1], g.shape[2]
+    nxt = keras.layers.Concatenate(axis=1)([g[:, 1:], g[:, -1:]])
+    w = (np.arange(step, dtype="float32") / step).reshape(1, 1, step, 1)
+    out = ops.expand_dims(g, 2) * (1.0 - w) + ops.expand_dims(nxt, 2) * w  # [N, T, step, C]
+    return ops.reshape(out, (-1, t * step, c))
+
+
+def pitch_scale(f0_min: float, f0_max: float, name: str = "harm_f0"):
+    """A layer mapping the f0 unit (0..1) to Hz, log-linearly between f0_min and f0_max. A layer
+    of its own (``harm_f0``) so the training model can read the decoded f0 and pull it toward
+    the pitch of the target clip (losses.py); no weights."""
+    import keras
+
+    class PitchScale(keras.layers.Layer):
+        def call(self, unit):
+            return f0_min * keras.ops.exp(unit * math.log(f0_max / f0_min))
+
+    layer = PitchScale(dtype="float32", name=name)
+    layer.f0_min, layer.f0_max = f0_min, f0_max  # read by the f0 loss (losses.py)
+    return layer
+
+
+F0_GAIN = 10.0  # scale of the f0's pre-activation (harmonic_branch)
+
+
+def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: float,
+                    sample_rate: int):
+    """A harmonic oscillator bank driven by the decoder's input grid: [N, T0, C0] -> [N, L].
+
+    A strided decoder voices speech with its own grid: the digits decoder's vowels came out
+    as a buzz at multiples of sr / total stride (250 Hz), not at the speaker's pitch, and the
+    thesis's MFCC (20 filters 200-1200 Hz) reads exactly those harmonics (docs/RESULTS.md 2.4).
+    Here, as in DDSP's harmonic synthesiser: per grid step a small convolution decodes an f0
+    (sigmoid, log-scaled between f0_min and f0_max Hz: layer ``harm_f0``, trained toward the
+    target clip's pitch by the f0 loss) and the amplitudes of ``count`` harmonics (sigmoid,
+    starting near 0.02; harmonics above Nyquist are muted). Both are interpolated linearly to
+    the sample rate; the phase is the running sum of f0 / sr: per grid step in closed form (f0
+    is linear there), across steps a float64 sum, wrapped to [0, 1) before the sines.
+    """
+    import keras
+    import numpy as np
+    from keras import ops
+
+    t0 = grid.shape[1]
+    step = frame_length // t0
+    hidden = keras.layers.Conv1D(64, 3, padding="same", activation="leaky_relu",
+                                 dtype="float32", name="harm_hidden")(grid)
+    # the f0 starts at the middle of its range everywhere (zero kernel) and its pre-activation
+    # is scaled by F0_GAIN: under Adam a weight moves about lr per step, and unscaled the f0 of
+    # a 100 Hz sawtooth took thousands of steps to come down from 155 Hz
+    logit = keras.layers.Conv1D(1, 1, kernel_initializer="zeros", dtype="float32",
+                                name="harm_f0_unit")(hidden)
+    unit = keras.layers.Activation("sigmoid", dtype="float32", name="harm_f0_sigmoid")(
+        logit * F0_GAIN)
+    f0 = pitch_scale(float(f0_min), float(f0_max))(unit)  # [N, T0, 1] Hz
+    # the f0 learns from the pitch loss alone: through the sines, the spectral losses' gradient
+    # with respect to f0 is large and erratic, and under Adam it drowned the pitch term (the
+    # decoded f0 of a 100 Hz sawtooth did not move in 120 steps)
+    f0 = ops.stop_gradient(f0)
+    amps = keras.layers.Conv1D(count, 1, activation="sigmoid", dtype="float32",
+                               bias_initializer=keras.initializers.Constant(-4.0),
+                               name="harm_amp")(hidden)  # [N, T0, K]
+    k = np.arange(1, count + 1, dtype="float32")
+    amps = amps * ops.cast(f0 * k < 0.5 * sample_rate, "float32")
+    # phase: cycles completed before each step (a sum over T0 steps, wrapped), plus the cycles
+    # of the linear f0 ramp inside the step, which is exact in closed form
+    f0_next = keras.layers.Concatenate(axis=1)([f0[:, 1:], f0[:, -1:]])
+    per_step = (0.5 * (step - 1) * (f0 + f0_next) + f0) / sample_rate  # cycles in one step
+    per_step = ops.cast(per_step - ops.floor(per_step), "float64")
+    # summed in float64: in float32 the rounding of a sum up to T0 cycles drifts the phase
+    # by 3e-3 rad over a 4096-sample frame (JAX without x64 stays float32, and drifts)
+    start = ops.cumsum(per_step, axis=1) - per_step
+    start = ops.cast(start - ops.floor(start), "float32")  # [N, T0, 1]
+    s = np.arange(step, dtype="float32").reshape(1, 1, step, 1)
+    inside = (ops.expand_dims(f0, 2) * (s + 1.0)
+              + ops.expand_dims(f0_next - f0, 2) * (s * (s + 1.0) / (2.0 * step))) / sample_rate
+    cycles = ops.expand_dims(start, 2) + inside  # [N, T0, step, 1]
+    phase = 2.0 * math.pi * ops.reshape(cycles - ops.floor(cycles), (-1, frame_length, 1))
+    wave = ops.sin(phase * k) * upsample_linear(amps, step)  # [N, L, K]
+    return ops.sum(wave, axis=-1)
 
 
 GATE_BLOCK = 64  # samples per envelope block of the output gate (frames are multiples of 512)

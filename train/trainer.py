@@ -36,6 +36,8 @@ class TrainOptions:
     prior_classifier: bool = False  # classifier = posterior of the class prior (models.py)
     antialias: bool = False  # a moving average after each strided convT (models.anti_image)
     noise_bands: int = 0  # B > 0: a filtered-noise branch in the decoder (models.noise_branch)
+    harmonics: int = 0  # K > 0: a harmonic oscillator bank in the decoder (models.harmonic_branch)
+    f0_range: tuple[float, float] = (60.0, 400.0)  # Hz, of the harmonic branch's f0
     latent_dim: int = 20
     steps: int | None = None
     epochs: int | None = None
@@ -326,6 +328,9 @@ def train(opts: TrainOptions) -> dict:
             model_cfg["antialias"] = True
         if opts.noise_bands:
             model_cfg["noise_bands"] = int(opts.noise_bands)
+        if opts.harmonics:
+            model_cfg["harmonics"] = {"count": int(opts.harmonics), "f0_min": opts.f0_range[0],
+                                      "f0_max": opts.f0_range[1], "sample_rate": data.sample_rate}
         if opts.prior_classifier:
             if not opts.loss.get("class_prior"):
                 raise TrainError("--prior-classifier needs --class-prior SPREAD (the class centres)")
