@@ -105,7 +105,6 @@ def pitch_loss(x, f0_hat, sample_rate: int, f0_min: float, f0_max: float):
     x [N, L], f0_hat [N, T] Hz (one value per L / T samples) -> [N] (0 for a clip with no voiced
     frame). The target is measured on x by ``pitch.pitch_track`` (no gradient through it)."""
     from keras import ops
-
     from vae_synth.train.pitch import pitch_track
 
     hop = x.shape[-1] // f0_hat.shape[-1]

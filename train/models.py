@@ -505,19 +505,21 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
                                name="harm_amp")(hidden)  # [N, T0, K]
     k = np.arange(1, count + 1, dtype="float32")
     amps = amps * ops.cast(f0 * k < 0.5 * sample_rate, "float32")
-    # phase: cycles completed before each step (a sum over T0 steps, wrapped), plus the cycles
-    # of the linear f0 ramp inside the step, which is exact in closed form
+    # phase, laid out [N, T0] / [N, T0, step] (with trailing unit axes tf2onnx exported the
+    # batch-1 decoder's sum broadcast to [T0, L]): the cycles completed before each step, summed
+    # in float64 (in float32 the rounding drifts 3e-3 rad over a 4096-sample frame, and ONNX
+    # Runtime rounds differently from TensorFlow), plus the cycles of the linear f0 ramp inside
+    # the step, exact in closed form
+    f0 = keras.layers.Reshape((t0,), name="harm_f0_flat")(f0)
     f0_next = keras.layers.Concatenate(axis=1)([f0[:, 1:], f0[:, -1:]])
-    per_step = (0.5 * (step - 1) * (f0 + f0_next) + f0) / sample_rate  # cycles in one step
-    per_step = ops.cast(per_step - ops.floor(per_step), "float64")
-    # summed in float64: in float32 the rounding of a sum up to T0 cycles drifts the phase
-    # by 3e-3 rad over a 4096-sample frame (JAX without x64 stays float32, and drifts)
+    f0_64, next_64 = ops.cast(f0, "float64"), ops.cast(f0_next, "float64")
+    per_step = (0.5 * (step - 1) * (f0_64 + next_64) + f0_64) / sample_rate  # cycles in a step
     start = ops.cumsum(per_step, axis=1) - per_step
-    start = ops.cast(start - ops.floor(start), "float32")  # [N, T0, 1]
-    s = np.arange(step, dtype="float32").reshape(1, 1, step, 1)
-    inside = (ops.expand_dims(f0, 2) * (s + 1.0)
-              + ops.expand_dims(f0_next - f0, 2) * (s * (s + 1.0) / (2.0 * step))) / sample_rate
-    cycles = ops.expand_dims(start, 2) + inside  # [N, T0, step, 1]
+    start = ops.cast(start - ops.floor(start), "float32")  # [N, T0], wrapped to [0, 1)
+    s = np.arange(step, dtype="float32").reshape(1, 1, step)
+    inside = (ops.expand_dims(f0, -1) * (s + 1.0)
+              + ops.expand_dims(f0_next - f0, -1) * (s * (s + 1.0) / (2.0 * step))) / sample_rate
+    cycles = ops.expand_dims(start, -1) + inside  # [N, T0, step]
     phase = 2.0 * math.pi * ops.reshape(cycles - ops.floor(cycles), (-1, frame_length, 1))
     wave = ops.sin(phase * k) * upsample_linear(amps, step)  # [N, L, K]
     return ops.sum(wave, axis=-1)
