@@ -109,6 +109,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--f0-range", type=_f0_range, default="60,400", metavar="LO,HI",
                    help="with --harmonics: the f0 range in Hz, of the decoder and of the pitch "
                         "tracker that gives its target (default 60,400: adult speech)")
+    m.add_argument("--no-waveform-branch", action="store_true",
+                   help="with --harmonics and/or --noise-bands: drop the decoder's transposed "
+                        "convolutions; two 3-tap convolutions over the grid steps drive the "
+                        "oscillators and the noise, which alone make the sound (a DDSP-style "
+                        "decoder: no buzz at multiples of sr / stride, and cheap to decode)")
     m.add_argument("--prior-classifier", action="store_true",
                    help="with --class-prior: the classifier is the class prior's own posterior "
                         "(logit of class c = -|z - m_c|^2 / 2, no weights), so the cross-entropy "
@@ -202,6 +207,7 @@ def options_from_args(args: argparse.Namespace):
         encoder=args.encoder, output_gate_db=args.output_gate, encoder_dropout=args.encoder_dropout,
         prior_classifier=args.prior_classifier, antialias=args.antialias,
         noise_bands=args.noise_bands, harmonics=args.harmonics, f0_range=args.f0_range,
+        waveform_branch=not args.no_waveform_branch,
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
         sample_rate=args.sample_rate, frame_length=args.frame_length, seed=args.seed,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,

@@ -20,6 +20,9 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
         (``--noise-bands``, see ``noise_branch``)
     harmonics: absent, or {"count": K, "f0_min", "f0_max", "sample_rate"}: a harmonic
         oscillator bank added to the decoder's output (``--harmonics``, see ``harmonic_branch``)
+    waveform_branch: absent/true, or false: no transposed-convolution stack; two 3-tap
+        convolutions over the grid drive the harmonic and noise branches, which alone make
+        the sound (``--no-waveform-branch``, a DDSP-style decoder)
 
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
@@ -362,17 +365,30 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
         x = keras.layers.Activation(cfg["activation"], name="dec_dense2_act")(x)
         x = keras.layers.Reshape((t0, c0), name="dec_reshape")(x)
     grid = x  # [N, T0, C0]: one step per total_stride samples
-    x = _stack(x, cfg["decoder"], cfg, "dec")
+    waveform = cfg.get("waveform_branch", True)
+    if waveform:
+        x = _stack(x, cfg["decoder"], cfg, "dec")
+    else:
+        if not (cfg.get("noise_bands") or cfg.get("harmonics")):
+            raise ValueError("a decoder without its waveform branch needs --harmonics and/or "
+                             "--noise-bands to make a sound")
+        # the synthesisers' controls: two 3-tap convolutions over the grid steps
+        for i in (1, 2):
+            grid = keras.layers.Conv1D(CONTROL_CHANNELS, 3, padding="same",
+                                       activation=cfg["activation"], name=f"dec_control{i}")(grid)
     branches = []
     if cfg.get("noise_bands"):
         branches.append(("noise", noise_branch(grid, int(cfg["noise_bands"]), frame_length)))
     if cfg.get("harmonics"):
         branches.append(("harmonics", harmonic_branch(grid, frame_length, **cfg["harmonics"])))
     if branches:
-        x = keras.layers.Conv1DTranspose(1, 1, dtype="float32", name="dec_out")(x)
         # added as [N, L]: as [N, L, 1] + [N, L, 1], tf2onnx made the fixed-batch decoder's sum
         # a BiasAdd of the squeezed noise [L] on the last axis, broadcasting to [1, L, L]
-        x = keras.layers.Reshape((frame_length,), name="dec_out_flat")(x)
+        if waveform:
+            x = keras.layers.Conv1DTranspose(1, 1, dtype="float32", name="dec_out")(x)
+            x = keras.layers.Reshape((frame_length,), name="dec_out_flat")(x)
+        else:
+            name, x = branches.pop(0)
         for name, branch in branches:
             x = keras.layers.Add(name=f"dec_add_{name}")([x, branch])
         x = keras.layers.Activation("tanh", dtype="float32", name="dec_out_tanh")(x)
@@ -463,6 +479,7 @@ def pitch_scale(f0_min: float, f0_max: float, name: str = "harm_f0"):
     return layer
 
 
+CONTROL_CHANNELS = 128  # channels of the controls of a decoder without its waveform branch
 F0_GAIN = 10.0  # scale of the f0's pre-activation (harmonic_branch)
 
 

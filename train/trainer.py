@@ -38,6 +38,7 @@ class TrainOptions:
     noise_bands: int = 0  # B > 0: a filtered-noise branch in the decoder (models.noise_branch)
     harmonics: int = 0  # K > 0: a harmonic oscillator bank in the decoder (models.harmonic_branch)
     f0_range: tuple[float, float] = (60.0, 400.0)  # Hz, of the harmonic branch's f0
+    waveform_branch: bool = True  # False: only the harmonic/noise branches make sound
     latent_dim: int = 20
     steps: int | None = None
     epochs: int | None = None
@@ -328,6 +329,8 @@ def train(opts: TrainOptions) -> dict:
             model_cfg["antialias"] = True
         if opts.noise_bands:
             model_cfg["noise_bands"] = int(opts.noise_bands)
+        if not opts.waveform_branch:
+            model_cfg["waveform_branch"] = False
         if opts.harmonics:
             model_cfg["harmonics"] = {"count": int(opts.harmonics), "f0_min": opts.f0_range[0],
                                       "f0_max": opts.f0_range[1], "sample_rate": data.sample_rate}

@@ -418,3 +418,34 @@ def test_harmonic_decoder_exports_with_parity(tmp_path):
         zb = z[:1] if batch == 1 else z
         np.testing.assert_allclose(session.run(["audio"], {"z": zb})[0], np.asarray(dec(zb)),
                                    atol=1e-4)
+
+
+def test_decoder_without_waveform_branch_is_its_synthesisers(tmp_path):
+    """``--no-waveform-branch --harmonics 32 --noise-bands 16``: no transposed convolution; two
+    3-tap convolutions (128 channels) over the grid drive the oscillators and the noise. Its
+    weights are the dense layers, the controls and the two branches; it exports with parity."""
+    import onnxruntime as ort
+    from vae_synth.export.convert import keras_to_onnx
+
+    base = models.resolve_config("conv", "small")
+    cfg = {**base, "waveform_branch": False, "noise_bands": 16,
+           "harmonics": {"count": 32, "f0_min": 60.0, "f0_max": 400.0, "sample_rate": 8000}}
+    dec = models.build_models(cfg, L, D, C)[1]
+    assert not [layer for layer in dec.layers if "convT" in layer.name or layer.name == "dec_out"]
+    c0, ch = 8, models.CONTROL_CHANNELS
+    grow = dense(D, 256) + dense(256, T * c0)
+    controls = conv(3, c0, ch) + conv(3, ch, ch)
+    branches = conv(3, ch, 64) + conv(1, 64, 1) + conv(1, 64, 32) + conv(1, ch, 16)
+    assert dec.count_params() == grow + controls + branches
+    z = np.random.default_rng(4).standard_normal((3, D)).astype(np.float32)
+    audio = np.asarray(dec(z))
+    assert audio.shape == (3, L) and 0.01 < np.sqrt(np.mean(audio ** 2)) < 1
+    for batch in (None, 1):
+        keras_to_onnx(dec, "z", (batch, D), ["audio"], tmp_path / "dec.onnx")
+        session = ort.InferenceSession(str(tmp_path / "dec.onnx"),
+                                       providers=["CPUExecutionProvider"])
+        zb = z[:1] if batch == 1 else z
+        np.testing.assert_allclose(session.run(["audio"], {"z": zb})[0], np.asarray(dec(zb)),
+                                   atol=1e-4)
+    with pytest.raises(ValueError, match="needs --harmonics"):
+        models.build_models({**base, "waveform_branch": False}, L, D, C)
