@@ -162,6 +162,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                     help="with --harmonics: weight of the pitch term, the mean distance in "
                          "octaves between the decoded f0 and the target clip's pitch over its "
                          "voiced frames (default 1.0)")
+    lo.add_argument("--voiced-noise-weight", type=float, default=None,
+                    help="with --harmonics and --noise-bands: weight of a penalty on the noise "
+                         "gains in the frames where the target clip is voiced, so vowels come "
+                         "from the oscillators and not from breathy noise (default 0)")
     lo.add_argument("--kl-warmup", type=int, default=None, metavar="STEPS",
                     help="ramp the KL weight from 0 to --beta over STEPS steps")
     lo.add_argument("--free-bits", type=float, default=None, metavar="NATS",
@@ -199,7 +203,7 @@ def options_from_args(args: argparse.Namespace):
                         ("mel_fft", "mel_fft"), ("mel_bands", "mel_bands"),
                         ("level_weight", "level_weight"), ("kl_warmup_steps", "kl_warmup"),
                         ("free_bits", "free_bits"), ("class_prior", "class_prior"),
-                        ("f0_weight", "f0_weight")):
+                        ("f0_weight", "f0_weight"), ("voiced_noise_weight", "voiced_noise_weight")):
         if getattr(args, option) is not None:
             loss[key] = getattr(args, option)
     return TrainOptions(

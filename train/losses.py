@@ -12,6 +12,8 @@ Joint loss (per batch, averaged over examples)::
                                                      ear's scale, where kick and tom energy lives
   + f0_weight * mean |log2 f0_hat - log2 f0(x)|      decoders with a harmonic branch: octaves
                                                      off the target's pitch, voiced frames only
+  + voiced_noise_weight * mean noise gain            decoders with harmonic and noise branches:
+                                                     on the target's voiced frames only
 
 Waveform MSE alone let a raw-audio decoder collapse to near-silence here (STACK.md): the spectral
 term is what keeps the decoder's level and timbre.
@@ -34,6 +36,7 @@ DEFAULT_LOSS = {
     "mel_fft": 2048,
     "mel_bands": 64,
     "f0_weight": 1.0,  # used only by decoders with a harmonic branch (models.harmonic_branch)
+    "voiced_noise_weight": 0.0,  # used only by decoders with harmonic and noise branches
     "sample_rate": None,
 }
 
@@ -100,18 +103,36 @@ def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
     return ops.mean(ops.abs(ops.log(e + eps) - ops.log(e_hat + eps)), axis=-1)
 
 
-def pitch_loss(x, f0_hat, sample_rate: int, f0_min: float, f0_max: float):
-    """Mean |log2 f0_hat - log2 f0(x)| over the voiced frames of each target clip, in octaves:
-    x [N, L], f0_hat [N, T] Hz (one value per L / T samples) -> [N] (0 for a clip with no voiced
-    frame). The target is measured on x by ``pitch.pitch_track`` (no gradient through it)."""
+def target_pitch(x, frames: int, sample_rate: int, f0_min: float, f0_max: float):
+    """Pitch of the target clips, one value per decoder grid step (no gradient):
+    x [N, L] -> (f0 [N, frames] Hz, voiced [N, frames] 0/1), by ``pitch.pitch_track``."""
     from keras import ops
     from vae_synth.train.pitch import pitch_track
 
-    hop = x.shape[-1] // f0_hat.shape[-1]
-    f0, voiced = pitch_track(x, sample_rate, hop, f0_min, f0_max)
-    f0, voiced = ops.stop_gradient(f0), ops.stop_gradient(voiced)
-    err = ops.abs(ops.log2(ops.maximum(f0_hat, 1e-3)) - ops.log2(f0))
-    return ops.sum(err * voiced, axis=-1) / (ops.sum(voiced, axis=-1) + 1e-6)
+    f0, voiced = pitch_track(x, sample_rate, x.shape[-1] // frames, f0_min, f0_max)
+    return ops.stop_gradient(f0), ops.stop_gradient(voiced)
+
+
+def _voiced_mean(values, voiced):
+    from keras import ops
+
+    return ops.sum(values * voiced, axis=-1) / (ops.sum(voiced, axis=-1) + 1e-6)
+
+
+def pitch_loss(f0, voiced, f0_hat):
+    """Mean |log2 f0_hat - log2 f0| over the voiced frames, in octaves: f0, voiced (from
+    ``target_pitch``), f0_hat [N, T] Hz -> [N] (0 for a clip with no voiced frame)."""
+    from keras import ops
+
+    return _voiced_mean(ops.abs(ops.log2(ops.maximum(f0_hat, 1e-3)) - ops.log2(f0)), voiced)
+
+
+def voiced_noise_loss(voiced, noise_hat):
+    """Mean noise-band gain of the decoder over the target's voiced frames: voiced [N, T],
+    noise_hat [N, T] (the mean of the B gains per grid step) -> [N]. Vowels made of noise are
+    breathy: the digits decoder's "five" centre was voiced in 20 of 128 frames, real fives in
+    66-88 (docs/RESULTS.md 2.5)."""
+    return _voiced_mean(noise_hat, voiced)
 
 
 def kl_per_dim(mu, logvar):
@@ -139,7 +160,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
     """The training model: a keras.Model subclass whose ``compute_loss`` is the joint loss.
 
     ``model(x)`` -> (x_hat [N, L], mu [N, D], logvar [N, D], logits [N, C] or mu when plain,
-    f0_hat [N, T0] in Hz, or [N, 0] when the decoder has no harmonic branch).
+    f0_hat [N, T0] in Hz and noise_hat [N, T0] the mean noise gain per grid step, each [N, 0]
+    when the decoder has no such branch).
     Trained with ``model.fit(x, y)``, y the int labels [N].
 
     input_noise: RMS of white noise added, fresh at every training step, to what the *encoder*
@@ -160,15 +182,18 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.plain = plain
             self.loss_cfg = cfg
             self.seed_gen = keras.random.SeedGenerator(seed)
-            names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "f0", "kl", "ce",
-                     "acc"]
-            # a harmonic decoder's f0 (layer harm_f0) is a second output of the same layers
+            names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "f0", "voiced_noise",
+                     "kl", "ce", "acc"]
             self.f0_range = None
             layers = {layer.name: layer for layer in decoder.layers}
             if "harm_f0" in layers:
+                # the decoder's f0 and noise gains are more outputs of the same layers
                 self.f0_range = (layers["harm_f0"].f0_min, layers["harm_f0"].f0_max)
-                self.decoder_f0 = keras.Model(decoder.inputs,
-                                              [decoder.outputs[0], layers["harm_f0"].output])
+                controls = [layers["harm_f0"].output]
+                if "noise_gain" in layers:
+                    controls.append(layers["noise_gain"].output)
+                self.decoder_controls = keras.Model(decoder.inputs,
+                                                    [decoder.outputs[0], *controls])
             self.mel = None
             if cfg["mel_weight"]:
                 n_fft = min(int(cfg["mel_fft"]), int(decoder.output.shape[-1]))
@@ -195,17 +220,19 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             else:
                 eps = keras.random.normal(ops.shape(mu), seed=self.seed_gen)
                 z = mu + ops.exp(0.5 * logvar) * eps
+            none = ops.zeros((ops.shape(mu)[0], 0))
+            f0_hat = noise_hat = none
             if self.f0_range is not None:
-                x_hat, f0_hat = self.decoder_f0(z, training=training)
+                x_hat, f0_hat, *noise = self.decoder_controls(z, training=training)
                 f0_hat = f0_hat[..., 0]
+                noise_hat = ops.mean(noise[0], axis=-1) if noise else none
             else:
                 x_hat = self.decoder(z, training=training)
-                f0_hat = ops.zeros((ops.shape(mu)[0], 0))
             logits = self.classifier(z, training=training) if self.classifier is not None else mu
-            return x_hat, mu, logvar, logits, f0_hat
+            return x_hat, mu, logvar, logits, f0_hat, noise_hat
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-            x_hat, mu, logvar, logits, f0_hat = y_pred
+            x_hat, mu, logvar, logits, *controls = y_pred  # + (f0_hat, noise_hat) from call
             x_hat = ops.cast(x_hat, "float32")
             x = ops.cast(x, "float32")
             c = self.loss_cfg
@@ -223,10 +250,16 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             if c["level_weight"]:
                 level = level_loss(x, x_hat)
                 total = total + c["level_weight"] * level
-            f0 = ops.zeros_like(mse)
-            if self.f0_range is not None and c["f0_weight"]:
-                f0 = pitch_loss(x, f0_hat, int(c["sample_rate"]), *self.f0_range)
+            f0 = voiced_noise = ops.zeros_like(mse)
+            if self.f0_range is not None and controls:
+                f0_hat, noise_hat = controls
+                target_f0, voiced = target_pitch(x, f0_hat.shape[-1], int(c["sample_rate"]),
+                                                 *self.f0_range)
+                f0 = pitch_loss(target_f0, voiced, f0_hat)
                 total = total + c["f0_weight"] * f0
+                if noise_hat.shape[-1]:
+                    voiced_noise = voiced_noise_loss(voiced, noise_hat)
+                    total = total + c["voiced_noise_weight"] * voiced_noise
             total = ops.mean(total)
             kl = ops.zeros(())
             ce = ops.zeros(())
@@ -254,7 +287,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                         ops.equal(ops.cast(ops.argmax(logits32, axis=-1), "int32"), ops.cast(y, "int32")), "float32"))
             for name, value in (("recon_mse", ops.mean(mse)), ("recon_stft", ops.mean(stft)),
                                 ("recon_mel", ops.mean(mel)), ("recon_level", ops.mean(level)),
-                                ("f0", ops.mean(f0)), ("kl", kl), ("ce", ce), ("acc", acc)):
+                                ("f0", ops.mean(f0)), ("voiced_noise", ops.mean(voiced_noise)),
+                                ("kl", kl), ("ce", ce), ("acc", acc)):
                 self.trackers[name].update_state(value)
             return _scale_for_replicas(total)
 

@@ -92,7 +92,7 @@ def test_input_noise_reaches_the_encoder_only_while_training():
     assert np.std(seen[0]) == pytest.approx(0.01, rel=0.02)
     assert not np.allclose(seen[0], seen[1])              # fresh noise each step
     assert np.all(seen[2] == 0.0)                          # none at inference
-    x_hat, mu, logvar, logits, f0_hat = model(x, training=False)
+    x_hat, mu, logvar, logits, f0_hat, noise_hat = model(x, training=False)
     # the loss's reconstruction term is against the clean x it was given, whatever the noise
     clean = float(_np(model.compute_loss(x, np.zeros(64, np.int64), (x, mu, logvar, logits))))
     noisy_target = x + np.float32(0.01)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from vae_synth.train.losses import pitch_loss
+from vae_synth.train.losses import pitch_loss, target_pitch, voiced_noise_loss
 from vae_synth.train.pitch import pitch_track
 
 SR, L, HOP = 8000, 4096, 32
@@ -43,13 +43,17 @@ def test_noise_is_unvoiced():
 
 def test_pitch_loss_reads_octaves_on_voiced_frames_only():
     x, _ = _glide()
-    f0, _ = pitch_track(x[None], SR, HOP)
-    f0 = np.asarray(f0)
+    f0, voiced = target_pitch(x[None], L // HOP, SR, 60.0, 400.0)
+    f0, voiced = np.asarray(f0), np.asarray(voiced)
     # on the tracked pitch: 0; an octave up: 1; a clip with no voiced frame: 0
-    assert float(np.asarray(pitch_loss(x[None], f0, SR, 60.0, 400.0))[0]) == pytest.approx(0, abs=1e-6)
-    assert float(np.asarray(pitch_loss(x[None], 2 * f0, SR, 60.0, 400.0))[0]) == pytest.approx(1, abs=1e-4)
-    silent = np.zeros((1, L), np.float32)
-    assert float(np.asarray(pitch_loss(silent, f0, SR, 60.0, 400.0))[0]) == 0.0
+    assert float(np.asarray(pitch_loss(f0, voiced, f0))[0]) == pytest.approx(0, abs=1e-6)
+    assert float(np.asarray(pitch_loss(f0, voiced, 2 * f0))[0]) == pytest.approx(1, abs=1e-4)
+    silent = np.asarray(target_pitch(np.zeros((1, L), np.float32), L // HOP, SR, 60.0, 400.0)[1])
+    assert float(np.asarray(pitch_loss(f0, silent, f0))[0]) == 0.0
+    # the noise gains count only where the target is voiced (the glide, not its silence)
+    assert 0.7 < voiced.mean() < 0.85
+    noise = np.where(voiced > 0, 0.2, 0.9).astype(np.float32)
+    assert float(np.asarray(voiced_noise_loss(voiced, noise))[0]) == pytest.approx(0.2, abs=1e-5)
 
 
 def test_training_pulls_the_decoded_f0_to_each_clips_pitch():
@@ -73,6 +77,7 @@ def test_training_pulls_the_decoded_f0_to_each_clips_pitch():
                                                     "f0_weight": 1.0})
     model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
     f0_before = np.asarray(model(x)[4])
+    assert np.asarray(model(x)[5]).shape == (8, 0)  # no noise branch
     history = model.fit(x, y, batch_size=4, epochs=60, verbose=0, shuffle=True)
     f0_after = np.asarray(model(x)[4])
     inside = slice(8, 104)  # voiced frames away from the clip's edges
