@@ -104,8 +104,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "synthesiser): per grid step it decodes an f0 and the amplitudes of K "
                         "harmonics, so voiced sound comes out at the speaker's pitch instead of "
                         "a buzz at multiples of sr / stride. The f0 is trained toward the pitch "
-                        "of each target clip (--f0-weight); try 32 for speech at 8 kHz "
-                        "(default: 0, none)")
+                        "of each target clip (--f0-weight). On the digits (K = 32) it plays "
+                        "the speaker's pitch within 0.13 octave, but the thesis's centroid dist "
+                        "did not improve (docs/RESULTS.md 2.5) (default: 0, none)")
     m.add_argument("--f0-range", type=_f0_range, default="60,400", metavar="LO,HI",
                    help="with --harmonics: the f0 range in Hz, of the decoder and of the pitch "
                         "tracker that gives its target (default 60,400: adult speech)")
@@ -165,7 +166,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     lo.add_argument("--voiced-noise-weight", type=float, default=None,
                     help="with --harmonics and --noise-bands: weight of a penalty on the noise "
                          "gains in the frames where the target clip is voiced, so vowels come "
-                         "from the oscillators and not from breathy noise (default 0)")
+                         "from the oscillators and not from breathy noise; on the digits it "
+                         "voiced them, the thesis's dist did not improve (default 0)")
     lo.add_argument("--kl-warmup", type=int, default=None, metavar="STEPS",
                     help="ramp the KL weight from 0 to --beta over STEPS steps")
     lo.add_argument("--free-bits", type=float, default=None, metavar="NATS",

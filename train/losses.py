@@ -130,8 +130,8 @@ def pitch_loss(f0, voiced, f0_hat):
 def voiced_noise_loss(voiced, noise_hat):
     """Mean noise-band gain of the decoder over the target's voiced frames: voiced [N, T],
     noise_hat [N, T] (the mean of the B gains per grid step) -> [N]. Vowels made of noise are
-    breathy: the digits decoder's "five" centre was voiced in 20 of 128 frames, real fives in
-    66-88 (docs/RESULTS.md 2.5)."""
+    breathy: the harmonic digits decoder voiced its reconstructed fives in about 20 of 128
+    frames, real fives 66-88; with this term (weight 1) 34-54 (docs/RESULTS.md 2.5)."""
     return _voiced_mean(noise_hat, voiced)
 
 
