@@ -192,7 +192,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 controls = [layers["harm_f0"].output]
                 if "noise_gain" in layers:
                     controls.append(layers["noise_gain"].output)
-                self.decoder_controls = keras.Model(decoder.inputs,
+                self.decoder_controls = keras.Model(decoder.input,
                                                     [decoder.outputs[0], *controls])
             self.mel = None
             if cfg["mel_weight"]:

@@ -380,7 +380,7 @@ def test_harmonic_branch_plays_its_f0_across_grid_steps_and_mutes_above_nyquist(
                                                     L, D, C)[1].count_params() == extra
     z = np.random.default_rng(0).standard_normal((2, D)).astype(np.float32)
     n = np.arange(1, L + 1)
-    decoded_f0 = keras.Model(dec.inputs, dec.get_layer("harm_f0").output)
+    decoded_f0 = keras.Model(dec.input, dec.get_layer("harm_f0").output)
     off = [-30.0] * 10
     for f0, amps, row in ((200.0, [30.0, -30.0, *off], 1),
                           (350.0, [30.0, *off, 30.0], 0)):  # 12 x 350 Hz = 4200 Hz: muted
