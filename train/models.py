@@ -446,6 +446,13 @@ def noise_branch(grid, bands: int, frame_length: int):
     return ops.sum(upsample_linear(gains, step) * table[None], axis=-1)
 
 
+def next_step(g):
+    """Each grid step's successor, the last step repeated: g [N, T, ...] -> [N, T, ...]."""
+    import keras
+
+    return keras.layers.Concatenate(axis=1)([g[:, 1:], g[:, -1:]])
+
+
 def upsample_linear(g, step: int):
     """Linear interpolation between grid steps: g [N, T, C] -> [N, T * step, C].
 
@@ -453,12 +460,11 @@ def upsample_linear(g, step: int):
     its step; the last step holds its value). Two fixed weight rows and a broadcast: exports as
     Mul/Add/Reshape, no convolution.
     """
-    import keras
     import numpy as np
     from keras import ops
 
     t, c = g.shape[1], g.shape[2]
-    nxt = keras.layers.Concatenate(axis=1)([g[:, 1:], g[:, -1:]])
+    nxt = next_step(g)
     w = (np.arange(step, dtype="float32") / step).reshape(1, 1, step, 1)
     out = ops.expand_dims(g, 2) * (1.0 - w) + ops.expand_dims(nxt, 2) * w  # [N, T, step, C]
     return ops.reshape(out, (-1, t * step, c))
@@ -530,7 +536,7 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
     # Runtime rounds differently from TensorFlow), plus the cycles of the linear f0 ramp inside
     # the step, exact in closed form
     f0 = keras.layers.Reshape((t0,), name="harm_f0_flat")(f0)
-    f0_next = keras.layers.Concatenate(axis=1)([f0[:, 1:], f0[:, -1:]])
+    f0_next = next_step(f0)  # the ramp upsample_linear draws between steps
     f0_64, next_64 = ops.cast(f0, "float64"), ops.cast(f0_next, "float64")
     per_step = (0.5 * (step - 1) * (f0_64 + next_64) + f0_64) / sample_rate  # cycles in a step
     start = ops.cumsum(per_step, axis=1) - per_step

@@ -281,6 +281,21 @@ def test_antialias_removes_the_transposed_convolution_comb_and_exports(tmp_path)
     np.testing.assert_allclose(session.run(["audio"], {"z": z})[0], np.asarray(dec(z)), atol=1e-5)
 
 
+def _assert_onnx_parity(dec, z, path, atol: float) -> None:
+    """Export ``dec`` with a dynamic batch and with batch 1 (the decoder the engine plays;
+    tf2onnx once broadcast its sums to [1, L, L]) and require ONNX Runtime to decode z [N, D]
+    as Keras does, within atol. The batch-1 file is left at ``path``."""
+    import onnxruntime as ort
+    from vae_synth.export.convert import keras_to_onnx
+
+    for batch in (None, 1):
+        keras_to_onnx(dec, "z", (batch, D), ["audio"], path)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        zb = z[:1] if batch == 1 else z
+        np.testing.assert_allclose(session.run(["audio"], {"z": zb})[0], np.asarray(dec(zb)),
+                                   atol=atol)
+
+
 def test_noise_table_bands_are_band_limited_and_sum_to_unit_rms():
     table = models.noise_table(4096, 16)
     assert table.shape == (4096, 16) and table.dtype == np.float32
@@ -308,8 +323,6 @@ def test_noise_branch_decodes_noise_without_a_comb_and_exports(tmp_path):
     """``--noise-bands 16``: 16 x (C0 + 1) more weights. With the waveform branch silenced and
     every gain at 1, the decoder plays the noise table itself (RMS 1 before the tanh) with no
     comb at the grid's period, and ONNX Runtime decodes the same audio."""
-    import onnxruntime as ort
-    from vae_synth.export.convert import keras_to_onnx
     from vae_synth.train import metrics as M
 
     base = models.resolve_config("conv", "fast")
@@ -331,15 +344,7 @@ def test_noise_branch_decodes_noise_without_a_comb_and_exports(tmp_path):
     assert M.comb_excess_db(audio, period) < 1.5
     gain.set_weights([0.05 * np.random.default_rng(2).standard_normal(gain.get_weights()[0].shape)
                       .astype(np.float32), np.zeros(16, np.float32)])
-    # the dynamic-batch decoder and the batch-1 one the engine plays (tf2onnx once broadcast the
-    # latter's noise to [1, L, L])
-    for batch in (None, 1):
-        keras_to_onnx(dec, "z", (batch, D), ["audio"], tmp_path / "dec.onnx")
-        session = ort.InferenceSession(str(tmp_path / "dec.onnx"),
-                                       providers=["CPUExecutionProvider"])
-        zb = z[:1] if batch == 1 else z
-        np.testing.assert_allclose(session.run(["audio"], {"z": zb})[0], np.asarray(dec(zb)),
-                                   atol=1e-5)
+    _assert_onnx_parity(dec, z, tmp_path / "dec.onnx", atol=1e-5)
     # the table is stored at half size (its values are float16s), the trained weights are not
     import onnx
     halves = [i for i in onnx.load(str(tmp_path / "dec.onnx")).graph.initializer
@@ -395,8 +400,6 @@ def test_harmonic_branch_plays_its_f0_across_grid_steps_and_mutes_above_nyquist(
 def test_harmonic_decoder_exports_with_parity(tmp_path):
     """ONNX Runtime plays what Keras decodes (CumSum, Floor and Sin included), for the
     dynamic-batch decoder and the batch-1 one the engine runs."""
-    import onnxruntime as ort
-    from vae_synth.export.convert import keras_to_onnx
 
     dec = _harmonic_decoder(32)
     rng = np.random.default_rng(3)
@@ -411,21 +414,13 @@ def test_harmonic_decoder_exports_with_parity(tmp_path):
                            np.full(b.shape, bias, np.float32)])
     z = rng.standard_normal((3, D)).astype(np.float32)
     assert np.sqrt(np.mean(np.asarray(dec(z)) ** 2)) > 0.1  # the harmonics are really playing
-    for batch in (None, 1):
-        keras_to_onnx(dec, "z", (batch, D), ["audio"], tmp_path / "dec.onnx")
-        session = ort.InferenceSession(str(tmp_path / "dec.onnx"),
-                                       providers=["CPUExecutionProvider"])
-        zb = z[:1] if batch == 1 else z
-        np.testing.assert_allclose(session.run(["audio"], {"z": zb})[0], np.asarray(dec(zb)),
-                                   atol=1e-4)
+    _assert_onnx_parity(dec, z, tmp_path / "dec.onnx", atol=1e-4)
 
 
 def test_decoder_without_waveform_branch_is_its_synthesisers(tmp_path):
     """``--no-waveform-branch --harmonics 32 --noise-bands 16``: no transposed convolution; two
     3-tap convolutions (128 channels) over the grid drive the oscillators and the noise. Its
     weights are the dense layers, the controls and the two branches; it exports with parity."""
-    import onnxruntime as ort
-    from vae_synth.export.convert import keras_to_onnx
 
     base = models.resolve_config("conv", "small")
     cfg = {**base, "waveform_branch": False, "noise_bands": 16,
@@ -440,12 +435,6 @@ def test_decoder_without_waveform_branch_is_its_synthesisers(tmp_path):
     z = np.random.default_rng(4).standard_normal((3, D)).astype(np.float32)
     audio = np.asarray(dec(z))
     assert audio.shape == (3, L) and 0.01 < np.sqrt(np.mean(audio ** 2)) < 1
-    for batch in (None, 1):
-        keras_to_onnx(dec, "z", (batch, D), ["audio"], tmp_path / "dec.onnx")
-        session = ort.InferenceSession(str(tmp_path / "dec.onnx"),
-                                       providers=["CPUExecutionProvider"])
-        zb = z[:1] if batch == 1 else z
-        np.testing.assert_allclose(session.run(["audio"], {"z": zb})[0], np.asarray(dec(zb)),
-                                   atol=1e-4)
+    _assert_onnx_parity(dec, z, tmp_path / "dec.onnx", atol=1e-4)
     with pytest.raises(ValueError, match="needs --harmonics"):
         models.build_models({**base, "waveform_branch": False}, L, D, C)
