@@ -338,8 +338,6 @@ def train(opts: TrainOptions) -> dict:
             if not opts.loss.get("class_prior"):
                 raise TrainError("--prior-classifier needs --class-prior SPREAD (the class centres)")
             model_cfg.update(classifier="prior", prior_spread=float(opts.loss["class_prior"]))
-    if opts.loss.get("cluster_weight") and not opts.loss.get("class_prior"):
-        raise TrainError("--cluster-weight needs --class-prior SPREAD (the class centres)")
     loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
     chief = _is_chief()
     # only the chief writes RUN_DIR; other workers checkpoint into a scratch folder (removed)
