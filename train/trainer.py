@@ -339,6 +339,9 @@ def train(opts: TrainOptions) -> dict:
                 raise TrainError("--prior-classifier needs --class-prior SPREAD (the class centres)")
             model_cfg.update(classifier="prior", prior_spread=float(opts.loss["class_prior"]))
     loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
+    if not model_cfg.get("harmonics"):  # config.json lists only the weights this run uses
+        for key in ("f0_weight", "voiced_noise_weight"):
+            loss_cfg.pop(key)
     chief = _is_chief()
     # only the chief writes RUN_DIR; other workers checkpoint into a scratch folder (removed)
     run_dir = out if chief else Path(tempfile.mkdtemp(prefix="vae-synth-worker-"))

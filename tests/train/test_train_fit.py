@@ -86,6 +86,7 @@ def test_cli_writes_run_dir_and_load_run_reads_it(tmp_path):
     assert config["class_names"] == ["kick", "snare", "tom", "hihat"]
     assert (config["sample_rate"], config["frame_length"], config["seed"]) == (16000, 2048, 3)
     assert config["loss"]["beta"] == 1e-3 and config["licence"] == "CC0-1.0"
+    assert "f0_weight" not in config["loss"]  # no harmonic branch: no pitch term listed
     for name in ("last", "best"):
         state = json.loads((out / "checkpoints" / name / "state.json").read_text())
         assert set(state) >= {"step", "epoch", "val_loss"}
@@ -187,7 +188,8 @@ def test_resume_after_kill_9(tmp_path):
     assert config["augment"] == {"gain_db": 3.0, "shift": 0, "stretch": 0.05, "noise": 0.0,
                                  "copies": 1}
     assert (config["model"]["encoder_dropout"], config["model"]["classifier"],
-            config["model"]["prior_spread"], config["loss"]["class_prior"]) == (0.2, "prior", 3.0, 3.0)
+            config["model"]["prior_spread"], config["loss"]["class_prior"],
+            config["loss"]["f0_weight"]) == (0.2, "prior", 3.0, 3.0, 1.0)
     run = load_run(out, "last")
     assert len(run.classifier.trainable_weights) == 0
     assert run.encoder.get_layer("enc_dropout").rate == 0.2
