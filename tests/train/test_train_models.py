@@ -245,14 +245,28 @@ def test_prior_classifier_is_the_class_priors_posterior():
     assert (logits.argmax(1) == d2.argmin(1)).all()
 
 
+def _assert_onnx_parity(dec, z, path, atol: float) -> None:
+    """Export ``dec`` with a dynamic batch and with batch 1 (the decoder the engine plays;
+    tf2onnx once broadcast its sums to [1, L, L]) and require ONNX Runtime to decode z [N, D]
+    as Keras does, within atol. The batch-1 file is left at ``path``."""
+    import onnxruntime as ort
+    from vae_synth.export.convert import keras_to_onnx
+
+    for batch in (None, 1):
+        keras_to_onnx(dec, "z", (batch, D), ["audio"], path)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        zb = z[:1] if batch == 1 else z
+        np.testing.assert_allclose(session.run(["audio"], {"z": zb})[0], np.asarray(dec(zb)),
+                                   atol=atol)
+
+
+
 def test_antialias_removes_the_transposed_convolution_comb_and_exports(tmp_path):
     """``--antialias``: a strided transposed convolution with a random kernel turns a constant
     input into a pattern repeating every ``stride`` samples (the comb at multiples of the input
     rate); with the moving average after it the output is constant. Same parameters; ONNX
     Runtime decodes the same audio."""
     import keras
-    import onnxruntime as ort
-    from vae_synth.export.convert import keras_to_onnx
 
     cfg = {"norm": "none", "activation": "linear"}
     spec = [{"type": "convT", "filters": 1, "kernel": 8, "strides": 4}]
@@ -275,25 +289,8 @@ def test_antialias_removes_the_transposed_convolution_comb_and_exports(tmp_path)
     _, ref, _, _ = models.build_models(base, 4096, D, C)
     assert dec.count_params() == ref.count_params()
     assert len([layer for layer in dec.layers if layer.name.endswith("_antialias")]) == 5  # 5 x stride 2
-    keras_to_onnx(dec, "z", (1, D), ["audio"], tmp_path / "dec.onnx")
-    z = np.random.default_rng(1).standard_normal((1, D)).astype(np.float32)
-    session = ort.InferenceSession(str(tmp_path / "dec.onnx"), providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(session.run(["audio"], {"z": z})[0], np.asarray(dec(z)), atol=1e-5)
-
-
-def _assert_onnx_parity(dec, z, path, atol: float) -> None:
-    """Export ``dec`` with a dynamic batch and with batch 1 (the decoder the engine plays;
-    tf2onnx once broadcast its sums to [1, L, L]) and require ONNX Runtime to decode z [N, D]
-    as Keras does, within atol. The batch-1 file is left at ``path``."""
-    import onnxruntime as ort
-    from vae_synth.export.convert import keras_to_onnx
-
-    for batch in (None, 1):
-        keras_to_onnx(dec, "z", (batch, D), ["audio"], path)
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        zb = z[:1] if batch == 1 else z
-        np.testing.assert_allclose(session.run(["audio"], {"z": zb})[0], np.asarray(dec(zb)),
-                                   atol=atol)
+    z = np.random.default_rng(1).standard_normal((2, D)).astype(np.float32)
+    _assert_onnx_parity(dec, z, tmp_path / "dec.onnx", atol=1e-5)
 
 
 def test_noise_table_bands_are_band_limited_and_sum_to_unit_rms():
