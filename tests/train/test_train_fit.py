@@ -146,10 +146,10 @@ def test_resume_after_kill_9(tmp_path):
     out = tmp_path / "run"
     # options that live in config.json and must come back on --resume: the stretch
     # augmentation (12 clips + 1 copy each = 6 steps per epoch), dropout, the prior classifier,
-    # the decoder's anti-imaging, noise branch and harmonic branch
+    # the decoder's anti-imaging, noise branch and harmonic branch, the weight average
     options = ["--augment", "gain=3,stretch=0.05", "--augment-copies", "1",
                "--encoder-dropout", "0.2", "--class-prior", "3", "--prior-classifier",
-               *DECODER_BRANCHES]
+               "--ema", "0.9", *DECODER_BRANCHES]
     cmd = [sys.executable, "-m", "vae_synth", "train", *TINY, *options, "--out", str(out),
            "--epochs", "400", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -190,6 +190,7 @@ def test_resume_after_kill_9(tmp_path):
     assert (config["model"]["encoder_dropout"], config["model"]["classifier"],
             config["model"]["prior_spread"], config["loss"]["class_prior"],
             config["loss"]["f0_weight"]) == (0.2, "prior", 3.0, 3.0, 1.0)
+    assert config["optimizer"]["ema"] == 0.9
     run = load_run(out, "last")
     assert len(run.classifier.trainable_weights) == 0
     assert run.encoder.get_layer("enc_dropout").rate == 0.2
