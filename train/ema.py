@@ -35,7 +35,9 @@ class AveragedWeights:
         pairs = list(zip(model.trainable_variables, averages, strict=True))
         self.raw = [np.array(v.numpy()) for v, _ in pairs]
         for variable, average in pairs:
-            variable.assign(average)
+            # a copy: under JAX the variable would otherwise share the average's buffer, and
+            # evaluate() frees the model's buffers while it runs
+            variable.assign(np.array(average.numpy()))
 
     def swap_out(self, model) -> None:
         if self.raw is None:

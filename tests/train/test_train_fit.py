@@ -271,14 +271,15 @@ sys.exit(main(sys.argv[1:]))
 def test_jax_backend_data_parallel_without_tensorflow(tmp_path):
     """KERAS_BACKEND=jax, keras.distribution.DataParallel over two virtual CPU devices, in a
     process that cannot import TensorFlow; the weights it saves load into the TensorFlow model.
-    The decoder has every optional branch, so each trains under JAX too."""
+    The decoder has every optional branch and the weights are averaged (--ema), so each trains
+    under JAX too."""
     pytest.importorskip("jax")
     out = tmp_path / "jax"
     env = {**os.environ, "KERAS_BACKEND": "jax",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     proc = subprocess.run(
         [sys.executable, "-c", HIDE_TENSORFLOW, "train", *TINY, "--out", str(out), "--steps", "6",
-         "--distribute", "jax", *DECODER_BRANCHES], env=env, capture_output=True, text=True,
+         "--distribute", "jax", "--ema", "0.9", *DECODER_BRANCHES], env=env, capture_output=True, text=True,
         timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Warning" not in proc.stderr, proc.stderr[-3000:]
