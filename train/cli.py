@@ -139,10 +139,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--lr-schedule", choices=["constant", "cosine"], default="constant",
                    help="constant, or cosine decay to 5 %% of --lr over the planned steps")
     t.add_argument("--clipnorm", type=float, default=1.0, help="gradient clipping norm (1.0)")
-    t.add_argument("--ema", type=float, default=0.0, metavar="MOMENTUM",
-                   help="keep a moving average of the weights (e.g. 0.999: about the last 1000 "
-                        "steps) and validate, checkpoint and export it instead of the last "
-                        "step's weights (default: off)")
     lo = parser.add_argument_group("loss")
     lo.add_argument("--beta", type=float, default=None, help="KL weight (default 1e-3)")
     lo.add_argument("--gamma", type=float, default=None,
@@ -221,7 +217,7 @@ def options_from_args(args: argparse.Namespace):
         latent_dim=args.latent_dim, steps=args.steps, epochs=args.epochs, resume=args.resume,
         sample_rate=args.sample_rate, frame_length=args.frame_length, seed=args.seed,
         batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
-        clipnorm=args.clipnorm, ema=args.ema, plain=args.plain,
+        clipnorm=args.clipnorm, plain=args.plain,
         loss=loss, augment=args.augment, augment_copies=args.augment_copies,
         checkpoint_every=args.checkpoint_every, monitor_every=args.monitor_every,
         distribute=args.distribute, cpu_replicas=args.cpu_replicas,

@@ -50,7 +50,6 @@ class TrainOptions:
     lr: float = 1e-4
     lr_schedule: str = "constant"  # or "cosine": decay to 5 % of lr over the planned steps
     clipnorm: float = 1.0
-    ema: float = 0.0  # > 0: momentum of a moving average of the weights, validated and saved
     plain: bool = False
     loss: dict = field(default_factory=dict)
     augment: str | None = None
@@ -161,7 +160,7 @@ def _build_config(opts: TrainOptions, data: data_mod.LabelledAudio, model_cfg: d
         "seed": opts.seed,
         "loss": loss_cfg,
         "optimizer": {"name": "adam", "lr": opts.lr, "clipnorm": opts.clipnorm,
-                      "lr_schedule": opts.lr_schedule, "ema": opts.ema},
+                      "lr_schedule": opts.lr_schedule},
         "batch_size": opts.batch_size,
         "plain": opts.plain,
         "licence": data.licence,
@@ -282,8 +281,6 @@ def train(opts: TrainOptions) -> dict:
     """Train (or resume) a run; returns the final metrics dict (also in RUN_DIR/metrics.json)."""
     out = Path(opts.out)
     config_path = out / "config.json"
-    if not 0.0 <= opts.ema < 1.0:
-        raise TrainError(f"--ema {opts.ema}: the momentum must be in [0, 1), e.g. 0.999")
     if opts.resume:
         if not config_path.exists():
             raise TrainError(f"--resume: {config_path} does not exist (nothing to resume)")
@@ -314,7 +311,7 @@ def train(opts: TrainOptions) -> dict:
             (out / name).unlink(missing_ok=True)
 
     import keras
-    from vae_synth.train import checkpoints, ema, models
+    from vae_synth.train import checkpoints, models
     from vae_synth.train.losses import make_joint_model
 
     strategy, strategy_text = make_strategy(opts.distribute, opts.cpu_replicas)
@@ -361,8 +358,7 @@ def train(opts: TrainOptions) -> dict:
         model = make_joint_model(encoder, decoder, classifier, loss_cfg, opts.plain, opts.seed,
                                  input_noise=augment.noise)
         model.compile(optimizer=keras.optimizers.Adam(
-            _learning_rate(opts, total_steps), clipnorm=opts.clipnorm,
-            use_ema=opts.ema > 0, ema_momentum=opts.ema or 0.99))
+            _learning_rate(opts, total_steps), clipnorm=opts.clipnorm))
         model(x[:2])  # build (BackupAndRestore needs a built model)
         model.optimizer.build(model.trainable_variables)
     config = _build_config(opts, data, model_cfg, latent_dim, loss_cfg, augment)
@@ -379,14 +375,11 @@ def train(opts: TrainOptions) -> dict:
     sub_models = {"encoder": encoder, "decoder": decoder, "classifier": classifier}
     # Order matters at each epoch's end: the logs (and last/best) are written before the backup
     # that marks the epoch done, so a kill between them never loses an epoch's row.
-    averaged = ema.AveragedWeights() if opts.ema > 0 else None
     callbacks = [
-        averaged.begin if averaged else None,
         _recon_monitor(data, opts.monitor_every) if chief and opts.monitor_every else None,
         checkpoints.ResumableCSVLogger(str(run_dir / "logs" / "metrics.csv"), append=True),
         checkpoints.ResumableCSVLogger(str(run_dir / "history.csv"), append=True),
         checkpoints.RunCheckpoint(ckpt_root, sub_models, steps_per_epoch, opts.checkpoint_every),
-        averaged.end if averaged else None,
         checkpoints.AtomicBackupAndRestore(str(ckpt_root / "backup"), save_freq="epoch",
                                            every=opts.checkpoint_every),
         keras.callbacks.TerminateOnNaN(),
@@ -491,7 +484,6 @@ def _options_from_config(saved: dict, opts: TrainOptions) -> TrainOptions:
         lr=saved.get("optimizer", {}).get("lr", opts.lr),
         clipnorm=saved.get("optimizer", {}).get("clipnorm", opts.clipnorm),
         lr_schedule=saved.get("optimizer", {}).get("lr_schedule", "constant"),
-        ema=saved.get("optimizer", {}).get("ema", 0.0),
         plain=saved.get("plain", False), loss=saved.get("loss", {}),
         augment=aug_text or None, augment_copies=copies, model=saved.get("model"),
     )

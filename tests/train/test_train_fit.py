@@ -146,10 +146,10 @@ def test_resume_after_kill_9(tmp_path):
     out = tmp_path / "run"
     # options that live in config.json and must come back on --resume: the stretch
     # augmentation (12 clips + 1 copy each = 6 steps per epoch), dropout, the prior classifier,
-    # the decoder's anti-imaging, noise branch and harmonic branch, the weight average
+    # the decoder's anti-imaging, noise branch and harmonic branch
     options = ["--augment", "gain=3,stretch=0.05", "--augment-copies", "1",
                "--encoder-dropout", "0.2", "--class-prior", "3", "--prior-classifier",
-               "--ema", "0.9", *DECODER_BRANCHES]
+               *DECODER_BRANCHES]
     cmd = [sys.executable, "-m", "vae_synth", "train", *TINY, *options, "--out", str(out),
            "--epochs", "400", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -190,7 +190,6 @@ def test_resume_after_kill_9(tmp_path):
     assert (config["model"]["encoder_dropout"], config["model"]["classifier"],
             config["model"]["prior_spread"], config["loss"]["class_prior"],
             config["loss"]["f0_weight"]) == (0.2, "prior", 3.0, 3.0, 1.0)
-    assert config["optimizer"]["ema"] == 0.9
     run = load_run(out, "last")
     assert len(run.classifier.trainable_weights) == 0
     assert run.encoder.get_layer("enc_dropout").rate == 0.2
@@ -207,7 +206,7 @@ def test_resume_after_kill_9(tmp_path):
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     out = tmp_path / "mirrored"
     proc = _cli(*TINY, "--out", str(out), "--steps", "6", "--cpu-replicas", "2",
-                "--distribute", "mirrored", "--ema", "0.9")  # the average is a mirrored variable
+                "--distribute", "mirrored")
     assert "MirroredStrategy over 2 devices" in proc.stderr
     hist = _history(out)
     assert len(hist) == 2 and all(np.isfinite(float(r["loss"])) for r in hist)
@@ -271,15 +270,14 @@ sys.exit(main(sys.argv[1:]))
 def test_jax_backend_data_parallel_without_tensorflow(tmp_path):
     """KERAS_BACKEND=jax, keras.distribution.DataParallel over two virtual CPU devices, in a
     process that cannot import TensorFlow; the weights it saves load into the TensorFlow model.
-    The decoder has every optional branch and the weights are averaged (--ema), so each trains
-    under JAX too."""
+    The decoder has every optional branch, so each trains under JAX too."""
     pytest.importorskip("jax")
     out = tmp_path / "jax"
     env = {**os.environ, "KERAS_BACKEND": "jax",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     proc = subprocess.run(
         [sys.executable, "-c", HIDE_TENSORFLOW, "train", *TINY, "--out", str(out), "--steps", "6",
-         "--distribute", "jax", "--ema", "0.9", *DECODER_BRANCHES], env=env, capture_output=True, text=True,
+         "--distribute", "jax", *DECODER_BRANCHES], env=env, capture_output=True, text=True,
         timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Warning" not in proc.stderr, proc.stderr[-3000:]
