@@ -129,17 +129,12 @@ CONV_FAST = {
 # clips they must learn a filterbank first, and their latent means separate the classes of
 # held-out clips less well. Only the encoder changes: the decoder (what the player runs) is the
 # configuration's own. The frame length must be a multiple of 512 (hop 64 x stride 8).
-# ``logspec-shallow``: the same front end with no convolutions after it, only the 1x1 bottleneck
-# and the dense layers, so the latent means are nearly a linear map of the log spectrogram
-# (multiple of 64). On the drums' split a logistic regression on these features, fitted to the
-# 71 real training clips, classifies all 18 held-out clips (docs/RESULTS.md 4.7).
 def _logspec(n_fft: int = 256, hop: int = 64) -> dict:
     return {"type": "logspec", "n_fft": n_fft, "hop": hop}
 
 
 ENCODERS = {
     "logspec": [_logspec(256, 64), _c(64, 5, 2), _c(128, 5, 2), _c(128, 5, 2)],
-    "logspec-shallow": [_logspec(256, 64)],
 }
 
 CONFIGS = {

@@ -182,27 +182,6 @@ def test_logspec_encoder_is_a_frozen_log_stft_and_exports_to_onnx(tmp_path):
     np.testing.assert_allclose(mu_onnx, np.asarray(enc(x)[0]), atol=1e-4)
 
 
-def test_logspec_shallow_encoder_is_the_front_end_then_dense_and_exports(tmp_path):
-    """``--encoder logspec-shallow``: the log-STFT front end feeds the 1x1 bottleneck directly
-    (no convolutions), so the encoder is small; it converts to ONNX with the same means."""
-    import onnxruntime as ort
-    from vae_synth.export.convert import keras_to_onnx
-
-    cfg = models.resolve_config("conv", "fast", encoder="logspec-shallow")
-    assert cfg["encoder"] == [{"type": "logspec", "n_fft": 256, "hop": 64}]
-    frame = 16384
-    enc, _, _, _ = models.build_models(cfg, frame, 10, 4)
-    assert enc.get_layer("enc_bottleneck").input.shape == (None, frame // 64, 129)
-    # frozen DFT 256 x 258, bottleneck 129 -> 16, two dense heads from 256 frames x 16 channels
-    assert enc.count_params() == 256 * 258 + (129 * 16 + 16) + 2 * (256 * 16 * 10 + 10)
-    keras_to_onnx(enc, "audio", (None, frame), ["mu", "logvar"], tmp_path / "encoder.onnx")
-    x = np.random.default_rng(4).uniform(-1, 1, (2, frame)).astype(np.float32)
-    session = ort.InferenceSession(str(tmp_path / "encoder.onnx"),
-                                   providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(session.run(["mu"], {"audio": x})[0], np.asarray(enc(x)[0]),
-                               atol=1e-4)
-
-
 def test_output_gate_silences_hiss_keeps_sound_and_exports(tmp_path):
     """``--output-gate -50``: a -80 dBFS hiss after a sound falls below 16-bit resolution, the
     sound itself passes unchanged, and ONNX Runtime computes the same gate."""
