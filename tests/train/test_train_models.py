@@ -260,7 +260,6 @@ def _assert_onnx_parity(dec, z, path, atol: float) -> None:
                                    atol=atol)
 
 
-
 def test_antialias_removes_the_transposed_convolution_comb_and_exports(tmp_path):
     """``--antialias``: a strided transposed convolution with a random kernel turns a constant
     input into a pattern repeating every ``stride`` samples (the comb at multiples of the input
@@ -350,6 +349,16 @@ def test_noise_branch_decodes_noise_without_a_comb_and_exports(tmp_path):
 
 
 def _harmonic_decoder(count: int):
+    """A conv/small decoder with ``count`` harmonics, its weights drawn from a fixed seed (0).
+
+    The parity test's error depends on these weights; unseeded it depended on which tests ran
+    before, and alone it failed. Over random inits 0-7 the ONNX error of
+    test_harmonic_decoder_exports_with_parity's setting is 4.7e-5 ... 1.3e-4 (seed 0: 5.6e-5):
+    a 1-ulp difference in f0 between the runtimes, summed over ~100 cycles and multiplied by
+    up to 32 harmonics, sits at the export's 1e-4 tolerance (docs/RESULTS.md 6)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
     cfg = {**models.resolve_config("conv", "small"),
            "harmonics": {"count": count, "f0_min": 60.0, "f0_max": 400.0, "sample_rate": 8000}}
     return models.build_models(cfg, L, D, C)[1]
