@@ -501,9 +501,9 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
     target clip's pitch by the f0 loss) and the amplitudes of ``count`` harmonics (sigmoid,
     starting near 0.02; harmonics above Nyquist are muted). Both are interpolated linearly to
     the sample rate; the phase is the running sum of f0 / sr: per grid step in closed form (f0
-    is linear there), across steps a float64 sum, wrapped to [0, 1) before the sines. On the
-    digits the decoded f0 follows the speaker's pitch within 0.13 octave, but the thesis's
-    centroid dist did not improve (docs/RESULTS.md 2.5).
+    is linear there), across steps a float64 sum of an f0 computed in float64, wrapped to
+    [0, 1) before the sines. On the digits the decoded f0 follows the speaker's pitch within
+    0.13 octave, but the thesis's centroid dist did not improve (docs/RESULTS.md 2.5).
     """
     import keras
     import numpy as np
@@ -520,11 +520,20 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
                                 name="harm_f0_unit")(hidden)
     unit = keras.layers.Activation("sigmoid", dtype="float32", name="harm_f0_sigmoid")(
         logit * F0_GAIN)
-    f0 = pitch_scale(float(f0_min), float(f0_max))(unit)  # [N, T0, 1] Hz
+    f0 = pitch_scale(float(f0_min), float(f0_max))(unit)  # [N, T0, 1] Hz, read by the f0 loss
     # the f0 learns from the pitch loss alone: through the sines, the spectral losses' gradient
     # with respect to f0 is large and erratic, and under Adam it drowned the pitch term (the
     # decoded f0 of a 100 Hz sawtooth did not move in 120 steps)
     f0 = ops.stop_gradient(f0)
+    # the oscillators' f0: the same function of the logit, in float64. Every cycle played
+    # multiplies an f0 error (times the harmonic number), and float32's sigmoid, exp and x10
+    # rounded 1-2 ulps apart in ONNX Runtime and TensorFlow: 4.4e-5 ... 8.1e-5 of output error
+    # on four trained decoders against the export's 1e-4 tolerance; 1.1e-5 ... 2.4e-5 in
+    # float64, what remains being the upstream layers' rounding (docs/RESULTS.md 6)
+    wide = _wide_float()
+    f0_osc = float(f0_min) * ops.exp(ops.sigmoid(ops.cast(logit, wide) * F0_GAIN)
+                                     * math.log(f0_max / f0_min))
+    f0_osc = ops.stop_gradient(ops.reshape(f0_osc, (-1, t0)))  # [N, T0] Hz
     amps = keras.layers.Conv1D(count, 1, activation="sigmoid", dtype="float32",
                                bias_initializer=keras.initializers.Constant(-4.0),
                                name="harm_amp")(hidden)  # [N, T0, K]
@@ -535,12 +544,12 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
     # in float64 (in float32 the rounding drifts 3e-3 rad over a 4096-sample frame, and ONNX
     # Runtime rounds differently from TensorFlow), plus the cycles of the linear f0 ramp inside
     # the step, exact in closed form
-    f0 = keras.layers.Reshape((t0,), name="harm_f0_flat")(f0)
-    f0_next = next_step(f0)  # the ramp upsample_linear draws between steps
-    f0_64, next_64 = ops.cast(f0, _wide_float()), ops.cast(f0_next, _wide_float())
-    per_step = (0.5 * (step - 1) * (f0_64 + next_64) + f0_64) / sample_rate  # cycles in a step
+    # the ramp upsample_linear draws between steps (not next_step: a layer casts to float32)
+    next_osc = ops.concatenate([f0_osc[:, 1:], f0_osc[:, -1:]], axis=1)
+    per_step = (0.5 * (step - 1) * (f0_osc + next_osc) + f0_osc) / sample_rate  # cycles in a step
     start = ops.cumsum(per_step, axis=1) - per_step
     start = ops.cast(start - ops.floor(start), "float32")  # [N, T0], wrapped to [0, 1)
+    f0, f0_next = ops.cast(f0_osc, "float32"), ops.cast(next_osc, "float32")
     s = np.arange(step, dtype="float32").reshape(1, 1, step)
     inside = (ops.expand_dims(f0, -1) * (s + 1.0)
               + ops.expand_dims(f0_next - f0, -1) * (s * (s + 1.0) / (2.0 * step))) / sample_rate
