@@ -73,11 +73,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="configuration: thesis (Tables 4.1/4.2 exactly), small (scaled for a "
                         "CPU), fast (conv only: real-time decoder, ~5 ms per 16384 samples); "
                         "default small")
-    m.add_argument("--encoder", choices=["waveform", "logspec"], default="waveform",
-                   help="encoder input: waveform (the configuration's own, as the thesis) or "
-                        "logspec (a fixed log-STFT front end and three convolutions: latent "
-                        "means that separate held-out classes better; the decoder, which is "
-                        "what the player runs, is unchanged); default waveform")
+    m.add_argument("--encoder", choices=["waveform", "logspec", "waveform+logspec"],
+                   default="waveform",
+                   help="encoder input: waveform (the configuration's own, as the thesis), "
+                        "logspec (a fixed log-STFT front end and three convolutions) or "
+                        "waveform+logspec (both side by side, concatenated before the latent); "
+                        "the decoder, which is what the player runs, is the same; default "
+                        "waveform")
     m.add_argument("--output-gate", type=float, default=None, metavar="DBFS",
                    help="gate the decoder's output below DBFS (e.g. -50): a downward expander "
                         "inside the model, so decoded silence is silent instead of hissing at "

@@ -182,6 +182,43 @@ def test_logspec_encoder_is_a_frozen_log_stft_and_exports_to_onnx(tmp_path):
     np.testing.assert_allclose(mu_onnx, np.asarray(enc(x)[0]), atol=1e-4)
 
 
+def test_waveform_and_logspec_encoders_side_by_side_export_to_onnx(tmp_path):
+    """``--encoder waveform+logspec``: both paths read the same audio, each with its own
+    bottleneck; their flattened outputs are concatenated before mu and logvar. Its parameters
+    are both encoders' convolutions and one pair of dense layers over the concatenation; the
+    decoder is the configuration's own; the encoder converts to ONNX with the same mu."""
+    import onnxruntime as ort
+    from vae_synth.export.convert import keras_to_onnx
+
+    frame, d = 4096, 10
+    cfg = models.resolve_config("conv", "fast", encoder="waveform+logspec")
+    assert cfg["encoder"] == models.resolve_config("conv", "fast")["encoder"]
+    assert cfg["encoder_side"] == models.ENCODERS["logspec"]
+    enc, dec, _, _ = models.build_models(cfg, frame, d, 4)
+    single = {name: models.build_models(models.resolve_config("conv", "fast", encoder=name),
+                                        frame, d, 4)[0] for name in ("waveform", "logspec")}
+    # conv/fast: 16 bottleneck channels over 4096 / 256 steps; logspec: over 4096 / 512 steps
+    assert cfg["bottleneck_channels"] == 16
+    widths = {"waveform": 16 * frame // 256, "logspec": 16 * frame // 512}
+    assert enc.get_layer("mu").input.shape[-1] == sum(widths.values()) == 384
+
+    def dense_mu_logvar(width):  # the two dense layers to mu and logvar
+        return 2 * (width * d + d)
+
+    convs = sum(e.count_params() - dense_mu_logvar(widths[n]) for n, e in single.items())
+    assert enc.count_params() == convs + dense_mu_logvar(sum(widths.values()))
+    assert dec.count_params() == models.build_models(models.resolve_config("conv", "fast"),
+                                                     frame, d, 4)[1].count_params()
+    with pytest.raises(ValueError, match="one encoder, not two"):
+        models.build_encoder(cfg, frame, d, plain=True)
+    x = np.random.default_rng(4).uniform(-1, 1, (2, frame)).astype(np.float32)
+    keras_to_onnx(enc, "audio", (None, frame), ["mu", "logvar"], tmp_path / "encoder.onnx")
+    session = ort.InferenceSession(str(tmp_path / "encoder.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["mu"], {"audio": x})[0], np.asarray(enc(x)[0]),
+                               atol=1e-4)
+
+
 def test_output_gate_silences_hiss_keeps_sound_and_exports(tmp_path):
     """``--output-gate -50``: a -80 dBFS hiss after a sound falls below 16-bit resolution, the
     sound itself passes unchanged, and ONNX Runtime computes the same gate."""
