@@ -178,6 +178,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                     help="KL toward a prior of each clip's own class, N(m_c, I), with the class "
                          "means SPREAD apart on their own axes, instead of N(0, I): classes "
                          "form tight clusters (default 0: the thesis's standard prior)")
+    lo.add_argument("--cluster-weight", type=float, default=None, metavar="W",
+                    help="with --class-prior: weight of the mean squared distance of each "
+                         "clip's latent mean to its class centre, drawing every class into a "
+                         "tighter cluster than the KL alone (which also widens the posteriors); "
+                         "held-out clips' nearest neighbour is then of their own class when "
+                         "the classifier is right (default 0)")
     r = parser.add_argument_group("checkpoints, logs, devices")
     r.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
                    help="write checkpoints/last every EPOCHS epochs (and at the end)")
@@ -207,6 +213,7 @@ def options_from_args(args: argparse.Namespace):
                         ("mel_fft", "mel_fft"), ("mel_bands", "mel_bands"),
                         ("level_weight", "level_weight"), ("kl_warmup_steps", "kl_warmup"),
                         ("free_bits", "free_bits"), ("class_prior", "class_prior"),
+                        ("cluster_weight", "cluster_weight"),
                         ("f0_weight", "f0_weight"), ("voiced_noise_weight", "voiced_noise_weight")):
         if getattr(args, option) is not None:
             loss[key] = getattr(args, option)

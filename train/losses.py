@@ -31,6 +31,7 @@ DEFAULT_LOSS = {
     "free_bits": 0.0,
     "gamma": 0.1,
     "class_prior": 0.0,  # > 0: KL toward N(m_y, I), class means this far apart (0: N(0, I))
+    "cluster_weight": 0.0,  # with class_prior: weight of mean |mu - m_y|^2, tightening each class
     "mel_weight": 0.0,
     "level_weight": 0.0,
     "mel_fft": 2048,
@@ -183,7 +184,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.loss_cfg = cfg
             self.seed_gen = keras.random.SeedGenerator(seed)
             names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "f0", "voiced_noise",
-                     "kl", "ce", "acc"]
+                     "kl", "cluster", "ce", "acc"]
             self.f0_range = None
             layers = {layer.name: layer for layer in decoder.layers}
             if "harm_f0" in layers:
@@ -261,7 +262,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     voiced_noise = voiced_noise_loss(voiced, noise_hat)
                     total = total + c["voiced_noise_weight"] * voiced_noise
             total = ops.mean(total)
-            kl = ops.zeros(())
+            kl = cluster = ops.zeros(())
             ce = ops.zeros(())
             acc = ops.zeros(())
             if not self.plain:
@@ -278,6 +279,12 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     step = ops.cast(self.optimizer.iterations, "float32")
                     weight = weight * ops.minimum(1.0, step / float(c["kl_warmup_steps"]))
                 total = total + weight * ops.sum(kl_d)
+                if c["cluster_weight"] and self.prior_means is not None and y is not None:
+                    # pulls the posterior means (not their variances) toward their class's
+                    # centre: what the KL's mean term does, without also widening the
+                    # posteriors toward unit variance, which blurs what the decoder hears
+                    cluster = ops.mean(ops.sum(ops.square(mu32), axis=-1))
+                    total = total + c["cluster_weight"] * cluster
                 if self.classifier is not None and y is not None:
                     logits32 = ops.cast(logits, "float32")
                     ce = ops.mean(keras.losses.sparse_categorical_crossentropy(
@@ -288,7 +295,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             for name, value in (("recon_mse", ops.mean(mse)), ("recon_stft", ops.mean(stft)),
                                 ("recon_mel", ops.mean(mel)), ("recon_level", ops.mean(level)),
                                 ("f0", ops.mean(f0)), ("voiced_noise", ops.mean(voiced_noise)),
-                                ("kl", kl), ("ce", ce), ("acc", acc)):
+                                ("kl", kl), ("cluster", cluster), ("ce", ce), ("acc", acc)):
                 self.trackers[name].update_state(value)
             return _scale_for_replicas(total)
 

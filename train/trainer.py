@@ -338,6 +338,8 @@ def train(opts: TrainOptions) -> dict:
             if not opts.loss.get("class_prior"):
                 raise TrainError("--prior-classifier needs --class-prior SPREAD (the class centres)")
             model_cfg.update(classifier="prior", prior_spread=float(opts.loss["class_prior"]))
+    if opts.loss.get("cluster_weight") and not opts.loss.get("class_prior"):
+        raise TrainError("--cluster-weight needs --class-prior SPREAD (the class centres)")
     loss_cfg = {**DEFAULT_LOSS, **opts.loss, "sample_rate": data.sample_rate}
     if not model_cfg.get("harmonics"):  # config.json lists only the weights this run uses
         for key in ("f0_weight", "voiced_noise_weight"):

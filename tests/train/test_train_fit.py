@@ -114,6 +114,9 @@ def test_cli_writes_run_dir_and_load_run_reads_it(tmp_path):
     lone = _cli(*TINY, "--prior-classifier", "--out", str(tmp_path / "y"), "--steps", "1",
                 check=False)
     assert lone.returncode == 2 and "--prior-classifier needs --class-prior" in lone.stderr
+    lone = _cli(*TINY, "--cluster-weight", "0.1", "--out", str(tmp_path / "z"), "--steps", "1",
+                check=False)
+    assert lone.returncode == 2 and "--cluster-weight needs --class-prior" in lone.stderr
 
 
 def test_plain_autoencoder_run(tmp_path):
@@ -149,7 +152,7 @@ def test_resume_after_kill_9(tmp_path):
     # the decoder's anti-imaging, noise branch and harmonic branch
     options = ["--augment", "gain=3,stretch=0.05", "--augment-copies", "1",
                "--encoder-dropout", "0.2", "--class-prior", "3", "--prior-classifier",
-               *DECODER_BRANCHES]
+               "--cluster-weight", "0.1", *DECODER_BRANCHES]
     cmd = [sys.executable, "-m", "vae_synth", "train", *TINY, *options, "--out", str(out),
            "--epochs", "400", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -189,7 +192,8 @@ def test_resume_after_kill_9(tmp_path):
                                  "copies": 1}
     assert (config["model"]["encoder_dropout"], config["model"]["classifier"],
             config["model"]["prior_spread"], config["loss"]["class_prior"],
-            config["loss"]["f0_weight"]) == (0.2, "prior", 3.0, 3.0, 1.0)
+            config["loss"]["f0_weight"], config["loss"]["cluster_weight"]) == (
+                0.2, "prior", 3.0, 3.0, 1.0, 0.1)
     run = load_run(out, "last")
     assert len(run.classifier.trainable_weights) == 0
     assert run.encoder.get_layer("enc_dropout").rate == 0.2

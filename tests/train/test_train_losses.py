@@ -142,6 +142,30 @@ def test_class_prior_pulls_each_clip_toward_its_own_class_mean():
         pytest.approx(0.5 * 18.0, abs=1e-4)   # |m_a - m_b|^2 = 18
 
 
+def test_cluster_weight_adds_the_squared_distance_of_each_mean_to_its_class_centre():
+    from vae_synth.train import models
+
+    means = models.class_prior_means(3, 4, 3.0)
+    cfg = models.resolve_config("conv", "small")
+    enc, dec, cls, _ = models.build_models(cfg, 512, 4, 3)
+    # beta 0: only the new term counts
+    off = {"beta": 0.0, "gamma": 0.0, "mse_weight": 0.0, "stft_weight": 0.0, "class_prior": 3.0}
+    x = np.zeros((3, 512), np.float32)
+    y = np.array([0, 1, 2])
+    logvar = np.full((3, 4), 2.0, np.float32)  # wide posteriors cost nothing here, unlike the KL
+    logits = np.zeros((3, 3), np.float32)
+    offset = np.array([[1.0, 0, 0, 0], [0, 2.0, 0, 0], [0, 0, 0, 3.0]], np.float32)
+    tight = losses.make_joint_model(enc, dec, cls, {**off, "cluster_weight": 0.5})
+    plain = losses.make_joint_model(enc, dec, cls, off)
+    mu = means + offset
+    assert float(_np(plain.compute_loss(x, y, (x, mu, logvar, logits)))) == pytest.approx(0.0)
+    # 0.5 * mean(1, 4, 9)
+    assert float(_np(tight.compute_loss(x, y, (x, mu, logvar, logits)))) == \
+        pytest.approx(0.5 * 14.0 / 3, abs=1e-5)
+    assert float(_np(tight.compute_loss(x, y, (x, means, logvar, logits)))) == \
+        pytest.approx(0.0, abs=1e-6)
+
+
 def test_log_mel_loss():
     rng = np.random.default_rng(1)
     x = (0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
