@@ -37,6 +37,7 @@ import numpy as np
 from vae_synth.export.midimap import default_midi_map
 from vae_synth.export.stats import class_stats, pca
 from vae_synth.synth.preset import (
+    DATA_FILES,
     DEFAULT_FILE_NAMES,
     PRESET_JSON,
     Preset,
@@ -280,7 +281,7 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-{os.getpid()}-", dir=out.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a preset folder is ordinary data
-        from vae_synth.export.convert import OPSET, keras_to_onnx
+        from vae_synth.export.convert import OPSET, keras_to_onnx, share_weights
 
         for role, model, in_name, shape, outs in (
             ("decoder", decoder, "z", (1, latent_dim), ["audio"]),
@@ -290,6 +291,8 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
         ):
             progress.start(f"converting {role} (tf2onnx, opset {OPSET})")
             keras_to_onnx(model, in_name, shape, outs, tmp / DEFAULT_FILE_NAMES[role])
+        share_weights([tmp / DEFAULT_FILE_NAMES[role] for role in ("decoder", "decoder_batch")],
+                      DATA_FILES["decoder_weights"])
         clips = parity_clips(np.concatenate([train_x, np.asarray(data.test_x, np.float32)]),
                              np.concatenate([train_y, np.asarray(data.test_y)]))
         progress.start(f"parity ONNX Runtime vs TensorFlow on {len(clips)} real clips")
@@ -315,7 +318,7 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
             "pca": {"mean": _floats(axes.mean), "components": [_floats(r) for r in axes.components],
                     "explained_variance": _floats(axes.explained_variance)},
             "files": {role: {"path": fname, "sha256": sha256_file(tmp / fname)}
-                      for role, fname in DEFAULT_FILE_NAMES.items()},
+                      for role, fname in {**DEFAULT_FILE_NAMES, **DATA_FILES}.items()},
             "midi": default_midi_map(class_names, pca_axes=len(axes.components), sustain=sustain),
             "training": _json_safe(training),
             "export": {"parity_max_abs_err": parity, "parity_tolerance": tolerance,

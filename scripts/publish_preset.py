@@ -97,7 +97,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str,
 - **Classes**: {', '.join(c['name'] for c in preset['classes'])}
 - **Sound**: {preset['frame_length']} samples at {preset['sample_rate']} Hz
   ({preset['frame_length'] / preset['sample_rate']:.2f} s per one-shot), latent size {preset['latent_dim']}
-- **Bundle size**: {size_mb:.1f} MB (decoder at batch 1 and dynamic batch, encoder, classifier)
+- **Bundle size**: {size_mb:.1f} MB (the decoder's weights once, its graphs at batch 1 and dynamic batch, encoder, classifier)
 
 ## Data and licence
 

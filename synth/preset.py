@@ -6,6 +6,7 @@ A preset is a folder ``PRESET_DIR`` holding ``preset.json`` and four ONNX files 
     decoder_batch.onnx  z [N, D]  -> audio [N, L]        (a bank of points in one call)
     encoder.onnx        audio [N, L] -> mu [N, D], logvar [N, D]
     classifier.onnx     z [N, D]  -> logits [N, C]
+    decoder.weights     optional: the weights both decoder files read (ONNX external data), once
 
 This module is the one definition of the bundle: ``export/`` writes bundles through
 :func:`validate_preset_dict` and :func:`write_preset_json`, and the player reads them through
@@ -33,6 +34,9 @@ VERSION = 1
 PRESET_JSON = "preset.json"
 ROLES = ("decoder", "decoder_batch", "encoder", "classifier")
 DEFAULT_FILE_NAMES = {role: f"{role}.onnx" for role in ROLES}
+# Optional: the weights the two decoder files share, as ONNX external data (``files`` lists it
+# with its sha256 like the models; ONNX Runtime reads it from beside the model that names it).
+DATA_FILES = {"decoder_weights": "decoder.weights"}
 
 # Sanity limits: generous for any model this project can train, small enough that a corrupt or
 # hostile preset.json cannot make the player allocate gigabytes before anything else is checked.
@@ -388,8 +392,10 @@ def _parse(data: Any, where: str) -> _Parsed:
     if not isinstance(files_raw, dict):
         raise PresetError(where, "missing required object 'files'")
     entries: dict[str, tuple[str, str]] = {}
-    for role in ROLES:
+    for role in (*ROLES, *DATA_FILES):
         entry = files_raw.get(role)
+        if entry is None and role in DATA_FILES:
+            continue
         if not isinstance(entry, dict):
             raise PresetError(where, f"missing required entry files.{role}")
         rel = _str_field(entry, "path", where)
@@ -554,8 +560,7 @@ def load_preset(name_or_path: str | os.PathLike[str], *, check_onnx: bool = True
     data = _read_json(json_path)
     parsed = _parse(data, str(json_path))
     files: dict[str, Path] = {}
-    for role in ROLES:
-        rel, digest = parsed.file_entries[role]
+    for role, (rel, digest) in parsed.file_entries.items():
         path = folder / rel
         if not path.is_file():
             raise PresetError(path, f"missing ({role} file named in {json_path})")

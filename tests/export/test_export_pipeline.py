@@ -72,6 +72,41 @@ def test_onnx_files_have_the_contract_interfaces(exported_preset):
     assert cls.get_outputs()[0].name == "logits" and cls.get_outputs()[0].shape == ["N", 4]
 
 
+def test_both_decoders_read_one_weights_file(exported_preset, run, tmp_path):
+    """The batch-1 and batch-N decoders keep their weights once, in decoder.weights (ONNX
+    external data, hash in preset.json): each decoder file is a graph of a few kB; a changed
+    weights file is caught by its hash, and one missing is named."""
+    import shutil
+
+    from vae_synth.synth.preset import PresetError
+
+    p = load_preset(exported_preset)
+    weights = p.file("decoder_weights")
+    assert weights.name == "decoder.weights"
+    sizes = {role: p.file(role).stat().st_size for role in ("decoder", "decoder_batch")}
+    assert max(sizes.values()) < 0.2 * weights.stat().st_size, (sizes, weights.stat().st_size)
+    # float32 weights, each once (tensors under 4 kB stay in the graphs): 382,976 of 385,321
+    assert 0.95 < weights.stat().st_size / 4 / run.decoder.count_params() <= 1.0
+    z = np.zeros((1, 8), np.float32)
+    one = make_session(p.file("decoder")).run(["audio"], {"z": z})[0]
+    bank = make_session(p.file("decoder_batch")).run(["audio"], {"z": np.repeat(z, 3, 0)})[0]
+    np.testing.assert_allclose(bank, np.repeat(one, 3, 0), atol=1e-6)
+    assert np.abs(one).max() > 0  # the weights were really read
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported_preset, copy)
+    data = bytearray((copy / "decoder.weights").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (copy / "decoder.weights").write_bytes(bytes(data))
+    with pytest.raises(PresetError, match="sha256 mismatch") as info:
+        load_preset(copy)
+    assert info.value.where.endswith("decoder.weights")
+    (copy / "decoder.weights").unlink()
+    with pytest.raises(PresetError, match="missing") as info:
+        load_preset(copy)
+    assert info.value.where.endswith("decoder.weights")
+
+
 def test_centroids_are_class_means_of_the_tf_encoder(exported_preset, run, run_data):
     p = load_preset(exported_preset)
     mu_tf = _tf(run.encoder, run_data.train_x)[0]
