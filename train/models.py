@@ -140,7 +140,8 @@ ENCODERS = {
 # side, each with its bottleneck, concatenated before the dense mean and log-variance. On the
 # drums the waveform encoder places held-out clips best among each other (1-NN 0.89) but puts an
 # electronic snare among the hi-hats; the log spectrum classifies every held-out clip
-# (docs/RESULTS.md 4.7).
+# (docs/RESULTS.md 4.7). Together they reconstructed best but scattered the held-out clips like
+# the log spectrum alone (RESULTS 4.8); the drums preset ships logspec with --cluster-weight.
 SIDE_ENCODERS = {"waveform+logspec": "logspec"}
 
 CONFIGS = {
@@ -548,7 +549,7 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
     # multiplies an f0 error (times the harmonic number), and float32's sigmoid, exp and x10
     # rounded 1-2 ulps apart in ONNX Runtime and TensorFlow: 4.4e-5 ... 8.1e-5 of output error
     # on four trained decoders against the export's 1e-4 tolerance; 1.1e-5 ... 2.4e-5 in
-    # float64, what remains being the upstream layers' rounding (docs/RESULTS.md 6)
+    # float64, what remains being the upstream layers' rounding (docs/RESULTS.md 2.5)
     wide = _wide_float()
     f0_osc = float(f0_min) * ops.exp(ops.sigmoid(ops.cast(logit, wide) * F0_GAIN)
                                      * math.log(f0_max / f0_min))
