@@ -166,9 +166,11 @@ class Preset:
                            f"(classes: {', '.join(self.class_names)})") from None
 
     def file(self, role: str) -> Path:
-        """Path of the ONNX file for ``role``: decoder | decoder_batch | encoder | classifier."""
+        """Path of the file for ``role``: decoder | decoder_batch | encoder | classifier (ONNX),
+        or decoder_weights where the bundle has one."""
         if role not in self.files:
-            raise KeyError(f"unknown preset file role {role!r}; roles are {', '.join(ROLES)}")
+            raise KeyError(f"unknown preset file role {role!r}; this preset's roles are "
+                           f"{', '.join(self.files)}")
         return self.files[role]
 
 
