@@ -9,10 +9,11 @@ import argparse
 import sys
 
 EPILOG = """\
-The bundle is PRESET_DIR/preset.json with decoder.onnx (batch 1), decoder_batch.onnx, encoder.onnx
-and classifier.onnx beside it, and decoder.weights, the weights both decoders read. The export fails, writing nothing, when ONNX Runtime and TensorFlow
-disagree by more than --tolerance on real clips of the run's data. An existing preset at PRESET_DIR
-is replaced only once the new one is complete and verified.
+The bundle is PRESET_DIR/preset.json with decoder.onnx (batch 1), decoder_batch.onnx, encoder.onnx,
+classifier.onnx and decoder.weights (the weights both decoders read) beside it. The export fails,
+writing nothing, when ONNX Runtime and TensorFlow disagree by more than --tolerance on real clips
+of the run's data. An existing preset at PRESET_DIR is replaced only once the new one is
+complete and verified.
 
 examples:
   vae-synth export runs/drums --out ~/.local/share/vae-synth/presets/mydrums

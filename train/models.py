@@ -467,10 +467,11 @@ def noise_branch(grid, bands: int, frame_length: int):
 
 
 def next_step(g):
-    """Each grid step's successor, the last step repeated: g [N, T, ...] -> [N, T, ...]."""
-    import keras
+    """Each grid step's successor, the last step repeated: g [N, T, ...] -> [N, T, ...]. Keeps
+    g's dtype (a Concatenate layer would cast a float64 f0 to float32)."""
+    from keras import ops
 
-    return keras.layers.Concatenate(axis=1)([g[:, 1:], g[:, -1:]])
+    return ops.concatenate([g[:, 1:], g[:, -1:]], axis=1)
 
 
 def upsample_linear(g, step: int):
@@ -490,6 +491,13 @@ def upsample_linear(g, step: int):
     return ops.reshape(out, (-1, t * step, c))
 
 
+def unit_to_hz(unit, f0_min: float, f0_max: float):
+    """f0 in Hz from its unit (0..1), log-linear between f0_min and f0_max, in unit's dtype."""
+    from keras import ops
+
+    return f0_min * ops.exp(unit * math.log(f0_max / f0_min))
+
+
 def pitch_scale(f0_min: float, f0_max: float, name: str = "harm_f0"):
     """A layer mapping the f0 unit (0..1) to Hz, log-linearly between f0_min and f0_max. A layer
     of its own (``harm_f0``) so the training model can read the decoded f0 and pull it toward
@@ -498,7 +506,7 @@ def pitch_scale(f0_min: float, f0_max: float, name: str = "harm_f0"):
 
     class PitchScale(keras.layers.Layer):
         def call(self, unit):
-            return f0_min * keras.ops.exp(unit * math.log(f0_max / f0_min))
+            return unit_to_hz(unit, f0_min, f0_max)
 
     layer = PitchScale(dtype="float32", name=name)
     layer.f0_min, layer.f0_max = f0_min, f0_max  # read by the f0 loss (losses.py)
@@ -551,8 +559,8 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
     # on four trained decoders against the export's 1e-4 tolerance; 1.1e-5 ... 2.4e-5 in
     # float64, what remains being the upstream layers' rounding (docs/RESULTS.md 2.5)
     wide = _wide_float()
-    f0_osc = float(f0_min) * ops.exp(ops.sigmoid(ops.cast(logit, wide) * F0_GAIN)
-                                     * math.log(f0_max / f0_min))
+    f0_osc = unit_to_hz(ops.sigmoid(ops.cast(logit, wide) * F0_GAIN), float(f0_min),
+                        float(f0_max))
     f0_osc = ops.stop_gradient(ops.reshape(f0_osc, (-1, t0)))  # [N, T0] Hz
     amps = keras.layers.Conv1D(count, 1, activation="sigmoid", dtype="float32",
                                bias_initializer=keras.initializers.Constant(-4.0),
@@ -564,8 +572,7 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
     # in float64 (in float32 the rounding drifts 3e-3 rad over a 4096-sample frame, and ONNX
     # Runtime rounds differently from TensorFlow), plus the cycles of the linear f0 ramp inside
     # the step, exact in closed form
-    # the ramp upsample_linear draws between steps (not next_step: a layer casts to float32)
-    next_osc = ops.concatenate([f0_osc[:, 1:], f0_osc[:, -1:]], axis=1)
+    next_osc = next_step(f0_osc)  # the ramp upsample_linear draws between steps
     per_step = (0.5 * (step - 1) * (f0_osc + next_osc) + f0_osc) / sample_rate  # cycles in a step
     start = ops.cumsum(per_step, axis=1) - per_step
     start = ops.cast(start - ops.floor(start), "float32")  # [N, T0], wrapped to [0, 1)
