@@ -405,6 +405,43 @@ def centroid_consistency(
     return result
 
 
+def medoid_clips(
+    clips: np.ndarray,
+    labels: np.ndarray,
+    n_classes: int,
+    sample_rate: float,
+    params: MfccParams = HTK_MFCC,
+    max_per_class: int | None = None,
+    seed: int = 0,
+    progress=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The most typical real clip of each class: the one with the least summed MFCC-DTW to the
+    class's other clips. Scored as a centre by :func:`centroid_consistency`, it says what eq. 5.3
+    reads for a perfect prototype of the class drawn from these clips.
+
+    clips: [N, L]; labels: [N] -> (audio [n_classes, L] (zeros for absent classes),
+    index [n_classes] into ``clips``, -1 for absent classes). ``max_per_class`` draws that many
+    candidates per class (seeded); ``progress(n)`` gets the DTW pairs done per class.
+    """
+    clips = np.asarray(clips)
+    labels = np.asarray(labels).astype(int)
+    rng = np.random.default_rng(seed)
+    audio = np.zeros((n_classes, clips.shape[1]), clips.dtype)
+    index = np.full(n_classes, -1)
+    for c in range(n_classes):
+        idx = np.flatnonzero(labels == c)
+        if idx.size == 0:
+            continue
+        if max_per_class is not None and idx.size > max_per_class:
+            idx = np.sort(rng.choice(idx, max_per_class, replace=False))
+        pairwise = mfcc_dtw_pairwise(mfcc_tracks(clips[idx], sample_rate, params))
+        index[c] = idx[int(np.argmin(pairwise.sum(1)))]
+        audio[c] = clips[index[c]]
+        if progress is not None:
+            progress(idx.size * (idx.size - 1) // 2)
+    return audio, index
+
+
 # ----------------------------------------------------------------------------------------------
 # Reconstruction, level, spectra
 

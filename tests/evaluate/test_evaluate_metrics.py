@@ -197,6 +197,26 @@ def test_centroid_consistency_max_per_class_and_errors():
     assert np.isnan(M.centroid_dist(np.zeros((2, 2)), np.zeros(2))).all()
 
 
+def test_medoid_clips_picks_the_most_typical_take_and_it_scores_low():
+    clips, labels = digit_like_set(n_classes=2, per_class=6, seed=2)
+    labels = labels.copy()
+    labels[6] = 0  # one take of class b filed under a: an outlier the medoid must not be
+    audio, index = M.medoid_clips(clips, labels, 3, 8000)
+    assert index[2] == -1 and np.all(audio[2] == 0)  # class 2 has no clips
+    members = np.flatnonzero(labels == 0)
+    pairwise = M.mfcc_dtw_pairwise(M.mfcc_tracks(clips[members], 8000))
+    assert index[0] == members[np.argmin(pairwise.sum(1))] and index[0] != 6
+    np.testing.assert_array_equal(audio[0], clips[index[0]])
+    assert labels[index[1]] == 1
+    # as a centre, the medoid is closer to its class than the outlier is (eq. 5.3 lower)
+    typical = M.centroid_consistency(clips, labels, audio[:2], 8000, ["a", "b"])
+    outlier = M.centroid_consistency(clips, labels, clips[[6, index[1]]], 8000, ["a", "b"])
+    assert typical.per_class["a"].mean < outlier.per_class["a"].mean - 0.5
+    # max_per_class bounds the candidates (seeded): the pick is one of the drawn clips
+    _, few = M.medoid_clips(clips, labels, 2, 8000, max_per_class=3, seed=1)
+    assert labels[few[0]] == 0 and labels[few[1]] == 1
+
+
 # ---------------------------------------------------------------- reconstruction and level
 
 

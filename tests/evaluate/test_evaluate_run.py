@@ -46,6 +46,10 @@ def test_run_report_metrics_and_files(run_report, exported_run):
     # other data than the run's own: still scored against the run's own training centroids
     assert 0.0 <= m["training_centroids"]["nearest_centroid_accuracy"] <= 1.0
     assert 0.0 <= m["one_nn_vs_training_accuracy"] <= 1.0
+    # the reference centre: a real training take per class, scored like the decoded centres
+    assert np.isfinite(m["training_medoid_dist_mean"]) and m["training_medoid_dist_std"] > 0
+    assert all(np.isfinite(p["dist_mean_training_medoid"]) for p in m["per_class"].values())
+    assert "centroid dist of a real take" in (run_report / "report.md").read_text()
 
 
 def test_run_and_its_exported_preset_give_the_same_numbers(run_report, exported_preset,
