@@ -85,7 +85,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str,
     rows = "\n".join(
         f"| {name} | {stats.get('count', '–')} | {_fmt(stats.get('one_nn'))} | "
         f"{_fmt(stats.get('nearest_centroid'))} | {_fmt(stats.get('level_db'), 1)} | "
-        f"{_fmt(stats.get('dist_mean'))} |"
+        f"{_fmt(stats.get('dist_mean'))} | {_fmt(stats.get('dist_mean_training_medoid'))} |"
         for name, stats in per_class.items()
     )
     training_centroids = evaluation.get("training_centroids", {})
@@ -120,14 +120,15 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str,
 | nearest-centroid accuracy (centres of the evaluated clips) | {_fmt(evaluation.get('nearest_centroid_accuracy'))} |
 | nearest-centroid accuracy (the bundle's own training centroids) | {_fmt(training_centroids.get('nearest_centroid_accuracy'))} |
 | MFCC-DTW centroid dist, mean ± std (lower is better) | {_fmt(evaluation.get('centroid_dist_mean'))} ± {_fmt(evaluation.get('centroid_dist_std'))} |
+| the same dist with a real take as the centre (each class's most typical training clip: a reference) | {_fmt(evaluation.get('training_medoid_dist_mean'))} |
 | reconstruction SNR (dB) | {_fmt(evaluation.get('recon_snr_db'), 1)} |
 | recon_ratio (below 1: a reconstruction is closer to its source than clips of a class to each other) | {_fmt(evaluation.get('recon_ratio'))} |
 | decoded centre level vs real clips (dB, mean / worst class) | {_fmt(evaluation.get('centroid_level_db'), 1)} / {_fmt(evaluation.get('centroid_level_db_min'), 1)} |
 | morph smoothness (largest step / mean step of a 32-step morph) | {_fmt(evaluation.get('morph_smoothness'))} |
 | decoder comb (dB of the reconstructions' spectral peaks at multiples of sr / {evaluation.get('comb_period', '–')}; real clips {_fmt(evaluation.get('comb_db_real'), 1)}; 0 = no buzz) | {_fmt(evaluation.get('comb_db'), 1)} |
 
-| class | held-out clips | 1-NN | nearest centroid | centre level (dB) | centroid dist |
-|---|---|---|---|---|---|
+| class | held-out clips | 1-NN | nearest centroid | centre level (dB) | centroid dist | a real take's dist |
+|---|---|---|---|---|---|---|
 {rows}
 
 The full figures are in `evaluation.json`.
