@@ -35,11 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         if not len(data.test_x) or not len(data.train_x):
             print(f"{source}: needs both training and held-out clips", file=sys.stderr)
             return 2
-        names = data.class_names
-        medoids, _ = M.medoid_clips(data.train_x, data.train_y, len(names), args.sample_rate,
-                                    max_per_class=args.max_per_class, seed=args.seed)
-        cons = M.centroid_consistency(data.test_x, data.test_y, medoids, args.sample_rate, names,
-                                      max_per_class=args.max_per_class, seed=args.seed)
+        cons = M.real_take_consistency(data.train_x, data.train_y, data.test_x, data.test_y,
+                                       args.sample_rate, data.class_names,
+                                       max_per_class=args.max_per_class, seed=args.seed)
+        if cons is None:
+            print(f"{source}: a held-out class has no training clip", file=sys.stderr)
+            return 2
         per_class = "  ".join(f"{k} {v.mean:+.2f}" for k, v in cons.per_class.items())
         print(f"{source}: a real take {cons.mean:+.2f} ± {cons.std:.2f}  ({per_class})", flush=True)
     return 0

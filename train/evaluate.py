@@ -522,12 +522,17 @@ def evaluate(
     prog.step("centroid consistency: HTK MFCC + DTW (eq. 5.1-5.3)")
     sizes = [min(int(np.sum(y == c)), max_per_class) for c in present]
     n_pairs = sum(m * (m + 1) // 2 for m in sizes)  # pairwise + centre, as counted by the metric
-    with_medoid = data.train_x is not None and all(np.any(data.train_y == c) for c in present)
-    medoid_pairs = 0
-    if with_medoid:
-        medoid_pairs = sum(m * (m - 1) // 2 for m in (
-            min(int(np.sum(data.train_y == c)), max_per_class) for c in present))
-    n_scored = 1 + (train_centre_audio is not None) + with_medoid
+    # the reference (a real training take as the centre) needs training clips of every class
+    # that are not themselves scored
+    medoid_counts = None
+    if data.train_x is not None:
+        fresh = M.rows_not_in(data.train_x, x)
+        medoid_counts = [int(np.sum(data.train_y[fresh] == c)) for c in present]
+        if not all(medoid_counts):
+            medoid_counts = None
+    medoid_pairs = 0 if medoid_counts is None else n_pairs + sum(
+        m * (m - 1) // 2 for m in (min(k, max_per_class) for k in medoid_counts))
+    n_scored = 1 + (train_centre_audio is not None)
     with prog.bar(n_pairs * n_scored + medoid_pairs, "MFCC-DTW") as bar:
         cons = M.centroid_consistency(x, y, centre_audio, sr, names, max_per_class=max_per_class,
                                       seed=seed, progress=bar.update)
@@ -536,17 +541,11 @@ def evaluate(
             cons_train = M.centroid_consistency(x, y, train_centre_audio, sr, names,
                                                 max_per_class=max_per_class, seed=seed,
                                                 progress=bar.update)
-        # the reference: a real training take as the centre (how low eq. 5.3 gets on these clips
-        # for a prototype the model could have learned; a held-out split recorded apart from the
-        # training takes reads high even for it)
         cons_medoid = None
-        if with_medoid:
-            medoid_audio, _ = M.medoid_clips(data.train_x, data.train_y, len(names), sr,
-                                             max_per_class=max_per_class, seed=seed,
-                                             progress=bar.update)
-            cons_medoid = M.centroid_consistency(x, y, medoid_audio, sr, names,
-                                                 max_per_class=max_per_class, seed=seed,
-                                                 progress=bar.update)
+        if medoid_counts is not None:
+            cons_medoid = M.real_take_consistency(data.train_x, data.train_y, x, y, sr, names,
+                                                  max_per_class=max_per_class, seed=seed,
+                                                  progress=bar.update)
 
     prog.step("reconstruction: SNR, log-mel recon_ratio, levels, KL")
     snr = M.snr_db(x, recon)

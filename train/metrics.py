@@ -442,6 +442,43 @@ def medoid_clips(
     return audio, index
 
 
+def rows_not_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[len(a)] bool: which rows of a ([N, L]) are not, sample for sample, a row of b ([M, L])."""
+    seen = {np.ascontiguousarray(row, np.float32).tobytes() for row in np.asarray(b)}
+    return np.array([np.ascontiguousarray(row, np.float32).tobytes() not in seen
+                     for row in np.asarray(a)], bool)
+
+
+def real_take_consistency(
+    train_clips: np.ndarray,
+    train_labels: np.ndarray,
+    clips: np.ndarray,
+    labels: np.ndarray,
+    sample_rate: float,
+    class_names: list[str],
+    max_per_class: int | None = None,
+    seed: int = 0,
+    progress=None,
+) -> CentroidConsistency | None:
+    """Eq. 5.1-5.3 on ``clips`` with each class's :func:`medoid_clips` among ``train_clips`` as
+    the centre: a reference for a model's centroid dist (what a real take reaches).
+
+    Training clips that are also scored are no candidates (a centre that is one of the scored
+    clips sits at DTW 0 from it). None when a scored class has no candidate left.
+    train_clips: [M, L], train_labels: [M]; clips: [N, L], labels: [N] into ``class_names``.
+    """
+    labels = np.asarray(labels).astype(int)
+    keep = rows_not_in(train_clips, clips)
+    train_clips = np.asarray(train_clips)[keep]
+    train_labels = np.asarray(train_labels).astype(int)[keep]
+    if not all(np.any(train_labels == c) for c in np.unique(labels)):
+        return None
+    medoids, _ = medoid_clips(train_clips, train_labels, len(class_names), sample_rate,
+                              max_per_class=max_per_class, seed=seed, progress=progress)
+    return centroid_consistency(clips, labels, medoids, sample_rate, class_names,
+                                max_per_class=max_per_class, seed=seed, progress=progress)
+
+
 # ----------------------------------------------------------------------------------------------
 # Reconstruction, level, spectra
 

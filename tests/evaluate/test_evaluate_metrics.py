@@ -217,6 +217,23 @@ def test_medoid_clips_picks_the_most_typical_take_and_it_scores_low():
     assert labels[few[0]] == 0 and labels[few[1]] == 1
 
 
+def test_real_take_consistency_never_scores_a_clip_against_itself():
+    clips, labels = digit_like_set(n_classes=2, per_class=6, seed=3)
+    train, train_y = clips[[0, 1, 2, 6, 7, 8]], labels[[0, 1, 2, 6, 7, 8]]
+    held, held_y = clips[[3, 4, 5, 9, 10, 11]], labels[[3, 4, 5, 9, 10, 11]]
+    ref = M.real_take_consistency(train, train_y, held, held_y, 8000, ["a", "b"])
+    medoids, _ = M.medoid_clips(train, train_y, 2, 8000)
+    same = M.centroid_consistency(held, held_y, medoids, 8000, ["a", "b"])
+    assert ref.mean == pytest.approx(same.mean)  # disjoint sets: the plain definition
+    # the scored clips among the candidates are dropped: the medoid of what is left
+    both = M.real_take_consistency(clips, labels, held, held_y, 8000, ["a", "b"])
+    assert both.mean == pytest.approx(ref.mean)
+    assert np.all(both.per_class["a"].center > 0)
+    # nothing left to draw a real take from: no reference rather than a wrong one
+    assert M.real_take_consistency(held, held_y, held, held_y, 8000, ["a", "b"]) is None
+    np.testing.assert_array_equal(M.rows_not_in(clips, held), ~np.isin(np.arange(12), [3, 4, 5, 9, 10, 11]))
+
+
 # ---------------------------------------------------------------- reconstruction and level
 
 

@@ -46,10 +46,24 @@ def test_run_report_metrics_and_files(run_report, exported_run):
     # other data than the run's own: still scored against the run's own training centroids
     assert 0.0 <= m["training_centroids"]["nearest_centroid_accuracy"] <= 1.0
     assert 0.0 <= m["one_nn_vs_training_accuracy"] <= 1.0
+    # these clips include the run's own training clips: a real take as the centre would be one
+    # of the scored clips (DTW 0 to itself), so the reference is left out, not made up
+    assert m["training_medoid_dist_mean"] is None
+    assert all("dist_mean_training_medoid" not in p for p in m["per_class"].values())
+
+
+def test_run_report_reference_of_a_real_take_on_unseen_clips(exported_run, tmp_path):
+    # drums the run never saw (another synthesis seed): its training clips are all candidates
+    out = tmp_path / "report"
+    rc = main(["evaluate", str(exported_run), "--data", "synthetic:drums?n=24&seed=7&split=none",
+               "--split", "all", "--out", str(out), "--checkpoint", "last", "--quiet",
+               "--no-tsne"])
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
     # the reference centre: a real training take per class, scored like the decoded centres
     assert np.isfinite(m["training_medoid_dist_mean"]) and m["training_medoid_dist_std"] > 0
     assert all(np.isfinite(p["dist_mean_training_medoid"]) for p in m["per_class"].values())
-    assert "centroid dist of a real take" in (run_report / "report.md").read_text()
+    assert "centroid dist of a real take" in (out / "report.md").read_text()
 
 
 def test_run_and_its_exported_preset_give_the_same_numbers(run_report, exported_preset,
