@@ -631,8 +631,9 @@ def evaluate(
             "HTK MFCC 25 ms/5 ms, pre-emphasis 0.97, Hamming, 20 filters 200-1200 Hz, c1..c12, "
             "lifter 22; 1-D DTW per coefficient (|a-b|, symmetric1), mean of 12; std ddof=1",
             "training_medoid_dist": "eq. 5.3 with each class's most typical real training "
-            "clip (least summed MFCC-DTW to the class's other training clips) as the centre: "
-            "a reference for the centroid dist, not a model figure",
+            "clip (least summed MFCC-DTW to the class's other training clips; training clips "
+            "that are also evaluated are not candidates) as the centre: a reference for the "
+            "centroid dist, not a model figure; absent when a class has no candidate",
             "max_per_class_dtw": max_per_class,
             "recon_snr_db": "pooled 10 log10(sum x^2 / sum (x - decode(mu))^2)",
             "recon_ratio": "median log-mel L1 (dB, 64 mels, floor -60 dBFS) recon vs source / "
