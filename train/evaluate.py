@@ -25,6 +25,33 @@ MORPH_STEPS = 32  # morph_smoothness: 32 decoded steps between two class centres
 STRIP_STEPS = 9  # the morph strip and morph WAV: 9 steps, as the thesis's Fig. 4.5
 SPLITS = ("test", "train", "all")
 
+# How each figure in metrics.json is computed, written into its "protocol" entry so that a
+# report read months later still says what its numbers mean.
+PROTOCOL = {
+    "one_nn": "leave-one-out 1-NN on encoder means, Euclidean (thesis Table 5.2)",
+    "nearest_centroid": "leave-one-out class means of the evaluated clips",
+    "one_nn_vs_training": "each evaluated clip's nearest latent among the model's own "
+    "training clips (where known)",
+    "centroid_dist": "eq. 5.3; centre = mean latent of the evaluated clips of the class; "
+    "HTK MFCC 25 ms/5 ms, pre-emphasis 0.97, Hamming, 20 filters 200-1200 Hz, c1..c12, "
+    "lifter 22; 1-D DTW per coefficient (|a-b|, symmetric1), mean of 12; std ddof=1",
+    "training_medoid_dist": "eq. 5.3 with each class's most typical real training "
+    "clip (least summed MFCC-DTW to the class's other training clips; training clips "
+    "that are also evaluated are not candidates) as the centre: a reference for the "
+    "centroid dist, not a model figure; absent when a class has no candidate",
+    "recon_snr_db": "pooled 10 log10(sum x^2 / sum (x - decode(mu))^2)",
+    "recon_ratio": "median log-mel L1 (dB, 64 mels, floor -60 dBFS) recon vs source / "
+    "median between two real clips of one class",
+    "centroid_level_db": "RMS dB of the decoded class centre minus median RMS dB of the "
+    "class's clips; mean over classes",
+    "comb_db": "mean excess (dB) of the reconstructions' average spectrum at multiples "
+    "of sr / comb_period over the bins between, for the power-of-two period where it is "
+    "largest (a transposed-convolution buzz); comb_db_real: the real clips, same period",
+    "morph_smoothness": f"max/mean adjacent log-mel distance of a {MORPH_STEPS}-step "
+    "morph between class centres; mean over consecutive class pairs",
+    "active_dims": "latent dimensions with mean KL > 0.01 nats (N(0, 1) prior)",
+}
+
 
 class EvaluateError(RuntimeError):
     """Bad input for an evaluation (wrong target, data that does not fit the model)."""
@@ -568,26 +595,8 @@ def evaluate(
     ma, mb = _morph_classes(morph, names, present)
     strip = model.decode(M.morph_path(centres[ma], centres[mb], STRIP_STEPS))
 
-    per_class = {}
-    for c in present:
-        sel = y == c
-        cc = cons.per_class.get(names[c])
-        per_class[names[c]] = {
-            "count": int(sel.sum()),
-            "one_nn": float(np.mean(one_nn_pred[sel] == c)),
-            "nearest_centroid": float(np.mean(nc_pred[sel] == c)),
-            "dist_mean": _finite(cc.mean) if cc else None,
-            "dist_std": _finite(cc.std) if cc else None,
-            "level_db": _finite(level[c]),
-            "recon_snr_db": _finite(M.snr_db(x[sel], recon[sel])),
-        }
-        if cons_train is not None and names[c] in cons_train.per_class:
-            ct = cons_train.per_class[names[c]]
-            per_class[names[c]]["dist_mean_training_centroid"] = _finite(ct.mean)
-            per_class[names[c]]["dist_std_training_centroid"] = _finite(ct.std)
-        if cons_medoid is not None and names[c] in cons_medoid.per_class:
-            per_class[names[c]]["dist_mean_training_medoid"] = _finite(
-                cons_medoid.per_class[names[c]].mean)
+    per_class = _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
+                                   cons, cons_train, cons_medoid)
 
     metrics: dict[str, Any] = {
         "one_nn_accuracy": M.one_nn_accuracy(mu, y),
@@ -622,31 +631,7 @@ def evaluate(
         "data": {"sources": data.sources, "split": data.split, "clips": int(len(x)),
                  "classes": [names[c] for c in present], "licence": data.licence,
                  "attribution": data.attribution},
-        "protocol": {
-            "one_nn": "leave-one-out 1-NN on encoder means, Euclidean (thesis Table 5.2)",
-            "nearest_centroid": "leave-one-out class means of the evaluated clips",
-            "one_nn_vs_training": "each evaluated clip's nearest latent among the model's own "
-            "training clips (where known)",
-            "centroid_dist": "eq. 5.3; centre = mean latent of the evaluated clips of the class; "
-            "HTK MFCC 25 ms/5 ms, pre-emphasis 0.97, Hamming, 20 filters 200-1200 Hz, c1..c12, "
-            "lifter 22; 1-D DTW per coefficient (|a-b|, symmetric1), mean of 12; std ddof=1",
-            "training_medoid_dist": "eq. 5.3 with each class's most typical real training "
-            "clip (least summed MFCC-DTW to the class's other training clips; training clips "
-            "that are also evaluated are not candidates) as the centre: a reference for the "
-            "centroid dist, not a model figure; absent when a class has no candidate",
-            "max_per_class_dtw": max_per_class,
-            "recon_snr_db": "pooled 10 log10(sum x^2 / sum (x - decode(mu))^2)",
-            "recon_ratio": "median log-mel L1 (dB, 64 mels, floor -60 dBFS) recon vs source / "
-            "median between two real clips of one class",
-            "centroid_level_db": "RMS dB of the decoded class centre minus median RMS dB of the "
-            "class's clips; mean over classes",
-            "comb_db": "mean excess (dB) of the reconstructions' average spectrum at multiples "
-            "of sr / comb_period over the bins between, for the power-of-two period where it is "
-            "largest (a transposed-convolution buzz); comb_db_real: the real clips, same period",
-            "morph_smoothness": f"max/mean adjacent log-mel distance of a {MORPH_STEPS}-step "
-            "morph between class centres; mean over consecutive class pairs",
-            "active_dims": "latent dimensions with mean KL > 0.01 nats (N(0, 1) prior)",
-        },
+        "protocol": {**PROTOCOL, "max_per_class_dtw": max_per_class},
         "seed": seed,
     }
     if nc_train is not None:
@@ -687,6 +672,39 @@ def evaluate(
     R.write_json(out_dir / "centroid_dtw.json", R.consistency_to_json(cons, cons_train))
     R.write_report_md(out_dir / "report.md", metrics, cons, images, wavs, out_dir)
     return metrics
+
+
+def _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon, cons,
+                       cons_train, cons_medoid) -> dict:
+    """metrics.json's per_class entry: {class name: its figures} for each class with clips.
+
+    y [N], one_nn_pred [N], nc_pred [N] class indices; level [C] dB; x, recon [N, L] audio;
+    cons* CentroidConsistency results (cons_train / cons_medoid may be None).
+    """
+    import numpy as np
+    from vae_synth.train import metrics as M
+
+    per_class = {}
+    for c in present:
+        sel = y == c
+        cc = cons.per_class.get(names[c])
+        per_class[names[c]] = {
+            "count": int(sel.sum()),
+            "one_nn": float(np.mean(one_nn_pred[sel] == c)),
+            "nearest_centroid": float(np.mean(nc_pred[sel] == c)),
+            "dist_mean": _finite(cc.mean) if cc else None,
+            "dist_std": _finite(cc.std) if cc else None,
+            "level_db": _finite(level[c]),
+            "recon_snr_db": _finite(M.snr_db(x[sel], recon[sel])),
+        }
+        if cons_train is not None and names[c] in cons_train.per_class:
+            ct = cons_train.per_class[names[c]]
+            per_class[names[c]]["dist_mean_training_centroid"] = _finite(ct.mean)
+            per_class[names[c]]["dist_std_training_centroid"] = _finite(ct.std)
+        if cons_medoid is not None and names[c] in cons_medoid.per_class:
+            per_class[names[c]]["dist_mean_training_medoid"] = _finite(
+                cons_medoid.per_class[names[c]].mean)
+    return per_class
 
 
 def _training_centres(model: EvalModel, data: EvalData, names: list[str]):
