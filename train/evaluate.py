@@ -549,16 +549,12 @@ def evaluate(
     prog.step("centroid consistency: HTK MFCC + DTW (eq. 5.1-5.3)")
     sizes = [min(int(np.sum(y == c)), max_per_class) for c in present]
     n_pairs = sum(m * (m + 1) // 2 for m in sizes)  # pairwise + centre, as counted by the metric
-    # the reference (a real training take as the centre) needs training clips of every class
-    # that are not themselves scored
-    medoid_counts = None
-    if data.train_x is not None:
-        fresh = M.rows_not_in(data.train_x, x)
-        medoid_counts = [int(np.sum(data.train_y[fresh] == c)) for c in present]
-        if not all(medoid_counts):
-            medoid_counts = None
-    medoid_pairs = 0 if medoid_counts is None else n_pairs + sum(
-        m * (m - 1) // 2 for m in (min(k, max_per_class) for k in medoid_counts))
+    # the reference (a real training take as the centre) is drawn from training clips that are
+    # not themselves scored; counted here only for the progress bar's total
+    keep = None if data.train_x is None else M.real_take_candidates(data.train_x, data.train_y, x, y)
+    medoid_pairs = 0 if keep is None else n_pairs + sum(
+        m * (m - 1) // 2 for m in (min(int(np.sum(data.train_y[keep] == c)), max_per_class)
+                                   for c in present))
     n_scored = 1 + (train_centre_audio is not None)
     with prog.bar(n_pairs * n_scored + medoid_pairs, "MFCC-DTW") as bar:
         cons = M.centroid_consistency(x, y, centre_audio, sr, names, max_per_class=max_per_class,
@@ -569,7 +565,7 @@ def evaluate(
                                                 max_per_class=max_per_class, seed=seed,
                                                 progress=bar.update)
         cons_medoid = None
-        if medoid_counts is not None:
+        if keep is not None:
             cons_medoid = M.real_take_consistency(data.train_x, data.train_y, x, y, sr, names,
                                                   max_per_class=max_per_class, seed=seed,
                                                   progress=bar.update)

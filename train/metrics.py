@@ -449,6 +449,18 @@ def rows_not_in(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                      for row in np.asarray(a)], bool)
 
 
+def real_take_candidates(train_clips: np.ndarray, train_labels: np.ndarray, clips: np.ndarray,
+                         labels: np.ndarray) -> np.ndarray | None:
+    """[M] bool over ``train_clips`` ([M, L]): the clips a real take may be drawn from, those
+    that are not also scored (``clips`` [N, L]); None when a scored class (``labels`` [N]) has
+    no candidate left."""
+    keep = rows_not_in(train_clips, clips)
+    kept_labels = np.asarray(train_labels).astype(int)[keep]
+    if not all(np.any(kept_labels == c) for c in np.unique(np.asarray(labels).astype(int))):
+        return None
+    return keep
+
+
 def real_take_consistency(
     train_clips: np.ndarray,
     train_labels: np.ndarray,
@@ -464,15 +476,15 @@ def real_take_consistency(
     the centre: a reference for a model's centroid dist (what a real take reaches).
 
     Training clips that are also scored are no candidates (a centre that is one of the scored
-    clips sits at DTW 0 from it). None when a scored class has no candidate left.
+    clips sits at DTW 0 from it; :func:`real_take_candidates`). None when a scored class has no
+    candidate left.
     train_clips: [M, L], train_labels: [M]; clips: [N, L], labels: [N] into ``class_names``.
     """
-    labels = np.asarray(labels).astype(int)
-    keep = rows_not_in(train_clips, clips)
+    keep = real_take_candidates(train_clips, train_labels, clips, labels)
+    if keep is None:
+        return None
     train_clips = np.asarray(train_clips)[keep]
     train_labels = np.asarray(train_labels).astype(int)[keep]
-    if not all(np.any(train_labels == c) for c in np.unique(labels)):
-        return None
     medoids, _ = medoid_clips(train_clips, train_labels, len(class_names), sample_rate,
                               max_per_class=max_per_class, seed=seed, progress=progress)
     return centroid_consistency(clips, labels, medoids, sample_rate, class_names,

@@ -232,6 +232,9 @@ def test_real_take_consistency_never_scores_a_clip_against_itself():
     # nothing left to draw a real take from: no reference rather than a wrong one
     assert M.real_take_consistency(held, held_y, held, held_y, 8000, ["a", "b"]) is None
     np.testing.assert_array_equal(M.rows_not_in(clips, held), ~np.isin(np.arange(12), [3, 4, 5, 9, 10, 11]))
+    np.testing.assert_array_equal(M.real_take_candidates(clips, labels, held, held_y),
+                                  M.rows_not_in(clips, held))
+    assert M.real_take_candidates(held, held_y, held, held_y) is None
 
 
 # ---------------------------------------------------------------- reconstruction and level
