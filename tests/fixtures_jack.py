@@ -464,6 +464,9 @@ def pytest_runtest_protocol(item, nextitem):
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     for report in _run_in_child(item, config.getoption("--jack-timeout")):
         item.ihook.pytest_runtest_logreport(report=report)
+    # what this process set up for earlier tests (module fixtures) and the next one does not need
+    # is torn down here, as pytest's own protocol does after each test
+    item.session._setupstate.teardown_exact(nextitem)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
 
