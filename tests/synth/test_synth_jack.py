@@ -295,3 +295,59 @@ def test_an_engine_opens_and_closes_50_times_in_a_process_holding_tensorflow(
             _wait(lambda: engine.blocks > 10, timeout=5)
             assert engine.blocks > 10, cycle
     print(f"50 engine open/close cycles in {time.monotonic() - started:.1f} s")
+
+
+def _start_player(tones_preset, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "vae_synth", "--preset", str(tones_preset), "--audio-api", "jack",
+         "--midi-in", "virtual", "--no-keyboard", "--demo", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _summary(out: str):
+    lines = out.strip().splitlines()
+    return re.match(r"vae-synth: (\d+) notes, (\d+) underruns in ([\d.]+) s, ", lines[-1]) \
+        if lines else None
+
+
+def test_play_ends_with_its_summary_when_the_jack_server_is_killed(jack_server, tones_preset):
+    proc = _start_player(tones_preset, "--duration", "60")
+    try:
+        time.sleep(4)
+        assert proc.poll() is None, proc.communicate()
+        jack_server.process.kill()            # the server dies mid-play
+        killed = time.monotonic()
+        out, err = proc.communicate(timeout=15)
+        elapsed = time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    print(err[-2000:])
+    assert proc.returncode == 1, err
+    assert "server gone" in err and "Traceback" not in err
+    assert _summary(out) and int(_summary(out)[1]) > 0, out
+    assert elapsed < 2.0, elapsed
+
+
+def test_play_ends_within_two_seconds_of_sigterm_when_the_server_stops_answering(
+        jack_server, tones_preset):
+    proc = _start_player(tones_preset)
+    try:
+        time.sleep(4)
+        assert proc.poll() is None, proc.communicate()
+        jack_server.process.send_signal(signal.SIGSTOP)   # wedged: alive, answering nobody
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=15)
+        elapsed = time.monotonic() - sent
+    finally:
+        jack_server.process.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+    print(err[-2000:])
+    assert proc.returncode == 1, err
+    assert _summary(out), out
+    # the stall is noticed (no callback for 2 s) or the stuck stop is given up after the signal
+    assert "did not return after the signal" in err or "no audio callback" in err, err
+    assert elapsed < 2.0, elapsed
