@@ -159,6 +159,7 @@ def test_malformed_midi_and_floods_leave_the_engine_playing(jack_server, midi_po
         for i, message in enumerate(junk):
             sender.send(message, at_frame=t + i)
         # a flood: 2400 controller messages in 1 s (2400/s), sweeping morph and variation
+        xruns = sender.xruns
         for i in range(2400):
             cc = 1 if i % 2 == 0 else 18
             sender.send([0xB9, cc, (i // 2) % 128], at_frame=t + 2 * block + i * 20)
@@ -170,8 +171,11 @@ def test_malformed_midi_and_floods_leave_the_engine_playing(jack_server, midi_po
         # engine takes what arrives and keeps playing.
         _wait(lambda: stats.malformed + stats.ignored >= 1)
         assert stats.malformed + stats.ignored >= 1, vars(stats)
-        # rtmidi's JACK input may drop a few under a flood; the state still ends where it should
-        assert engine.router.stats.controls >= 0.9 * 2400
+        # rtmidi's JACK input loses the events of a cycle its client misses (an xrun: ~6.4
+        # messages a cycle here); the state still ends where it should
+        xruns = sender.xruns - xruns
+        print(f"flood: {engine.router.stats.controls} of 2400 controller messages, {xruns} xruns")
+        assert engine.router.stats.controls >= 0.95 * 2400 - 7 * xruns
         decoded = engine.decoder.stats
         print(f"flood: {engine.router.stats.messages} messages -> {decoded.states} states "
               f"decoded ({decoded.count} class decodes), {decoded.skipped} states skipped")
