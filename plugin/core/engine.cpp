@@ -97,6 +97,7 @@ Engine::Engine(double samplerate) : returned_(RETURN_CAPACITY), returned_is_bank
     taken_.assign(1024, 0);
     sem_init(&wake_, 0, 0);
     sem_init(&published_, 0, 0);
+    target_rate_.store(samplerate_);
     request_.name = "drums";  // the default; a restored project names its own
     request_.samplerate = samplerate_;
     request_.serial = request_serial_.fetch_add(1) + 1;
@@ -153,6 +154,7 @@ void Engine::activate(double samplerate) {
 }
 
 void Engine::request_reload() {
+    target_rate_.store(samplerate_);
     rate_request_.store(samplerate_);
     request_serial_.fetch_add(1);
     sem_post(&wake_);
@@ -218,7 +220,7 @@ void Engine::set_preset_number(int k) {
     }
     if (k == preset_baseline_) return;
     preset_baseline_ = k;
-    if (k <= 0) return;
+    if (k < 0) return;
     number_request_.store(k);
     request_serial_.fetch_add(1);
     idle_.store(false);
@@ -457,36 +459,41 @@ void Engine::worker_main() {
         reap();
         uint64_t serial = request_serial_.load();
         if (serial != loaded_serial_) {
-            // the requests since the last load; a preset number (a user's choice) wins
-            Request req;
+            // the requests since the last load: the project's preset (main thread), a preset
+            // number or program change (audio thread; the newest of these wins), a new rate
+            Request main;
             {
                 std::lock_guard<std::mutex> lock(request_mutex_);
-                req = request_;
+                main = request_;
             }
+            const uint64_t done = loaded_serial_.load();
             int number = number_request_.exchange(-1);
             int program = program_request_.exchange(-1);
-            int rate = rate_request_.exchange(0);
-            req.samplerate = rate > 0 ? rate : (program_ ? program_->samplerate : samplerate_);
-            if (rate > 0 && program_ && req.serial <= loaded_serial_.load()) {
-                req.path = program_->preset.path;  // the same preset at the new rate
-                req.name = program_->preset.name;
-            }
-            if (number > 0 || program >= 0) {
-                auto entries = list_presets();
-                int index = number > 0 ? number - 1 : (entries.empty() ? -1 : program % int(entries.size()));
-                if (index < 0 || index >= int(entries.size())) {
-                    report("no preset number " + std::to_string(number) + " (" + std::to_string(entries.size()) +
-                           " installed; `vae-synth presets` lists them)");
-                    index = -1;
-                }
-                if (index >= 0) {
-                    req.path = entries[index].path;
-                    req.name = entries[index].name;
-                } else if (rate <= 0 && req.serial <= loaded_serial_.load()) {
-                    req.path.clear();  // nothing else asked for
-                    req.name.clear();
+            bool new_rate = rate_request_.exchange(0) > 0;
+            Request req;
+            if (main.serial > done) req = main;
+            // the newer of a preset number and a program change: both count as `vae-synth presets`
+            int chosen = number >= 0 ? number : program;
+            if (chosen >= 0) {
+                auto entries = installed_programs();
+                if (chosen < int(entries.size())) {
+                    req.path = entries[chosen].path;
+                    req.name = entries[chosen].name;
+                } else {
+                    report("no preset number " + std::to_string(chosen) + " (numbers 0 to " +
+                           std::to_string(int(entries.size()) - 1) + "; `vae-synth presets` lists them)");
                 }
             }
+            if (new_rate && req.path.empty() && req.name.empty()) {
+                if (program_) {  // the same preset at the new rate
+                    req.path = program_->preset.path;
+                    req.name = program_->preset.name;
+                } else {         // nothing plays yet: what the project asked for, at this rate
+                    req.path = main.path;
+                    req.name = main.name;
+                }
+            }
+            req.samplerate = target_rate_.load();
             if (!req.path.empty() || !req.name.empty()) load(req);
             loaded_serial_.store(serial);
             sem_post(&published_);
@@ -535,6 +542,19 @@ void Engine::adopt_newest() {
         current_ = old;
         give_back(b, true);
         return;
+    }
+    if (offline_.load() && old && old->program == b->program) {
+        // offline, a bank of the same preset is taken only once it is current: one decoded at
+        // an intermediate controller state would make the sustained crossfades timing-dependent
+        uint64_t version = snapshot_.version();
+        bool stale = false;
+        for (uint64_t v : b->versions) stale = stale || v != version;
+        if (stale) {
+            current_ = old;
+            Bank* expected = nullptr;
+            if (!mailbox_.compare_exchange_strong(expected, b)) give_back(b, true);  // a newer one came
+            return;
+        }
     }
     if (!old || old->program != b->program) {
         vs_mixer_all_off(mixer_);  // the old preset's voices fade out here

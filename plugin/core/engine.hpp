@@ -59,8 +59,8 @@ public:
     void set_param(int index, double x);
     double get_param(int index) const { return snapshot_.get(index); }
 
-    // preset choice: number k >= 1 is the k-th preset of `vae-synth presets` (search order);
-    // 0 keeps the preset of the state (default: drums). Any thread.
+    // preset choice: number k >= 0 is the preset `vae-synth presets` numbers k (its Program
+    // Change number); -1 keeps the project's preset (default: drums). Any thread.
     void set_preset_number(int k);
     int preset_number() const { return preset_number_.load(); }
     // a preset by folder (absolute path) with its name as the fallback where the path is gone
@@ -136,9 +136,10 @@ private:
     std::mutex request_mutex_;   // main-thread requests only; the audio thread uses atomics
     Request request_;            // guarded by request_mutex_
     std::atomic<uint64_t> request_serial_{0};
-    std::atomic<int> number_request_{-1};   // from the audio thread: preset number to load
+    std::atomic<int> number_request_{-1};   // from the audio thread: preset number to load (-1 none)
     std::atomic<int> program_request_{-1};  // from the audio thread: MIDI program change
     std::atomic<int> rate_request_{0};
+    std::atomic<int> target_rate_{48000};  // the rate banks are decoded for
     std::atomic<uint64_t> loaded_serial_{0};
     Program* program_ = nullptr;  // the worker's latest program
     Bank* latest_ = nullptr;      // the worker's latest bank (its own reference)
@@ -148,8 +149,8 @@ private:
     std::atomic<bool> idle_{false};
     std::atomic<bool> ready_{false};
     std::atomic<bool> offline_{false};
-    std::atomic<int> preset_number_{0};
-    std::atomic<int> preset_baseline_{0};  // the last preset number seen
+    std::atomic<int> preset_number_{-1};
+    std::atomic<int> preset_baseline_{-1};  // the last preset number seen
     std::atomic<bool> restoring_{false};
     mutable std::mutex info_mutex_;  // worker <-> main thread only
     std::string info_path_, info_name_, status_;

@@ -600,6 +600,15 @@ std::vector<PresetEntry> list_presets() {
     return out;
 }
 
+std::vector<PresetEntry> installed_programs() {
+    std::vector<PresetEntry> out;
+    std::set<std::string> seen;
+    for (const auto& e : list_presets())
+        if (seen.insert(e.name).second) out.push_back(e);
+    std::stable_sort(out.begin(), out.end(), [](const PresetEntry& a, const PresetEntry& b) { return a.name < b.name; });
+    return out;
+}
+
 void validate_preset_json(const std::string& text, const std::string& where) {
     json data;
     try {

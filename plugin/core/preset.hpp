@@ -61,8 +61,11 @@ struct PresetEntry {
 std::vector<std::pair<std::string, std::string>> search_path();
 // The preset folder for a path (folder or its preset.json) or a NAME. Throws PresetError.
 std::string resolve_preset(const std::string& name_or_path);
-// Every preset folder on the search path in search order (what `vae-synth presets` numbers 1..N).
+// Every preset folder on the search path, in search order (synth.preset.list_presets).
 std::vector<PresetEntry> list_presets();
+// The presets in Program Change order, as `vae-synth presets` numbers them 0, 1, ...: the first
+// of each name on the search path (what a NAME loads), sorted by name.
+std::vector<PresetEntry> installed_programs();
 // Parse and verify preset.json and the files; with a runtime, each ONNX graph's interface too.
 Preset load_preset(const std::string& name_or_path, Runtime* runtime_for_onnx_check);
 // Validate a preset.json text that needs no files (what validate_preset_dict checks).

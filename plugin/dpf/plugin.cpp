@@ -1,10 +1,12 @@
 // The thin DPF front-end: host parameters, MIDI and state mapped onto vs::Engine, which knows
 // nothing of DPF. Parameters: every row of the engine's parameter table (normalised 0..1, named
-// as in the preset format), then `preset` (the k-th installed preset, 0 = the project's) and
-// `offline` (process() waits for each decode, for offline renders). State: the preset's folder
+// as in the preset format), then `preset` (the number `vae-synth presets` shows, -1 = the project's) and
+// `offline` (process() waits for each decode, for offline renders). MIDI Program Change picks a
+// preset by the same number. State: the preset's folder
 // and name, never its number.
 #include "DistrhoPlugin.hpp"
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -59,11 +61,11 @@ protected:
             parameter.hints = kParameterIsAutomatable | kParameterIsInteger;
             parameter.name = "preset";
             parameter.symbol = "preset";
-            parameter.description = "the k-th installed preset as `vae-synth presets` numbers them; "
-                                    "0 keeps the project's preset (default: drums)";
-            parameter.ranges.min = 0.0f;
+            parameter.description = "the installed preset of this number in `vae-synth presets` (its "
+                                    "Program Change number); -1 keeps the project's preset (default: drums)";
+            parameter.ranges.min = -1.0f;
             parameter.ranges.max = float(MAX_PRESET_NUMBER);
-            parameter.ranges.def = 0.0f;
+            parameter.ranges.def = -1.0f;
         } else {
             parameter.hints = kParameterIsAutomatable | kParameterIsBoolean | kParameterIsInteger;
             parameter.name = "offline";
@@ -77,7 +79,7 @@ protected:
 
     float getParameterValue(uint32_t index) const override {
         const uint32_t count = uint32_t(vs::PARAM_COUNT);
-        if (!engine_) return index < count ? float(vs::PARAMS[index].default_x) : 0.0f;
+        if (!engine_) return index < count ? float(vs::PARAMS[index].default_x) : (index == count ? -1.0f : 0.0f);
         if (index < count) return float(engine_->get_param(int(index)));
         if (index == count) return float(engine_->preset_number());
         return engine_->offline() ? 1.0f : 0.0f;
@@ -87,7 +89,7 @@ protected:
         if (!engine_) return;
         const uint32_t count = uint32_t(vs::PARAM_COUNT);
         if (index < count) engine_->set_param(int(index), double(value));
-        else if (index == count) engine_->set_preset_number(int(value + 0.5f));
+        else if (index == count) engine_->set_preset_number(int(std::lround(value)));
         else engine_->set_offline(value > 0.5f);
     }
 

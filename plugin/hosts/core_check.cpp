@@ -3,8 +3,8 @@
 //                                          as raw float64 on stdout
 //   vae-synth-core-check validate PATH     load and verify a preset as the plugin does:
 //                                          `ok NAME` or `error MESSAGE`; exit 0 / 1
-//   vae-synth-core-check presets           the installed presets, numbered as the plugin's
-//                                          `preset` parameter counts them
+//   vae-synth-core-check presets           the installed presets in search order, then
+//                                          `program N NAME PATH` lines: the plugin's numbering
 //   vae-synth-core-check latent PATH ...   (see main) latent points of a preset's classes
 #include <cstdio>
 #include <cstdlib>
@@ -46,10 +46,11 @@ int main(int argc, char** argv) {
         }
     }
     if (cmd == "presets") {
-        auto entries = vs::list_presets();
-        for (size_t i = 0; i < entries.size(); ++i)
-            std::printf("%zu\t%s\t%s\t%s\n", i + 1, entries[i].name.c_str(), entries[i].source.c_str(),
-                        entries[i].path.c_str());
+        for (const auto& e : vs::list_presets())
+            std::printf("listed\t%s\t%s\t%s\n", e.name.c_str(), e.source.c_str(), e.path.c_str());
+        auto programs = vs::installed_programs();
+        for (size_t i = 0; i < programs.size(); ++i)
+            std::printf("program\t%zu\t%s\t%s\n", i, programs[i].name.c_str(), programs[i].path.c_str());
         return 0;
     }
     // latent PATH morph x y variation xy_touched variation_seed pca1..pca8 (values in their units)
