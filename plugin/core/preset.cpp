@@ -28,7 +28,10 @@ namespace vs {
 namespace {
 
 const char* FORMAT = "vae-synth-preset";
-const int VERSION = 1;
+// version 2: midi.pitch and midi.pan are part of the schema; version 1 documents are migrated
+// (synth/preset.py migrate)
+const int VERSION = 2, OLDEST_VERSION = 1;
+const double MAX_PAD_SEMITONES = 48;
 const char* PRESET_JSON = "preset.json";
 const char* ROLES[] = {"decoder", "decoder_batch", "encoder", "classifier"};
 const char* DATA_FILE_ROLE = "decoder_weights";
@@ -224,11 +227,20 @@ std::string join(const std::vector<std::string>& items) {
     return out;
 }
 
+double finite_number(const json& v, const std::string& what, const std::string& where) {
+    if (is_nonfinite_marker(v)) throw PresetError(where, what + " is not finite (" + repr(v) + ")");
+    if (!v.is_number()) throw PresetError(where, what + " must be a number, got " + repr(v));
+    double x = v.get<double>();
+    if (!std::isfinite(x)) throw PresetError(where, what + " is not finite (" + repr(v) + ")");
+    return x;
+}
+
 MidiMap parse_midi(const json& value, const std::vector<std::string>& class_names, int pca_k,
                    const std::string& where) {
     if (!value.is_object()) throw PresetError(where, "'midi' must be an object, got " + type_name(value));
     std::set<std::string> names(class_names.begin(), class_names.end());
-    for (const char* key : {"notes", "controls", "morph_target", "xy_corners", "choke_groups", "sustain"})
+    for (const char* key : {"notes", "controls", "morph_target", "xy_corners", "choke_groups", "sustain",
+                            "pitch", "pan"})
         if (!value.contains(key)) throw PresetError(where, std::string("missing required field 'midi.") + key + "'");
     MidiMap midi;
     midi.notes = midi_number_map(value["notes"], "midi.notes", where);
@@ -238,13 +250,15 @@ MidiMap parse_midi(const json& value, const std::vector<std::string>& class_name
                                          "' (classes: " + join(class_names) + ")");
     midi.controls = midi_number_map(value["controls"], "midi.controls", where);
     for (const auto& [cc, param] : midi.controls) {
-        if (param.rfind("pca", 0) == 0 && param.size() > 3 &&
-            std::all_of(param.begin() + 3, param.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-            long axis = param.size() > 12 ? LONG_MAX : std::atol(param.c_str() + 3);
-            if (axis < 1 || axis > pca_k)
-                throw PresetError(where, "midi.controls[" + std::to_string(cc) + "] = '" + param +
-                                             "' but the preset has " + std::to_string(pca_k) + " PCA axes");
+        if (param_index(param) < 0) {
+            std::string names;
+            for (int i = 0; i < PARAM_COUNT; ++i) names += std::string(i ? ", " : "") + PARAMS[i].name;
+            throw PresetError(where, "midi.controls[" + std::to_string(cc) + "]: unknown engine parameter '" +
+                                         param + "' (parameters: " + names + ")");
         }
+        if (param.rfind("pca", 0) == 0 && std::atol(param.c_str() + 3) > pca_k)
+            throw PresetError(where, "midi.controls[" + std::to_string(cc) + "] = '" + param +
+                                         "' but the preset has " + std::to_string(pca_k) + " PCA axes");
     }
     const json& target = value["morph_target"];
     if (!target.is_null() && !(target.is_string() && names.count(target.get<std::string>())))
@@ -261,6 +275,31 @@ MidiMap parse_midi(const json& value, const std::vector<std::string>& class_name
     const json& sustain = value["sustain"];
     if (!sustain.is_boolean()) throw PresetError(where, "midi.sustain must be true or false, got " + repr(sustain));
     midi.sustain = sustain.get<bool>();
+    const json& pitch = value["pitch"];
+    if (!pitch.is_object()) throw PresetError(where, "midi.pitch must be an object, got " + type_name(pitch));
+    for (auto it = pitch.begin(); it != pitch.end(); ++it) {
+        int n = 0;
+        if (!midi_key(it.key(), n)) throw PresetError(where, "midi.pitch key '" + it.key() + "' is not a number 0-127");
+        std::string what = "midi.pitch['" + it.key() + "']";
+        double semitones = finite_number(it.value(), what, where);
+        if (std::fabs(semitones) > MAX_PAD_SEMITONES)
+            throw PresetError(where, what + " = " + it.value().dump() + " semitones is beyond +-48");
+        midi.pitch_semitones[n] = semitones;
+    }
+    for (const auto& [n, semitones] : midi.pitch_semitones)
+        if (!midi.notes.count(n))
+            throw PresetError(where, "midi.pitch[" + std::to_string(n) + "] tunes note " + std::to_string(n) +
+                                         ", which midi.notes does not map to a class");
+    const json& pan = value["pan"];
+    if (!pan.is_object()) throw PresetError(where, "midi.pan must be an object, got " + type_name(pan));
+    for (auto it = pan.begin(); it != pan.end(); ++it) {
+        if (!names.count(it.key()))
+            throw PresetError(where, "midi.pan names unknown class '" + it.key() + "' (classes: " + join(class_names) + ")");
+        std::string what = "midi.pan['" + it.key() + "']";
+        double x = finite_number(it.value(), what, where);
+        if (x < -1.0 || x > 1.0) throw PresetError(where, what + " = " + it.value().dump() + " is outside [-1, 1]");
+        midi.pan[it.key()] = x;
+    }
     return midi;
 }
 
@@ -269,48 +308,6 @@ struct Parsed {
     std::vector<std::pair<std::string, std::pair<std::string, std::string>>> file_entries;  // role, (rel, sha)
 };
 
-// float(x) as synth/engine.py applies it to the optional pitch/pan extras (False when Python's
-// float() would raise, which the engine skips).
-bool python_float(const json& v, double& out) {
-    if (v.is_boolean()) { out = v.get<bool>() ? 1.0 : 0.0; return true; }
-    if (is_nonfinite_marker(v)) {
-        std::string s = repr(v);
-        out = s == "nan" ? NAN : (s == "-inf" ? -INFINITY : INFINITY);
-        return true;
-    }
-    if (v.is_number()) { out = v.get<double>(); return true; }
-    if (v.is_string()) {
-        std::string s = python_strip(v.get<std::string>());
-        if (s.empty()) return false;
-        char* end = nullptr;
-        out = std::strtod(s.c_str(), &end);
-        return end && *end == '\0';
-    }
-    return false;
-}
-
-void parse_extras(const json& midi_raw, Preset& p) {
-    // synth/engine.py: optional, and entries it cannot use are skipped, never refused
-    if (midi_raw.contains("pitch") && midi_raw["pitch"].is_object()) {
-        for (auto it = midi_raw["pitch"].begin(); it != midi_raw["pitch"].end(); ++it) {
-            std::string key = python_strip(it.key());
-            char* end = nullptr;
-            long note = std::strtol(key.c_str(), &end, 10);
-            double semitones;
-            if (key.empty() || *end != '\0' || note < -128 || note > 127) continue;
-            if (!python_float(it.value(), semitones)) continue;
-            p.midi.pitch_semitones[note < 0 ? int(note + 128) : int(note)] = semitones;  // numpy's index
-        }
-    }
-    if (midi_raw.contains("pan") && midi_raw["pan"].is_object()) {
-        for (auto it = midi_raw["pan"].begin(); it != midi_raw["pan"].end(); ++it) {
-            double pan;
-            if (p.class_index(it.key()) < 0 || !python_float(it.value(), pan)) continue;
-            p.midi.pan[it.key()] = std::max(-1.0, std::min(1.0, pan));
-        }
-    }
-}
-
 Parsed parse(const json& data, const std::string& where) {
     if (!data.is_object()) throw PresetError(where, "the document must be a JSON object, got " + type_name(data));
     json fmt = data.contains("format") ? data["format"] : json();
@@ -318,9 +315,10 @@ Parsed parse(const json& data, const std::string& where) {
         throw PresetError(where, "'format' is " + repr(fmt) + ", expected '" + FORMAT + "' (not a vae-synth preset)");
     json version = data.contains("version") ? data["version"] : json();
     if (!is_int(version)) throw PresetError(where, "'version' must be an integer, got " + repr(version));
-    if (version.get<int64_t>() != VERSION)
-        throw PresetError(where, "unknown preset version " + version.dump() + "; this vae-synth reads version " +
-                                     std::to_string(VERSION) + " (a newer vae-synth may read it)");
+    if (version.get<int64_t>() < OLDEST_VERSION || version.get<int64_t>() > VERSION)
+        throw PresetError(where, "unknown preset version " + version.dump() + "; this vae-synth reads versions " +
+                                     std::to_string(OLDEST_VERSION) + " to " + std::to_string(VERSION) +
+                                     " (a newer vae-synth may read it)");
     Parsed out;
     Preset& p = out.preset;
     p.name = str_field(data, "name", where);
@@ -398,7 +396,12 @@ Parsed parse(const json& data, const std::string& where) {
         out.file_entries.push_back({role, {rel, digest}});
     }
 
-    p.midi = parse_midi(data.contains("midi") ? data["midi"] : json(), class_names, int(k), where);
+    // version 1 -> 2: midi.pitch and midi.pan, optional before, are always there
+    json midi_doc = data.contains("midi") ? data["midi"] : json();
+    if (version.get<int64_t>() == 1 && midi_doc.is_object())
+        for (const char* key : {"pitch", "pan"})
+            if (!midi_doc.contains(key)) midi_doc[key] = json::object();
+    p.midi = parse_midi(midi_doc, class_names, int(k), where);
 
     json training = data.contains("training") ? data["training"] : json();
     if (!training.is_object()) throw PresetError(where, "missing required object 'training'");
@@ -408,7 +411,8 @@ Parsed parse(const json& data, const std::string& where) {
     for (const char* key : {"config", "metrics"})
         if (!(training.contains(key) && training[key].is_object()))
             throw PresetError(where, std::string("training.") + key + " must be an object");
-    parse_extras(data["midi"], p);
+    if (data.contains("export") && !data["export"].is_object())
+        throw PresetError(where, "'export' must be an object, got " + type_name(data["export"]));
     return out;
 }
 

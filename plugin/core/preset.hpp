@@ -1,4 +1,4 @@
-// The preset bundle (format vae-synth-preset, version 1), read and verified as synth/preset.py
+// The preset bundle (format vae-synth-preset, versions 1 and 2), read and verified as synth/preset.py
 // does: the same checks in the same order (JSON fields, types, sane sizes, finite numbers, class
 // names used by the MIDI map, file hashes, each ONNX graph's interface), and the same search
 // path for a NAME: $VAE_SYNTH_PRESETS folders, the user folder, the bundled presets/.
@@ -34,9 +34,8 @@ struct MidiMap {
     std::vector<std::string> xy_corners;  // 4 class names
     std::vector<std::vector<std::string>> choke_groups;
     bool sustain = false;
-    // optional extras the engine reads as synth/engine.py does (per-pad pitch, per-class pan)
-    std::map<int, double> pitch_semitones;
-    std::map<std::string, double> pan;
+    std::map<int, double> pitch_semitones;  // mapped note -> its pad's transposition
+    std::map<std::string, double> pan;      // class -> stereo position in [-1, 1]
 };
 
 struct Preset {

@@ -1,8 +1,7 @@
 """Write the plugin's parameter table (a C++ include) from the engine's one parameter table.
 
 The table is ``synth/parameters.json`` (format ``vae-synth-parameters``), the data form of
-``synth.params.PARAMETERS``; where the checked-out synth/ does not have that file yet, the same
-document is built from ``synth.params``. Usage::
+``synth.params.PARAMETERS`` (a test in tests/synth keeps the two equal). Usage::
 
     python plugin/tools/parameter_table.py OUT.inc
 """
@@ -17,29 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def parameters_document() -> dict:
-    path = ROOT / "synth" / "parameters.json"
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    sys.path.insert(0, str(ROOT))
-    from vae_synth.synth import params
-
-    if hasattr(params, "parameters_json"):
-        return json.loads(params.parameters_json())
-    # synth/params.py before the table had ranges and tapers: its documented meaning of each
-    # normalised value x, in the table's terms
-    ranges = {"morph": (0.0, 1.0, "linear", "fraction"), "x": (0.0, 1.0, "linear", "fraction"),
-              "y": (0.0, 1.0, "linear", "fraction"), "variation": (0.0, 2.0, "linear", "class std"),
-              "volume": (0.0, 1.0, "square", "gain"),
-              "decay": (0.05, 1.0, "linear", "fraction of the frame"),
-              "pitch": (-12.0, 12.0, "linear", "semitones"),
-              "bend": (-2.0, 2.0, "linear", "semitones")}
-    rows = []
-    for name, default in params.ENGINE_PARAMS.items():
-        low, high, taper, unit = ranges.get(name, (-2.0, 2.0, "linear", "axis std"))
-        rows.append({"name": name, "kind": "latent" if name in params.LATENT_PARAMS else "engine",
-                     "default": default, "low": low, "high": high, "taper": taper, "unit": unit,
-                     "description": name, "off_from": 0.999 if name == "decay" else None})
-    return {"format": "vae-synth-parameters", "version": 1, "parameters": rows}
+    return json.loads((ROOT / "synth" / "parameters.json").read_text(encoding="utf-8"))
 
 
 def c_string(text: str) -> str:

@@ -120,16 +120,17 @@ sr, block, frames = args["rate"], args["block"], args["frames"]
 # pedalboard's Python wrapper reads the text of every parameter at 1001 points when a plugin
 # loads, and DPF's VST3 carries 2080 MIDI-controller parameters (how VST3 delivers controllers):
 # minutes. Skip that scan and set parameters on pedalboard's C++ objects (raw value = the
-# normalised 0..1 value). initialization_timeout=0: no 10 s wait for note 60 to sound (the drums
+# normalised value). initialization_timeout=0: no 10 s wait for note 60 to sound (the drums
 # have no pad on note 60).
 pedalboard.VST3Plugin.__set_initial_parameter_values__ = lambda self, values=None: None
 plugin = pedalboard.VST3Plugin(args["plugin"], initialization_timeout=0)
 assert plugin.is_instrument
-RANGES = {"preset": 127.0}
+RANGES = {"preset": (-1.0, 127.0)}  # the others are 0..1
 
 
 def set_param(name, value):
-    plugin._get_parameter(name).raw_value = float(value) / RANGES.get(name, 1.0)
+    low, high = RANGES.get(name, (0.0, 1.0))
+    plugin._get_parameter(name).raw_value = (float(value) - low) / (high - low)
 
 
 set_param("offline", 1.0 if args["offline"] else 0.0)

@@ -99,7 +99,7 @@ BROKEN = {
     "missing frame_length": _drop(["frame_length"]),
     "frame_length a float": _set(["frame_length"], 16384.0),
     "sample rate too low": _set(["sample_rate"], 500),
-    "version 2": _set(["version"], 2),
+    "version 0": _set(["version"], 0),
     "not a preset": _set(["format"], "something-else"),
     "blank name": _set(["name"], "   "),
     "duplicate class": _edit(lambda d: d["classes"][1].__setitem__("name", d["classes"][0]["name"])),
@@ -114,6 +114,15 @@ BROKEN = {
         "components", d["pca"]["components"] * 2)),
     "training licence missing": _drop(["training", "licence"]),
     "utf-8 bom": _text(lambda raw: b"\xef\xbb\xbf" + raw),
+    "control of no parameter": _set(["midi", "controls", "30"], "not-a-parameter"),
+    "version 3": _set(["version"], 3),
+    "version 2 without pan": _edit(lambda d: (d.__setitem__("version", 2), d["midi"].pop("pan"))),
+    "pad tuned beyond 4 octaves": _set(["midi", "pitch", "41"], 49),
+    "pitch for an unmapped note": _set(["midi", "pitch", "99"], 2),
+    "pitch a string": _set(["midi", "pitch", "41"], "-6"),
+    "pan beyond the right": _set(["midi", "pan", "kick"], 1.5),
+    "pan for an unknown class": _set(["midi", "pan", "cowbell"], 0.1),
+    "export a list": _set(["export"], []),
 }
 VALID = {
     "as exported": lambda folder: None,
@@ -121,7 +130,12 @@ VALID = {
     "an extra field": _set(["comment"], "kept, not read"),
     "empty description": _set(["description"], ""),
     "note number with spaces": _set(["midi", "notes", " 60 "], "kick"),
-    "unknown control name": _set(["midi", "controls", "30"], "not-a-parameter"),
+    "decay on a controller": _set(["midi", "controls", "30"], "decay"),
+    "version 2 with pitch and pan": _edit(lambda d: (d.__setitem__("version", 2),
+                                                     d["midi"].__setitem__("pitch", {"41": -6.5}),
+                                                     d["midi"].__setitem__("pan", {"kick": 0.2}))),
+    "version 1 without pitch and pan": _edit(lambda d: (d["midi"].pop("pitch", None),
+                                                        d["midi"].pop("pan", None))),
 }
 
 
