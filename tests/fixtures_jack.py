@@ -290,7 +290,12 @@ class JackProbe:
         self._start_frame = -1
         self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
         self.sent: list[tuple[int, bytes]] = []  # (frame actually written, message), in order
-        self.xruns = 0
+        # cycles this client missed (its frame time jumped): counted in the process callback,
+        # not with a Python xrun callback, whose notification thread would wait for the GIL
+        # while jackd writes xrun notifications to it (a full notification socket blocks the
+        # server's notifier and so every client: seen in a 40-minute in-process run)
+        self.missed_cycles = 0
+        self._last_block = -1
         # a flood (see flood()): controller messages written straight from the process callback
         self._flood_messages = [bytes([0xB9, 1 + 17 * (i % 2), i % 128]) for i in range(256)]
         self._flood_per_cycle = 0
@@ -298,15 +303,14 @@ class JackProbe:
         self.flooded = 0
         self._closed = False
         self.client.set_process_callback(self._process)
-        self.client.set_xrun_callback(self._xrun)
         self.client.activate()
 
     # -- JACK callbacks (JACK's thread) -------------------------------------------------------
-    def _xrun(self, delay_usecs: float) -> None:
-        self.xruns += 1
-
     def _process(self, frames: int) -> None:
         block_start = self.client.last_frame_time
+        if self._last_block >= 0 and block_start - self._last_block > frames:
+            self.missed_cycles += (block_start - self._last_block) // frames - 1
+        self._last_block = block_start
         self.midi_out.clear_buffer()
         last_offset = 0
         while self._pending and self._pending[0][0] < block_start + frames:

@@ -71,16 +71,16 @@ def test_recorded_one_shot_matches_the_decoded_frame(jack_server, midi_port, jac
     """Tolerance: 1e-5 absolute per 128-frame block. An xrun on this shared 2-core machine drops
     or repeats a JACK cycle, shifting the rest of the note by whole blocks, so each expected
     block may be found up to 3 blocks early or late; 90 % of the blocks must be found, less 3 for
-    each xrun the recorder saw during the note."""
+    cycle the recorder missed during the note."""
     block = jack_server.blocksize
     with live_engine(tones_preset, jack_server, midi_port) as engine:
         sender, recorder = connect(jack_probe)
         recorder.start_recording()
         time.sleep(0.05)
-        xruns = recorder.xruns
+        xruns = recorder.missed_cycles
         _hit(sender, [0x99, 38, 100], gap_s=0.3)
         recording = recorder.stop_recording()
-        xruns = recorder.xruns - xruns
+        xruns = recorder.missed_cycles - xruns
         want = expected_oneshot(engine.instrument.preset, 1, 100, engine)
     left = recording.audio[:, 0].astype(np.float64)
     # voices start at the first frame of a cycle, and the recording starts at a cycle too
@@ -99,7 +99,7 @@ def test_recorded_one_shot_matches_the_decoded_frame(jack_server, midi_port, jac
         worst = max(worst, best)
         found += best < 1e-5
     print(f"one-shot blocks found to 1e-5: {found}/{blocks}, worst block {worst:.2e}, "
-          f"{xruns} xruns while recording")
+          f"{xruns} cycles missed while recording")
     # the dummy driver's own xruns (about one a second here) each cost a few blocks
     assert blocks - found <= 0.1 * blocks + 3 * xruns
     np.testing.assert_array_equal(recording.audio[:, 0], recording.audio[:, 1])
@@ -164,7 +164,7 @@ def test_malformed_midi_and_floods_leave_the_engine_playing(jack_server, midi_po
         for i, message in enumerate(junk):
             sender.send(message, at_frame=t + i)
         # a flood: 2400 controller messages in 1 s (2400/s), sweeping morph and variation
-        xruns = sender.xruns
+        xruns = sender.missed_cycles + recorder.missed_cycles
         for i in range(2400):
             cc = 1 if i % 2 == 0 else 18
             sender.send([0xB9, cc, (i // 2) % 128], at_frame=t + 2 * block + i * 20)
@@ -176,10 +176,12 @@ def test_malformed_midi_and_floods_leave_the_engine_playing(jack_server, midi_po
         # engine takes what arrives and keeps playing.
         _wait(lambda: stats.malformed + stats.ignored >= 1)
         assert stats.malformed + stats.ignored >= 1, vars(stats)
-        # rtmidi's JACK input loses the events of a cycle its client misses (an xrun: ~6.4
-        # messages a cycle here); the state still ends where it should
-        xruns = sender.xruns - xruns
-        print(f"flood: {engine.router.stats.controls} of 2400 controller messages, {xruns} xruns")
+        # rtmidi's JACK input loses the events of a cycle its client misses (~6.4 messages a
+        # cycle here; the cycles the sender and recorder missed stand for them); the state still ends
+        # where it should
+        xruns = sender.missed_cycles + recorder.missed_cycles - xruns
+        print(f"flood: {engine.router.stats.controls} of 2400 controller messages, {xruns} cycles "
+              f"missed")
         assert engine.router.stats.controls >= 0.95 * 2400 - 7 * xruns
         decoded = engine.decoder.stats
         print(f"flood: {engine.router.stats.messages} messages -> {decoded.states} states "
@@ -403,7 +405,7 @@ def test_a_flood_of_100k_midi_messages_a_second_for_10_s_is_shed_and_counted(
               f"{stats.dropped} dropped by the guard; engine blocks {flood_blocks} of "
               f"{flood_s * rate / block:.0f} cycles, {engine.underruns - underruns} underruns; "
               f"onset latency before {before}, after {after} frames, mid-flood note {mid_note}, "
-              f"sender xruns {sender.xruns}\n{summary}")
+              f"sender missed {sender.missed_cycles} cycles\n{summary}")
     # What Python never sees was lost in JACK: cycles that rtmidi's client, calling Python for
     # every message, did not finish in time. The guard sheds and counts what reaches it.
     assert sender.flooded >= 900_000
