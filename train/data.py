@@ -17,7 +17,6 @@ rate, remove DC, peak-normalise, trim leading silence (blocks of 128 samples wit
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import warnings
@@ -549,7 +548,8 @@ def default_rate_and_frame(specs: list[str]) -> tuple[int, int]:
 
 @dataclass
 class Augment:
-    """Random, per-example augmentation applied to training batches (never to test data).
+    """Random, per-example augmentation of the training clips (never of test data); the
+    ``[augment]`` section of a recipe (train/recipe.py).
 
     gain_db: uniform gain in [-gain_db, 0] dB (clips are peak-normalised, so never louder);
     shift: delay by 0..shift samples (zeros in front);
@@ -557,14 +557,23 @@ class Augment:
     duration together, as a tape or a sampler does; speakers and drums vary this way);
     noise: RMS of white noise for the encoder's input only, drawn afresh at every training step
     by the training model (``losses.make_joint_model(input_noise=...)``); the copies made here
-    stay clean, because they are also the decoder's targets.
-    Parsed from ``gain=3,shift=64,stretch=0.1,noise=0.001``.
+    stay clean, because they are also the decoder's targets;
+    copies: augmented copies of each training clip (when gain, shift or stretch is set).
+    ``--augment gain=3,shift=64,stretch=0.1,noise=0.001`` sets the first four at once.
     """
 
-    gain_db: float = 0.0
-    shift: int = 0
-    stretch: float = 0.0
-    noise: float = 0.0
+    gain_db: float = field(default=0.0, metadata={
+        "doc": "random cut of up to this many dB", "minimum": 0.0})
+    shift: int = field(default=0, metadata={
+        "doc": "random delay of up to this many samples", "minimum": 0})
+    stretch: float = field(default=0.0, metadata={
+        "doc": "playback speed within 1 +- this fraction (pitch and length together)",
+        "minimum": 0.0})
+    noise: float = field(default=0.0, metadata={
+        "doc": "RMS of white noise on the encoder's input only, fresh each step", "minimum": 0.0})
+    copies: int = field(default=4, metadata={
+        "doc": "augmented copies of each training clip (when gain, shift or stretch is set)",
+        "flag": "--augment-copies", "minimum": 0})
 
     _KEYS = {"gain": "gain_db", "shift": "shift", "stretch": "stretch", "noise": "noise"}
 
@@ -583,11 +592,6 @@ class Augment:
         if not 0 <= values.get("stretch", 0) < 0.5:
             raise DataError(f"bad --augment {text!r}: stretch is a fraction in [0, 0.5)")
         return cls(**values)
-
-    def to_text(self) -> str:
-        """The ``--augment`` text that parses back to this augmentation ("" when none)."""
-        return ",".join(f"{key}={getattr(self, name)}" for key, name in self._KEYS.items()
-                        if getattr(self, name))
 
     @property
     def active(self) -> bool:
@@ -615,6 +619,3 @@ class Augment:
                 np.float32
             )
         return np.clip(out, -1, 1)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)

@@ -46,16 +46,18 @@ def test_small_model_overfits_a_handful_of_clips(tmp_path):
     and the waveform MSE both fall by at least 2x (measured 2.5x and 2.7x) and the
     reconstructions keep the clips' level (not the silent collapse of waveform MSE alone)."""
     from vae_synth.train import metrics as M
+    from vae_synth.train.recipe import Recipe
     from vae_synth.train.run import load_run
-    from vae_synth.train.trainer import TrainOptions, infer, train
+    from vae_synth.train.trainer import RunOptions, infer, train
 
-    opts = TrainOptions(
-        sources=["synthetic:drums?n=8&split=none"], out=str(tmp_path / "run"), arch="conv",
-        config="small", latent_dim=8, sample_rate=16000, frame_length=2048, steps=300,
-        batch_size=8, lr=2e-3, seed=0, verbose=0, tensorboard=False, monitor_every=0,
-        checkpoint_every=100, loss={"beta": 1e-4, "gamma": 0.1, "mse_weight": 20.0},
-    )
-    metrics = train(opts)
+    recipe = Recipe.from_dict({
+        "data": {"sources": ["synthetic:drums?n=8&split=none"], "sample_rate": 16000,
+                 "frame_length": 2048},
+        "model": {"arch": "conv", "config": "small", "latent_dim": 8},
+        "loss": {"beta": 1e-4, "gamma": 0.1, "mse_weight": 20.0},
+        "schedule": {"steps": 300, "batch_size": 8, "lr": 2e-3, "seed": 0}})
+    metrics = train(recipe, RunOptions(out=str(tmp_path / "run"), verbose=0, tensorboard=False,
+                                       monitor_every=0, checkpoint_every=100))
     hist = _history(tmp_path / "run")
     first, last = float(hist[0]["loss"]), float(hist[-1]["loss"])
     mse_first, mse_last = float(hist[0]["recon_mse"]), float(hist[-1]["recon_mse"])
@@ -120,23 +122,24 @@ def test_cli_writes_run_dir_and_load_run_reads_it(tmp_path):
 
 
 def test_plain_autoencoder_run(tmp_path):
+    from vae_synth.train.recipe import Recipe
     from vae_synth.train.run import load_run
-    from vae_synth.train.trainer import TrainOptions, train
+    from vae_synth.train.trainer import RunOptions, train
 
     out = tmp_path / "plain"
-    metrics = train(TrainOptions(
-        sources=["synthetic:drums?n=16&split=holdout:1"], out=str(out), sample_rate=16000,
-        frame_length=2048, batch_size=4, steps=3, plain=True, verbose=0, tensorboard=False))
+    recipe = Recipe.from_dict({
+        "data": {"sources": ["synthetic:drums?n=16&split=holdout:1"], "sample_rate": 16000,
+                 "frame_length": 2048},
+        "model": {"plain": True}, "schedule": {"steps": 3, "batch_size": 4}})
+    metrics = train(recipe, RunOptions(out=str(out), verbose=0, tensorboard=False))
     run = load_run(out)
     assert run.plain and run.classifier is None
     assert run.config["latent_dim"] == 2048 // 32 * 8  # bottleneck signal: 64 steps x 8 channels
     assert np.isfinite(metrics["recon_snr_db"]) and metrics["steps"] == 3
     assert float(_history(out)[0]["kl"]) == 0.0  # no KL term in a plain autoencoder
     # --overwrite starts over: no resume from the old backup, no old rows in the logs
-    again = train(TrainOptions(
-        sources=["synthetic:drums?n=16&split=holdout:1"], out=str(out), sample_rate=16000,
-        frame_length=2048, batch_size=4, steps=6, plain=True, verbose=0, tensorboard=False,
-        overwrite=True))
+    again = train(recipe.replace({"schedule.steps": 6}),
+                  RunOptions(out=str(out), verbose=0, tensorboard=False, overwrite=True))
     assert again["steps"] == 6 and [r["epoch"] for r in _history(out)] == ["0", "1"]
 
 
