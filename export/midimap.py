@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from vae_synth.synth.params import PCA_MACROS
+
 MIDDLE_C = 60
-MAX_PCA_CONTROLS = 8  # CC 20-27
 
 # (category, pattern matched against the lower-case class name, General MIDI notes)
 GM_DRUMS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
@@ -88,7 +89,8 @@ def default_midi_map(class_names: list[str], pca_axes: int = 0, sustain: bool | 
                      ) -> dict[str, Any]:
     """The ``midi`` object of preset.json for these classes.
 
-    pca_axes: how many PCA axes the preset has (CC 20, 21, ... map to pca1, pca2, ..., at most 8).
+    pca_axes: how many PCA axes the preset has (CC 20, 21, ... map to pca1, pca2, ..., at most
+    ``PCA_MACROS``).
     sustain: True for looping voices; None decides from the names (drum-like names: one-shots).
     """
     if not class_names:
@@ -96,7 +98,7 @@ def default_midi_map(class_names: list[str], pca_axes: int = 0, sustain: bool | 
     categories = [drum_category(n) for n in class_names]
     drum_like = any(c is not None for c in categories)
     controls = {1: "morph", 7: "volume", 16: "x", 17: "y", 18: "variation"}
-    for i in range(min(pca_axes, MAX_PCA_CONTROLS)):
+    for i in range(min(pca_axes, PCA_MACROS)):  # CC 20-27
         controls[20 + i] = f"pca{i + 1}"
     if "snare" in class_names:
         morph_target = "snare"

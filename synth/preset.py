@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from vae_synth.synth.params import unknown_parameter
 
 FORMAT = "vae-synth-preset"
 VERSION = 1
@@ -46,8 +47,6 @@ MAX_LATENT_DIM = 4096
 MAX_CLASSES = 1024
 MAX_JSON_BYTES = 64 << 20
 MAX_ONNX_BYTES = 2 << 30
-
-ENGINE_PARAMETERS = ("morph", "x", "y", "variation", "volume")  # plus pca1, pca2, ... (see PCA)
 
 
 class PresetError(ValueError):
@@ -101,8 +100,9 @@ class MidiMap:
     """The preset's default MIDI mapping.
 
     notes:        MIDI note number (0-127) -> class name
-    controls:     CC number (0-127) -> engine parameter (``morph``, ``x``, ``y``, ``variation``,
-                  ``volume``, ``pca1``, ``pca2``, ...)
+    controls:     CC number (0-127) -> a parameter of ``synth.params.PARAMETERS`` (``morph``,
+                  ``x``, ``y``, ``variation``, ``volume``, ``decay``, ``pitch``, ``bend``,
+                  ``pca1`` .. ``pca8``; a macro only up to the preset's number of PCA axes)
     morph_target: class the morph knob moves toward (None: the engine chooses)
     xy_corners:   four class names for the XY pad corners (x0y0, x1y0, x0y1, x1y1)
     choke_groups: groups of class names; a new note in a group silences the others
@@ -289,8 +289,11 @@ def _parse_midi(value: Any, class_names: list[str], pca_k: int, where: str) -> M
                                      f"(classes: {', '.join(class_names)})")
     controls = _midi_number_map(value["controls"], "midi.controls", where)
     for cc, param in controls.items():
-        if param.startswith("pca") and param[3:].isdigit():
-            if not 1 <= int(param[3:]) <= pca_k:
+        problem = unknown_parameter(param)
+        if problem:
+            raise PresetError(where, f"midi.controls[{cc}]: {problem}")
+        if param.startswith("pca"):
+            if int(param[3:]) > pca_k:
                 raise PresetError(where, f"midi.controls[{cc}] = {param!r} but the preset has "
                                          f"{pca_k} PCA axes")
     morph_target = value["morph_target"]
