@@ -6,9 +6,6 @@ import argparse
 import dataclasses
 import sys
 
-from vae_synth.train import recipe as R
-from vae_synth.train.data import Augment
-
 EPILOG = """\
 SOURCE (repeat --data to mix sources; classes with the same name merge):
   fsdd:PATH            Free Spoken Digit Dataset folder ({digit}_{speaker}_{index}.wav, 8 kHz)
@@ -63,6 +60,8 @@ def _f0_range(text: str) -> list[float]:
 def _recipe_flag(group, path: str) -> None:
     """The flag of recipe field ``path`` ("section.field"), its help from the schema; it is
     None unless given, so only given flags override the recipe."""
+    from vae_synth.train import recipe as R
+
     f = R.field_of(path)
     meta = f.metadata
     default = R.default_of(path)
@@ -84,14 +83,17 @@ def _recipe_flag(group, path: str) -> None:
 
 
 def _flagged(section: str) -> list[str]:
-    return [f"{section}.{f.name}" for f in dataclasses.fields(R.SECTIONS[section])
+    """The recipe fields of ``section`` that have a flag of their own, as "section.field"."""
+    from vae_synth.train.recipe import SECTIONS
+
+    return [f"{section}.{f.name}" for f in dataclasses.fields(SECTIONS[section])
             if f.metadata.get("flag")]
 
 
-FLAG_PATHS = [path for section in R.SECTIONS for path in _flagged(section)]
-
-
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    # the recipe schema (and with it numpy and scipy) loads only for `vae-synth train`
+    from vae_synth.train import recipe as R
+
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     r = parser.add_argument_group("recipe")
@@ -166,6 +168,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _set_value(text: str) -> tuple[str, object]:
     """``--set SECTION.FIELD=VALUE``: VALUE read as TOML, else taken as a string."""
+    from vae_synth.train import recipe as R
+
     path, eq, value = text.partition("=")
     if not eq or not path:
         raise R.RecipeError(f"--set {text!r}: expected SECTION.FIELD=VALUE")
@@ -178,6 +182,9 @@ def _set_value(text: str) -> tuple[str, object]:
 def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:
     """{"section.field": value} of every recipe field the command line sets: --set first, then
     the named flags (so a named flag wins)."""
+    from vae_synth.train.data import Augment
+    from vae_synth.train.recipe import SECTIONS
+
     overrides: dict[str, object] = dict(_set_value(text) for text in args.set_fields)
     if args.sources:
         overrides["data.sources"] = list(args.sources)
@@ -188,16 +195,18 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:
     if args.recon is not None:
         overrides["loss.mse_weight"] = 0.0 if args.recon == "stft" else 1.0
         overrides["loss.stft_weight"] = 0.0 if args.recon == "mse" else 1.0
-    for path in FLAG_PATHS:
+    for path in (path for section in SECTIONS for path in _flagged(section)):
         value = vars(args).get(path)
         if value is not None:
             overrides[path] = value
     return overrides
 
 
-def recipe_from_args(args: argparse.Namespace) -> tuple[R.Recipe, str]:
+def recipe_from_args(args: argparse.Namespace) -> tuple:
     """(the resolved recipe, the data root) of a new run: the recipe file (or the defaults)
     with the command line's overrides."""
+    from vae_synth.train import recipe as R
+
     overrides = overrides_from_args(args)
     base = R.load_recipe(args.recipe)[0] if args.recipe else R.Recipe()
     recipe = base.replace(overrides, "command line")
@@ -223,6 +232,7 @@ def run_options(args: argparse.Namespace, data_root: str, overrides: dict):
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from vae_synth.train import recipe as R
     from vae_synth.train.data import DataError
 
     try:
