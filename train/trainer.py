@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from vae_synth.evaluate.inference import infer
 from vae_synth.synth.atomic import write_json
 from vae_synth.train import data as data_mod
 from vae_synth.train.recipe import Recipe
@@ -168,26 +169,10 @@ def _augmented_training_set(data: data_mod.LabelledAudio, augment: data_mod.Augm
 # ----------------------------------------------------------------------------- callbacks
 
 
-def infer(model, x: np.ndarray, batch: int = 64):
-    """Call a Keras model in batches, inference mode -> numpy (a list for several outputs).
-
-    Direct calls rather than ``predict``: under MultiWorkerMirroredStrategy ``predict`` is a
-    collective that every worker must join, while this runs on the chief alone.
-    """
-    outs = []
-    for i in range(0, len(x), batch):
-        out = model(x[i : i + batch], training=False)
-        outs.append([np.asarray(o) for o in out] if isinstance(out, (list, tuple))
-                    else np.asarray(out))
-    if isinstance(outs[0], list):
-        return [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))]
-    return np.concatenate(outs)
-
-
 def _recon_monitor(data: data_mod.LabelledAudio, every: int):
     """Callback: every ``every`` epochs log val_snr_db and val_level_db (decoder vs real level)."""
     import keras
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
 
     class ReconMonitor(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -203,58 +188,6 @@ def _recon_monitor(data: data_mod.LabelledAudio, every: int):
             logs["val_level_db"] = float(np.median(M.rms_db(x_hat) - M.rms_db(data.test_x)))
 
     return ReconMonitor()
-
-
-# ----------------------------------------------------------------------------- evaluation
-
-
-def evaluate_run(encoder, decoder, data: data_mod.LabelledAudio, plain: bool) -> dict:
-    """Held-out figures for the final summary, with the metrics of ``vae-synth evaluate``
-    (train/metrics.py): SNR, recon_ratio, level of each decoded class centre against its real
-    clips, 1-NN (leave-one-out on the held-out means) and the nearest training centroid."""
-    from vae_synth.train import metrics as M
-
-    test_x = data.test_x if len(data.test_x) else data.train_x
-    test_y = data.test_y if len(data.test_y) else data.train_y
-    n_classes = len(data.class_names)
-    mu_tr = infer(encoder, data.train_x)[0]
-    mu_te = infer(encoder, test_x)[0]
-    x_hat = infer(decoder, mu_te)
-    all_mu = np.concatenate([mu_tr, mu_te])
-    all_y = np.concatenate([data.train_y, test_y])
-    centres = np.nan_to_num(M.class_centroids(all_mu, all_y, n_classes)).astype(np.float32)
-    levels = M.centroid_level_db(infer(decoder, centres), test_x, test_y)
-    centroid_level = {name: float(levels[c]) for c, name in enumerate(data.class_names)
-                      if np.isfinite(levels[c])}
-    snrs = M.snr_db_per_clip(test_x, x_hat)
-    try:
-        ratio = M.recon_ratio(test_x, x_hat, test_y, data.sample_rate)
-    except ValueError:  # one held-out clip per class: no same-class pair to compare with
-        ratio = M.ReconRatio(float("nan"), float("nan"), float("nan"))
-    train_centres = M.class_centroids(mu_tr, data.train_y, n_classes)
-    return {
-        "recon_snr_db": float(np.median(snrs)),
-        "recon_snr_db_mean": float(np.mean(snrs)),
-        "recon_logmel_distance": ratio.recon_median_db,
-        "same_class_logmel_distance": ratio.pair_median_db,
-        "recon_ratio": ratio.ratio,
-        "centroid_level_db": centroid_level,
-        "centroid_level_db_worst": float(max(np.abs(list(centroid_level.values())), default=0.0)),
-        "recon_level_db": float(np.median(M.rms_db(x_hat) - M.rms_db(test_x))),
-        "nearest_centroid_accuracy": M.nearest_centroid_accuracy(mu_te, test_y, train_centres),
-        "one_nn_accuracy": M.one_nn_accuracy(mu_te, test_y) if len(test_y) > 1 else float("nan"),
-        "num_test": int(len(test_x)),
-    }
-
-
-def summary_line(metrics: dict) -> str:
-    lv = metrics.get("centroid_level_db", {})
-    levels = " ".join(f"{k}:{v:+.1f}" for k, v in lv.items())
-    return (
-        f"held-out: recon SNR {metrics['recon_snr_db']:.2f} dB, recon_ratio "
-        f"{metrics['recon_ratio']:.3f}, 1-NN {metrics['one_nn_accuracy']:.3f}, nearest-centroid "
-        f"{metrics['nearest_centroid_accuracy']:.3f}; centroid level vs real (dB) {levels}"
-    )
 
 
 # ----------------------------------------------------------------------------- main entry
@@ -386,7 +319,9 @@ def train(recipe: Recipe | None, options: RunOptions) -> dict:
     if any(not np.isfinite(v) for v in history.history.get("loss", [0.0])):
         raise TrainError("training diverged (loss is NaN); try a lower --lr (1e-4 with clipnorm 1)")
 
-    metrics = evaluate_run(encoder, decoder, data, m.plain)
+    from vae_synth.evaluate.evaluation import run_figures
+
+    metrics = run_figures(encoder, decoder, data)
     metrics.update({
         "arch": m.arch, "config": m.config, "latent_dim": latent_dim,
         "steps": int(checkpoints.read_state(ckpt_root / "last")["step"]),
@@ -395,7 +330,10 @@ def train(recipe: Recipe | None, options: RunOptions) -> dict:
         "final_val_loss": _last(history.history, "val_loss"),
     })
     write_json(run_dir / "metrics.json", metrics)
-    _say(f"done: {metrics['steps']} steps, {elapsed:.0f} s; " + summary_line(metrics), True)
+    from vae_synth.evaluate.report import summary_line
+
+    _say(f"done: {metrics['steps']} steps, {elapsed:.0f} s; held-out: " + summary_line(metrics),
+         True)
     return metrics
 
 

@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("vae_synth.synth.devices", "list audio output devices and MIDI input ports"),
     "train": ("vae_synth.train.cli", "train a VAE on spoken digits, a folder of one-shots or synthetic data"),
     "export": ("vae_synth.export.cli", "export a trained run to a verified ONNX preset bundle"),
-    "evaluate": ("vae_synth.train.evaluate", "evaluate a run or preset: cluster, centroid and reconstruction metrics"),
+    "evaluate": ("vae_synth.evaluate.cli", "evaluate a run or preset: cluster, centroid and reconstruction metrics"),
 }
 DEFAULT_SUBCOMMAND = "play"
 PLAYER_SUBCOMMANDS = ("play", "render")

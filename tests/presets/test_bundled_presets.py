@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vae_synth.presets
+from vae_synth.evaluate.metrics import strongest_comb
 from vae_synth.synth.preset import load_preset, resolve_preset
 from vae_synth.synth.runtime import make_session
-from vae_synth.train.metrics import strongest_comb
 
 BUNDLED_DIR = Path(vae_synth.presets.__file__).parent
 BUNDLED = ("drums", "digits")

@@ -45,7 +45,7 @@ def test_small_model_overfits_a_handful_of_clips(tmp_path):
     """8 synthetic drum hits, 300 steps, MSE (weight 20) + multi-resolution STFT: the joint loss
     and the waveform MSE both fall by at least 2x (measured 2.5x and 2.7x) and the
     reconstructions keep the clips' level (not the silent collapse of waveform MSE alone)."""
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
     from vae_synth.train.recipe import Recipe
     from vae_synth.train.run import load_run
     from vae_synth.train.trainer import RunOptions, infer, train
@@ -78,7 +78,7 @@ def test_cli_writes_run_dir_and_load_run_reads_it(tmp_path):
     out = tmp_path / "run"
     with_tensorboard = [arg for arg in TINY if arg != "--no-tensorboard"]
     proc = _cli(*with_tensorboard, "--out", str(out), "--steps", "8", "--seed", "3")
-    assert "held-out: recon SNR" in proc.stdout  # the final summary line
+    assert "held-out: 1-NN" in proc.stdout  # the final summary line
     assert list((out / "logs" / "train").glob("events.out.tfevents.*"))  # TensorBoard scalars
     config = json.loads((out / "config.json").read_text())
     for key in ("arch", "config", "model", "latent_dim", "sample_rate", "frame_length", "sources",
@@ -256,7 +256,7 @@ def test_multi_worker_mirrored_strategy_two_processes(tmp_path):
     # the chief (worker 0) owns RUN_DIR; the other worker wrote only its own scratch folder
     assert len(_history(out)) == 2
     assert json.loads((out / "checkpoints/last/state.json").read_text())["step"] == 6
-    assert "held-out: recon SNR" in outputs[0][0] and outputs[1][0].strip() == ""
+    assert "held-out: 1-NN" in outputs[0][0] and outputs[1][0].strip() == ""
 
 
 # Run as `python -c HIDE_TENSORFLOW train ...`: the GPU machine this path is for has JAX but no

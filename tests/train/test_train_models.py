@@ -356,7 +356,7 @@ def test_noise_branch_decodes_noise_without_a_comb_and_exports(tmp_path):
     """``--noise-bands 16``: 16 x (C0 + 1) more weights. With the waveform branch silenced and
     every gain at 1, the decoder plays the noise table itself (RMS 1 before the tanh) with no
     comb at the grid's period, and ONNX Runtime decodes the same audio."""
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
 
     base = models.resolve_config("conv", "fast")
     frame = 16384

@@ -1,7 +1,7 @@
 """Pictures (matplotlib, Agg), sounds (WAV) and the Markdown report of ``vae-synth evaluate``.
 
-Every file is written atomically (temporary file in the same folder, then ``os.replace``), so a
-crash never leaves a half-written report behind.
+Every file is written through ``vae_synth.synth.atomic`` (a temporary file beside it, renamed
+into place), so a crash never leaves a half-written report behind.
 """
 
 from __future__ import annotations
@@ -9,13 +9,12 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from vae_synth.train import metrics as M
+from vae_synth.evaluate import metrics as M
+from vae_synth.synth.atomic import atomic_path
 
 THESIS = {  # thesis Tables 5.2 and 5.5 (spoken digits, one speaker, latent 20)
     "conv": {"one_nn": 0.94, "dist_mean": 0.20, "dist_std": 1.26},
@@ -34,18 +33,11 @@ def _pyplot():
 
 
 def _atomic_write(path: Path, write) -> Path:
-    """Call write(tmp_path) then move it onto ``path``."""
+    """Call write(tmp_path), then move the finished file onto ``path`` (folders created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
@@ -58,18 +50,44 @@ def _save_figure(fig, path: Path, dpi: int = 80) -> Path:
         plt.close(fig)
 
 
+def summary_line(m: dict) -> str:
+    """One line of the figures in a metrics dict: `vae-synth evaluate`'s metrics.json, or a
+    training run's (whose centre levels are per class: {class: dB})."""
+
+    def f(key, fmt):
+        v = m.get(key)
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    parts = [f"1-NN {f('one_nn_accuracy', '.3f')}",
+             f"nearest-centroid {f('nearest_centroid_accuracy', '.3f')}"]
+    if "centroid_dist_mean" in m:
+        parts.append(f"centroid dist {f('centroid_dist_mean', '+.2f')} ± "
+                     f"{f('centroid_dist_std', '.2f')} (a real take "
+                     f"{f('training_medoid_dist_mean', '+.2f')})")
+    parts += [f"SNR {f('recon_snr_db', '.2f')} dB", f"recon_ratio {f('recon_ratio', '.3f')}"]
+    levels = m.get("centroid_level_db")
+    if isinstance(levels, dict):
+        parts.append("centre level vs real (dB) "
+                     + " ".join(f"{k}:{v:+.1f}" for k, v in levels.items()))
+    else:
+        parts.append(f"centroid level {f('centroid_level_db', '+.1f')} dB")
+    if "morph_smoothness" in m:
+        parts.append(f"morph {f('morph_smoothness', '.2f')}")
+    if "comb_db" in m:
+        parts.append(f"comb {f('comb_db', '.1f')} dB")
+    return "  ".join(parts)
+
+
 def safe_name(name: str) -> str:
     """A class name usable in a file name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)) or "class"
 
 
 def write_json(path: Path, data) -> Path:
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
-
-    return _atomic_write(path, write)
+    """JSON with no NaN or infinity in it (they are not JSON): a figure that is not a number is
+    written as null by the caller."""
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
@@ -416,8 +434,4 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
     if data.get("attribution"):
         L += ["", f"Data: {data['attribution']} ({data.get('licence', '')})."]
     text = "\n".join(L) + "\n"
-
-    def write(tmp):
-        Path(tmp).write_text(text)
-
-    return _atomic_write(path, write)
+    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
