@@ -82,27 +82,19 @@ class Instrument:
         self.sustain = bool(midi.sustain)
         self.builder = BankBuilder(self.latent_map, self.session_one, self.session_batch,
                                    self.resampler, samplerate, self.sustain, max_frames)
-        extra = preset.raw.get("midi", {}) if isinstance(getattr(preset, "raw", None), dict) else {}
         self.note_class = np.full(128, -1, dtype=np.int64)
         self.note_rate = np.ones(128, dtype=np.float64)
         for note, name in midi.notes.items():
-            self.note_class[int(note)] = preset.class_index(name)
-        for note, semitones in (extra.get("pitch") or {}).items():  # optional: per-pad pitch
-            try:
-                self.note_rate[int(note)] = 2.0 ** (float(semitones) / 12.0)
-            except (TypeError, ValueError, IndexError):
-                continue
+            self.note_class[note] = preset.class_index(name)
+        for note, semitones in midi.pitch.items():  # a pad's tuning
+            self.note_rate[note] = 2.0 ** (semitones / 12.0)
         self.class_group = np.full(n, -1, dtype=np.int64)
         for g, group in enumerate(midi.choke_groups):
             for name in group:
                 self.class_group[preset.class_index(name)] = g
         self.class_pan = np.zeros(n, dtype=np.float64)
-        for name, pan in (extra.get("pan") or {}).items():  # optional: pan per class
-            if name in preset.class_names:
-                try:
-                    self.class_pan[preset.class_index(name)] = max(-1.0, min(1.0, float(pan)))
-                except (TypeError, ValueError):
-                    continue
+        for name, pan in midi.pan.items():
+            self.class_pan[preset.class_index(name)] = pan
         self.priority_class = -1
         self.bank: SoundBank = self.builder.build(snapshot.latent_state())
         self.frame_frames = len(self.bank.oneshots[0])

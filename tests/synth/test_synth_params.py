@@ -22,7 +22,7 @@ from vae_synth.synth.params import (
     ControlSnapshot,
     parameters_json,
 )
-from vae_synth.synth.preset import PresetError, validate_preset_dict
+from vae_synth.synth.preset import PresetError, preset_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,18 +87,18 @@ def test_a_misspelled_cc_target_is_refused_naming_it_and_the_names(tones_preset)
     doc = json.loads((tones_preset / "preset.json").read_text())
     doc["midi"]["controls"]["74"] = "morf"
     with pytest.raises(PresetError) as err:
-        validate_preset_dict(doc)
+        preset_from_dict(doc)
     message = str(err.value)
     assert "midi.controls[74]" in message and "'morf'" in message
     assert all(name in message for name in PARAM_NAMES)
     # a macro beyond the table (the drums preset has 10 PCA axes, the table 8 macros)
     doc["midi"]["controls"]["74"] = "pca9"
     with pytest.raises(PresetError, match=r"unknown engine parameter 'pca9'"):
-        validate_preset_dict(doc)
+        preset_from_dict(doc)
     # every name of the table is a valid target (within the preset's 4 axes)
     doc["midi"]["controls"] = {str(20 + i): p for i, p in enumerate(
         n for n in PARAM_NAMES if not n.startswith("pca") or int(n[3:]) <= 4)}
-    validate_preset_dict(doc)
+    preset_from_dict(doc)
 
 
 def test_the_router_refuses_unknown_targets_instead_of_dropping_them():
