@@ -199,14 +199,14 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 
 class ResumableCSVLogger(keras.callbacks.CSVLogger):
-    """CSVLogger that, appending to a file from an earlier session, keeps that file's columns.
+    """CSVLogger that, appending to a file from an earlier run of the process, keeps its columns.
 
     Keras' logger takes its columns from the first epoch's logs and writes no header when
     appending, so a resumed run whose logs differ (a metric added) would shift every column.
     Here the existing header wins: known columns are filled, new metrics left out, missing "NA".
     The run's loggers come before the backup callback, so an epoch's row is on disk before the
     epoch counts as done; a run killed between the two redoes that epoch on --resume, and the
-    first epoch of the new session drops the rows it is about to write again.
+    first epoch of the resumed process drops the rows it is about to write again.
     """
 
     def on_train_begin(self, logs=None):
@@ -220,7 +220,7 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
                 self.keys = header[1:]
 
     def on_epoch_begin(self, epoch, logs=None):
-        # By now BackupAndRestore has restored the epoch this session starts from.
+        # By now BackupAndRestore has restored the epoch this process starts from.
         if not self._first_epoch_seen:
             self._first_epoch_seen = True
             self._drop_rows_from(epoch)

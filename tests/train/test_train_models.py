@@ -392,7 +392,7 @@ def _harmonic_decoder(count: int):
     test_harmonic_decoder_exports_with_parity's setting is 1.2e-5 ... 1.5e-5 (seed 0: 1.2e-5).
     With the oscillators' f0 in float32 it was 4.7e-5 ... 1.3e-4 (seed 0: 5.6e-5): a 1-2 ulp
     difference in f0 between the runtimes, summed over ~100 cycles and multiplied by up to 32
-    harmonics (docs/RESULTS.md 6)."""
+    harmonics (docs/notes/2026-11-24-digits-decoder-comb.md)."""
     import keras
 
     keras.utils.set_random_seed(0)
