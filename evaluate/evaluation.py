@@ -45,6 +45,12 @@ PROTOCOL = {
     "comb_db": "mean excess (dB) of the reconstructions' average spectrum at multiples "
     "of sr / comb_period over the bins between, for the power-of-two period where it is "
     "largest (a transposed-convolution buzz); comb_db_real: the real clips, same period",
+    "comb_db_centres": "comb_db of the decoded class centres (the sounds the pads play), at "
+    "the reconstructions' comb_period",
+    "high_band": "per class: share of energy above high_band_hz (power spectrum of the whole "
+    "frame), in dB: the real clips' median, the decoded centre's, the reconstructions' median; "
+    "and the centre's and the reconstructions' difference to the real clips' (0 dB = as much "
+    "air as the real clips; meaningless where Nyquist is below high_band_hz)",
     "morph_smoothness": f"max/mean adjacent log-mel distance of a {MORPH_STEPS}-step "
     "morph between class centres; mean over consecutive class pairs",
     "active_dims": "latent dimensions with mean KL > 0.01 nats (N(0, 1) prior)",
@@ -508,6 +514,7 @@ def evaluate(
     level = M.centroid_level_db(centre_audio, x, y)
     comb_period, comb_db = M.strongest_comb(recon)
     comb_db_real = M.comb_excess_db(x, comb_period)
+    comb_db_centres = M.comb_excess_db(centre_audio[present], comb_period)
     kl = M.kl_per_dim(mu, logvar) if logvar is not None else None
 
     prog.start(f"morphs: {MORPH_STEPS} steps between class centres")
@@ -524,6 +531,9 @@ def evaluate(
 
     per_class = _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
                                    cons, cons_train, cons_medoid)
+    for c in present:
+        per_class[names[c]]["high_band"] = _high_band(x[y == c], recon[y == c], centre_audio[c],
+                                                      sr)
 
     metrics: dict[str, Any] = {
         "one_nn_accuracy": M.one_nn_accuracy(mu, y),
@@ -541,6 +551,8 @@ def evaluate(
         "comb_db": _finite(comb_db),
         "comb_db_real": _finite(comb_db_real),
         "comb_period": int(comb_period),
+        "comb_db_centres": _finite(comb_db_centres),
+        "high_band_hz": M.HIGH_BAND_HZ,
         "morph_smoothness": _finite(np.mean(list(morph_scores.values()))),
         "morph_smoothness_max": _finite(np.max(list(morph_scores.values()))),
         "morph_smoothness_pairs": {k: _finite(v) for k, v in morph_scores.items()},
@@ -633,6 +645,18 @@ def _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
             per_class[names[c]]["dist_mean_training_medoid"] = _finite(
                 cons_medoid.per_class[names[c]].mean)
     return per_class
+
+
+def _high_band(clips, recon, centre, sample_rate: int) -> dict:
+    """metrics.json's per-class ``high_band``: clips, recon [n, L], centre [L] -> dB figures."""
+    import numpy as np
+    from vae_synth.evaluate import metrics as M
+
+    real = float(M.share_db(np.median(M.high_band_share(clips, sample_rate))))
+    centre_db = float(M.share_db(M.high_band_share(centre, sample_rate)[0]))
+    recon_db = float(M.share_db(np.median(M.high_band_share(recon, sample_rate))))
+    return {"real_db": real, "centre_db": centre_db, "recon_db": recon_db,
+            "centre_vs_real_db": centre_db - real, "recon_vs_real_db": recon_db - real}
 
 
 def _training_centres(model: EvalModel, data: EvalData, names: list[str]):

@@ -84,7 +84,18 @@ def summary_line(m: dict) -> str:
         parts.append(f"morph {f('morph_smoothness', '.2f')}")
     if "comb_db" in m:
         parts.append(f"comb {f('comb_db', '.1f')} dB")
-    return "  ".join(parts)
+    return "  ".join(parts) + _high_band_summary(m)
+
+
+def _high_band_summary(m: dict) -> str:
+    """``  above 11 kHz vs real (centre/recon): hihat -1.2/-0.4 ...`` where Nyquist allows
+    (evaluate's metrics; a training run's have no high band)."""
+    if "high_band_hz" not in m or m["model"]["sample_rate"] / 2 <= m["high_band_hz"]:
+        return ""
+    parts = [f"{name} {p['high_band']['centre_vs_real_db']:+.1f}/"
+             f"{p['high_band']['recon_vs_real_db']:+.1f}"
+             for name, p in m["per_class"].items() if "high_band" in p]
+    return f"  above {m['high_band_hz'] / 1e3:g} kHz vs real, dB (centre/recon): " + " ".join(parts)
 
 
 def safe_name(name: str) -> str:
@@ -400,6 +411,8 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
         f"{_fmt(m['model']['sample_rate'] / m['comb_period'] if m.get('comb_period') else None, '.0f')}"
         f" Hz (real clips {_fmt(m.get('comb_db_real'), '.1f')} dB) | spectral peaks a decoder "
         f"adds at multiples of sr / period: a buzz; 0 = none |",
+        f"| comb of the decoded centres | {_fmt(m.get('comb_db_centres'), '.1f')} dB | the "
+        f"sounds the pads play, same period |",
         f"| morph smoothness | {_fmt(m['morph_smoothness'], '.2f')} (worst "
         f"{_fmt(m['morph_smoothness_max'], '.2f')}) | largest / mean step, 1 = even |",
     ]
@@ -415,6 +428,18 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
                  f"{_fmt(p['nearest_centroid'], '.2f')} | {_fmt(p['dist_mean'], '+.2f')} | "
                  f"{_fmt(p['dist_std'], '.2f')} | {_fmt(p.get('dist_mean_training_medoid'), '+.2f')} | "
                  f"{_fmt(p['level_db'], '+.1f')} | {_fmt(p['recon_snr_db'], '.1f')} |")
+    if any("high_band" in p for p in m["per_class"].values()):
+        L += ["", f"## Energy above {_fmt(m.get('high_band_hz', 11000) / 1e3, '.0f')} kHz (the air "
+              "of hi-hats and snares)", "",
+              "| class | real clips (median) | decoded centre | reconstructions (median) | "
+              "centre − real | reconstructions − real |", "|---|---|---|---|---|---|"]
+        for name, p in m["per_class"].items():
+            hb = p.get("high_band")
+            if hb:
+                L.append(f"| {name} | {_fmt(hb['real_db'], '.1f')} dB | "
+                         f"{_fmt(hb['centre_db'], '.1f')} dB | {_fmt(hb['recon_db'], '.1f')} dB | "
+                         f"{_fmt(hb['centre_vs_real_db'], '+.1f')} dB | "
+                         f"{_fmt(hb['recon_vs_real_db'], '+.1f')} dB |")
     L += ["", "## MFCC-DTW matrices (thesis Table 5.4 layout)", "",
           "Columns are clips; rows a: mean DTW to the other clips, b: DTW to the decoded centre, "
           "c: eq. 5.3. All matrices: `centroid_dtw.json`.", ""]

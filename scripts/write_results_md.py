@@ -151,7 +151,6 @@ def beside_per_class(rows: list[tuple[str, dict]]) -> list[str]:
 
 
 def render(presets: dict[str, dict], records: list[dict]) -> str:
-    sys.path.insert(0, str(REPO))
     from vae_synth.evaluate.report import THESIS, THESIS_PER_DIGIT
 
     out = [INTRO, "## The bundled presets", "",

@@ -71,7 +71,9 @@ class ModelSection:
                        choices=("conv", "dilated", "hybrid"))
     config: str = _field(
         "small", "configuration: thesis (Tables 4.1/4.2 exactly), small (scaled for a CPU), "
-                 "fast (conv only: real-time decoder, ~5 ms per 16384 samples)", "--config")
+                 "fast (conv only: real-time decoder, ~5 ms per 16384 samples), fullband (conv "
+                 "only: real-time multiband decoder for 44.1 kHz, 16 sub-bands recombined by a "
+                 "PQMF, ~2.5 ms per 32768 samples; frames a multiple of 1024)", "--config")
     encoder: str = _field(
         "waveform", "encoder input: waveform (the configuration's own, as the thesis), logspec "
                     "(a fixed log-STFT front end and three convolutions) or waveform+logspec "
@@ -393,6 +395,14 @@ class Recipe:
             cfg.update(classifier="prior", prior_spread=float(self.loss.class_prior))
         return cfg
 
+    def augment_config(self) -> dict:
+        """The augmentation's settings for config.json; ``interp`` only when it is not the
+        linear interpolation every run used before the option existed."""
+        cfg = dataclasses.asdict(self.augment)
+        if cfg["interp"] == "linear":
+            cfg.pop("interp")
+        return cfg
+
     def loss_config(self) -> dict:
         """The joint loss's settings (train/losses.py), with the sample rate; the weights of the
         harmonic branch only when the decoder has one."""
@@ -419,7 +429,7 @@ class Recipe:
             "sources": sources,
             "split": {s: parse_source(s).options.get(
                 "split", "official" if s.startswith("fsdd:") else "holdout:0.2") for s in sources},
-            "augment": dataclasses.asdict(self.augment),
+            "augment": self.augment_config(),
             "seed": self.schedule.seed,
             "loss": self.loss_config(),
             "optimizer": {"name": "adam", "lr": self.schedule.lr,

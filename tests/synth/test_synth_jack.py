@@ -270,3 +270,28 @@ def test_a_midi_port_that_disappears_and_comes_back_is_reconnected(jack_server, 
     assert "MIDI port disappeared: padsender:out" in err
     assert "MIDI port back: padsender:out" in err
     assert out.strip().splitlines()[-1].startswith("vae-synth: 2 notes,"), out
+
+
+def test_an_engine_opens_and_closes_50_times_in_a_process_holding_tensorflow(
+        jack_server, midi_port, jack_probe, tones_preset):
+    """As in the full suite's process (TensorFlow imported, a model trained), an engine and its
+    PortAudio stream start and stop 50 times beside a running probe; every one plays its note."""
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(4)])
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(64, 16)), rng.normal(size=(64, 4)), epochs=2, batch_size=16,
+              verbose=0)
+    sender = jack_probe(name="sender", channels=1)
+    sender.connect_midi(sender.client.get_ports(r"vae-synth.*:midi_in", is_midi=True)[0].name)
+    started = time.monotonic()
+    for cycle in range(50):
+        with live_engine(tones_preset, jack_server, midi_port) as engine:
+            _hit(sender, [0x99, 36, 100])
+            _wait(lambda: engine.notes == 1, timeout=5)
+            assert engine.notes == 1 and engine.callback_errors == 0, cycle
+            _wait(lambda: engine.blocks > 10, timeout=5)
+            assert engine.blocks > 10, cycle
+    print(f"50 engine open/close cycles in {time.monotonic() - started:.1f} s")
