@@ -325,7 +325,7 @@ def train(recipe: Recipe | None, options: RunOptions) -> dict:
     metrics.update({
         "arch": m.arch, "config": m.config, "latent_dim": latent_dim,
         "steps": int(checkpoints.read_state(ckpt_root / "last")["step"]),
-        "train_seconds_this_session": round(elapsed, 1),
+        "train_seconds": round(elapsed, 1),  # this process's (a resumed run: since the resume)
         "final_loss": _last(history.history, "loss"),
         "final_val_loss": _last(history.history, "val_loss"),
     })

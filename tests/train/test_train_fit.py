@@ -193,6 +193,10 @@ def test_resume_after_kill_9(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["augment"] == {"gain_db": 3.0, "shift": 0, "stretch": 0.05, "noise": 0.0,
                                  "copies": 1}
+    # the recipe read back on --resume, longer by what the resume said, and the flags recorded
+    assert config["recipe"]["schedule"]["epochs"] == total_epochs
+    assert config["resumes"] == [{"schedule.epochs": total_epochs}]
+    assert config["overrides"]["model.harmonics"] == 3 and config["recipe_file"] is None
     assert (config["model"]["encoder_dropout"], config["model"]["classifier"],
             config["model"]["prior_spread"], config["loss"]["class_prior"],
             config["loss"]["f0_weight"], config["loss"]["cluster_weight"]) == (
