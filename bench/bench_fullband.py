@@ -59,8 +59,11 @@ def designs() -> dict[str, tuple[str, dict]]:
         "fast44": ("A: conv/fast at 44.1 kHz (4 x4 transposed convs to the sample rate), "
                    "anti-imaging, 16 noise bands (full band)",
                    {**fast, **gate, "antialias": True, "noise_bands": 16}),
-        "pqmf16": ("B: conv/fullband: 3 x4 transposed convs to 1/16 of the rate, 16 sub-bands "
-                   "+ sub-band noise, PQMF (256 taps)", {**full, **gate}),
+        "pqmf16": ("B: conv/fullband: 3 x4 transposed convs to 1/16 of the rate, anti-imaging, "
+                   "16 sub-bands (offsets blocked) + sub-band noise, PQMF (256 taps)",
+                   {**full, **gate, "antialias": True}),
+        "pqmf16-first": ("B as first measured: no anti-imaging, no sub-band offset block",
+                         {**full, **gate, "subband_dc_block": 0}),
         "pqmf16-subpixel": ("B': B with sub-pixel convolutions (kernel 3) for the upsampling",
                             {**full, **gate, "decoder": subpixel}),
         "pqmf16-j8": ("B'': B with a 128-tap PQMF", {**full, **gate, "pqmf_taps_per_band": 8}),

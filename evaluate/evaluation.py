@@ -590,6 +590,9 @@ def evaluate(
     images["centroids"] = R.plot_centroid_spectrograms(
         {names[c]: centre_audio[c] for c in present}, {names[c]: examples[c] for c in present}, sr,
         out_dir / "centroid_spectrograms.png")
+    images["centroids_hz"] = R.plot_centroid_spectrograms_hz(
+        {names[c]: centre_audio[c] for c in present}, {names[c]: examples[c] for c in present}, sr,
+        out_dir / "centroid_spectrograms_hz.png")
     first = {c: int(np.flatnonzero(y == c)[0]) for c in present}
     images["waveforms"] = R.plot_waveforms(
         {names[c]: x[i] for c, i in first.items()}, {names[c]: recon[i] for c, i in first.items()},

@@ -44,6 +44,7 @@ answers clients, and every client of that server hangs (the suite's hangs in CI 
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import json
 import os
@@ -210,10 +211,16 @@ def jack_server():
         _reinit_portaudio()
         yield JackServer(name, SAMPLE_RATE, BLOCK_SIZE, process, realtime, log_path)
     finally:
+        killed = process.poll() is not None
         try:
             import sounddevice as sd
 
-            sd._terminate()  # before jackd goes away, or PortAudio asserts in its JACK teardown
+            if not killed:
+                sd._terminate()  # before jackd goes away, or PortAudio asserts in its teardown
+            else:
+                # a test killed the server: PortAudio would wait forever in Pa_Terminate, here
+                # or at exit (sounddevice's atexit handler); this process leaves it as it is
+                atexit.unregister(sd._exit_handler)
         except Exception:  # noqa: BLE001 - teardown must reach jackd whatever PortAudio says
             pass
         process.terminate()
@@ -232,7 +239,8 @@ def jack_server():
         try:
             import sounddevice as sd
 
-            sd._initialize()  # later tests in this session see the machine's own host APIs
+            if not killed:
+                sd._initialize()  # later tests in this session see the machine's own host APIs
         except Exception:  # noqa: BLE001
             pass
 

@@ -23,9 +23,9 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
     waveform_branch: absent/true, or false: no transposed-convolution stack; two 3-tap
         convolutions over the grid drive the harmonic and noise branches, which alone make
         the sound (``--no-waveform-branch``, a DDSP-style decoder)
-    pqmf_bands, pqmf_taps_per_band, subband_noise: absent, or a multiband output: the stack
-        ends at 1/N of the rate and a PQMF recombines N sub-bands (``multiband.py``; the
-        ``fullband`` configuration)
+    pqmf_bands, pqmf_taps_per_band, subband_noise, subband_dc_block: absent, or a multiband
+        output: the stack ends at 1/N of the rate and a PQMF recombines N sub-bands
+        (``multiband.py``; the ``fullband`` configuration)
 
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
@@ -139,7 +139,7 @@ CONV_FULLBAND = {
                 _c(32, 8, 4, "convT"), _res(3, (1, 3))],
     "decoder_input": [None, 256], "dense_hidden": 256, "classifier_hidden": [64, 64],
     "norm": "none", "activation": "leaky_relu",
-    "pqmf_bands": 16, "pqmf_taps_per_band": 16, "subband_noise": True,
+    "pqmf_bands": 16, "pqmf_taps_per_band": 16, "subband_noise": True, "subband_dc_block": 64,
 }
 
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided

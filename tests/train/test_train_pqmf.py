@@ -91,7 +91,7 @@ def test_fullband_decoder_shapes_and_parameters():
                 + conv(8, 128, 64) + 2 * conv(3, 64, 64)
                 + conv(8, 64, 32) + 2 * conv(3, 32, 32)
                 + 2 * conv(1, 32, 16) + 16 * 16 * 16)
-    assert dec.count_params() == expected == 2_587_072
+    assert dec.count_params() == expected == 2_587_072  # the dc block has no weights
     frozen = sum(int(np.prod(w.shape)) for w in dec.non_trainable_weights)
     assert frozen == 16 * 16 * 16
 
@@ -162,3 +162,29 @@ def test_fullband_config_trains_a_few_steps(tmp_path):
     assert run.config["model"]["pqmf_bands"] == 16 and run.config["sample_rate"] == SR
     audio = np.asarray(run.decoder(np.zeros((2, D), np.float32)))
     assert audio.shape == (2, 4096) and np.all(np.abs(audio) <= 1)
+
+
+def test_subband_dc_block_keeps_offsets_out_of_the_band_edges():
+    """A constant in a sub-band is a steady tone at a band edge (a multiple of sr / 16); the
+    fullband decoder's dc block (sub-bands 1-15 minus their 64-step moving average) leaves none
+    of it, and passes a sub-band tone of 5 steps per cycle untouched."""
+    import keras
+
+    _, dec, _, _ = models.build_models(_fullband(output_gate_db=None), FRAME, D, C)
+    probe = keras.Model(dec.get_layer("mb_bands").output, dec.get_layer("mb_dc_block").output)
+    steps = FRAME // 16
+    offset = np.ones((1, steps, 16), np.float32)
+    blocked = np.asarray(probe(offset))
+    assert np.abs(blocked[..., 1:]).max() < 1e-5
+    np.testing.assert_allclose(blocked[..., 0], 1.0)  # band 0's offset is DC, not a tone
+    tone = np.tile(np.sin(2 * np.pi * np.arange(steps) / 5.0)[None, :, None], (1, 1, 16))
+    out = np.asarray(probe(tone.astype(np.float32)))[0, 64:-64]
+    np.testing.assert_allclose(out, tone[0, 64:-64], atol=0.02)
+    # without the block, an offset in band k sounds at a band edge, a multiple of 2756 Hz
+    freq = np.fft.rfftfreq(FRAME - 1024, 1 / SR)
+    for k in (3, 8, 13):
+        offset_k = np.zeros((1, steps, 16))
+        offset_k[..., k] = 1.0
+        full = pqmf.synthesis_numpy(offset_k)[0, 512:-512]
+        peak = freq[np.argmax(np.abs(np.fft.rfft(full * np.hanning(full.size))))]
+        assert peak == pytest.approx(SR / 16 * round((k + 0.5) / 2), abs=5)
