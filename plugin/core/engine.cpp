@@ -101,6 +101,7 @@ Engine::Engine(double samplerate) : returned_(RETURN_CAPACITY), returned_is_bank
     request_.name = "drums";  // the default; a restored project names its own
     request_.samplerate = samplerate_;
     request_.serial = request_serial_.fetch_add(1) + 1;
+    info_name_ = request_.name;
     worker_ = std::thread([this] { worker_main(); });
 }
 
@@ -593,6 +594,13 @@ void Engine::wait_for_decode() {
         sem_post(&wake_);
         sem_wait_for(&published_, 0.02);
     }
+}
+
+uint64_t Engine::bank_version() const {
+    if (!current_) return 0;
+    uint64_t v = UINT64_MAX;
+    for (uint64_t x : current_->versions) v = std::min(v, x);
+    return v;
 }
 
 void Engine::note_on(int note, int velocity) {
