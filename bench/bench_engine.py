@@ -41,13 +41,16 @@ sys.path.insert(0, str(ROOT / "tests" / "synth"))
 SR, BLOCK = 48000, 128
 
 TRIVIAL_CLIENT = r"""
-import sys, time, numpy as np, rtmidi, sounddevice as sd
+import sys, time, numpy as np, jack, rtmidi, sounddevice as sd
 burst = (0.2 * np.sin(np.arange(4800) * 0.05)).astype(np.float32)
 state = {"pos": len(burst), "trig": 0, "seen": 0, "under": 0, "calls": 0}
+clock = jack.Client("trivial-clock", no_start_server=True)  # not activated: reads JACK's clock
+delays = np.zeros(1 << 20, np.float32)  # callback start after its cycle's start, microseconds
 def on_midi(event, data=None):
     if event[0][0] & 0xF0 == 0x90 and len(event[0]) > 2 and event[0][2] > 0:
         state["trig"] += 1
 def cb(out, frames, t, status):
+    delays[state["calls"] % len(delays)] = clock.frames_since_cycle_start * (1e6 / 48000)
     state["calls"] += 1
     if status.output_underflow:
         state["under"] += 1
@@ -65,18 +68,31 @@ dev = [i for i, d in enumerate(sd.query_devices())
 with sd.OutputStream(samplerate=48000, blocksize=128, device=dev, channels=2, callback=cb,
                      latency="low"):
     print("ready", flush=True)
-    sys.stdin.readline()
-print(state["under"], state["calls"], flush=True)
+    mark = 0
+    for line in sys.stdin:   # "stats": underruns, callbacks, delay p50 p99 max since last stats
+        calls = state["calls"]
+        d = delays[mark % len(delays):calls % len(delays)] if calls > mark else delays[:0]
+        q = np.percentile(d, [50, 99, 100]) if len(d) else [0, 0, 0]
+        print(state["under"], calls, *(f"{v:.0f}" for v in q), flush=True)
+        mark = calls
+        if line.strip() != "stats":
+            break
 midi.close_port(); midi.delete()
 """
 
 
-def start_jack(name: str, realtime: bool) -> subprocess.Popen:
+def start_jack(name: str, realtime: bool, log_path: Path | None = None) -> subprocess.Popen:
+    """jackd (dummy backend) writing to ``log_path`` (a file, never a pipe: see
+    tests/fixtures_jack.py); it dies with this process."""
+    from fixtures_jack import _die_with_parent
+
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
     args = ["jackd", "-n", name] + (["-R"] if realtime else ["--no-realtime"]) + [
         "-d", "dummy", "-r", str(SR), "-p", str(BLOCK)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(log_path or os.devnull, "ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
     subprocess.run(["jack_wait", "-w", "-t", "10"], check=True, capture_output=True)
     import sounddevice as sd
 
@@ -92,12 +108,11 @@ def build_preset(args, tmp: Path) -> Path:
 
     if args.tones:
         return make_test_preset(tmp, name="tones")
-    from fixtures_preset import TINY_RUN
+    from fixtures_preset import train_tiny_run
     from vae_synth.export.bundle import export_run
-    from vae_synth.train.trainer import TrainOptions, train
 
     run = tmp / "run"
-    train(TrainOptions(out=str(run), verbose=0, tensorboard=False, **TINY_RUN))
+    train_tiny_run(run)
     out = tmp / "tiny-drums"
     export_run(run, out, name="tiny-drums", show_progress=False)
     return out
@@ -138,6 +153,13 @@ class Rig:
         self.recorder.connect_audio(self.recorder.audio_outputs("PortAudio")[-2:])
         time.sleep(0.2)
 
+    def trivial_stats(self, final: bool = False) -> list[int]:
+        """The trivial client's [underruns, callbacks, callback-start delay p50, p99, max (us)
+        since the previous call]; ``final`` also ends it."""
+        self.trivial.stdin.write("quit\n" if final else "stats\n")
+        self.trivial.stdin.flush()
+        return [int(v) for v in self.trivial.stdout.readline().split()]
+
     def close(self) -> tuple[int, int]:
         from vae_synth.synth.engine import thaw_collector
 
@@ -148,9 +170,7 @@ class Rig:
         self.engine.stop()
         thaw_collector()
         try:
-            self.trivial.stdin.write("\n")
-            self.trivial.stdin.flush()
-            under, calls = (int(v) for v in self.trivial.stdout.readline().split())
+            under, calls = self.trivial_stats(final=True)[:2]
             self.trivial.wait(timeout=10)
         except (OSError, ValueError):  # it died: report that instead of losing the run
             under, calls = -1, self.trivial.wait(timeout=10)

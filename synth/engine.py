@@ -340,7 +340,14 @@ class Engine:
         return (f"decode p50 {p50:.1f} ms p99 {p99:.1f} ms per class ({decoder.stats.count} class "
                 f"decodes for {decoder.stats.states} controller states)")
 
+    @property
+    def dropped_midi(self) -> int:
+        """MIDI messages shed by the router's flood guard (for the status line and summary)."""
+        return self.router.stats.dropped
+
     def summary(self, seconds: float) -> str:
+        dropped = self.dropped_midi
+        flood = f", {dropped} MIDI messages dropped in floods" if dropped else ""
         return (f"vae-synth: {self.notes} notes, {self.underruns} underruns in {seconds:.1f} s, "
                 f"{self.decode_summary()}, preset {self.instrument.name} on "
-                f"{self.instrument.device}")
+                f"{self.instrument.device}{flood}")

@@ -1,7 +1,8 @@
 """Live play: audio device, MIDI inputs, keyboard, signals, the main loop and a clean exit.
 
-Order matters on the way out (STACK.md): MIDI ports close first, then the audio stream, then
-the decode thread; the garbage collector, frozen while playing, is re-enabled.
+Order matters on the way out (docs/ARCHITECTURE.md, pitfalls): MIDI ports close first, then
+the audio stream, then the decode thread; the garbage collector, frozen while playing, is
+re-enabled.
 """
 
 from __future__ import annotations
@@ -235,6 +236,11 @@ def _play(args, preset, watchdog) -> int:
                 print(("\r\x1b[K" if tty else "") + f"vae-synth: {text}", file=sys.stderr)
             if engine.callback_error and not failed:
                 failed.append(f"audio callback error: {engine.callback_error}")
+            learn_store = engine.learn_store
+            if learn_store is not None and learn_store.error:
+                print(("\r\x1b[K" if tty else "") + f"vae-synth: {learn_store.error}",
+                      file=sys.stderr)
+                learn_store.error = None
             decoder = engine.decoder
             if decoder is not None and decoder.error:
                 print(f"vae-synth: {decoder.error}", file=sys.stderr)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vae_synth.synth import events as ev
+from vae_synth.synth.atomic import write_text
 from vae_synth.synth.params import PARAM_INDEX, ControlSnapshot, unknown_parameter
 
 # data bytes that follow each channel-voice status (high nibble)
@@ -36,6 +37,16 @@ class MidiStats:
         self.controls = 0
         self.malformed = 0
         self.ignored = 0     # SysEx, real-time, unmapped controllers, other channels
+        self.dropped = 0     # continuous messages shed during a flood (see MidiRouter)
+
+
+# A flood guard: beyond FLOOD_LIMIT messages in one FLOOD_WINDOW_S window, continuous messages
+# (controllers, pitch bend, aftertouch) are dropped and counted before they are parsed; notes,
+# program changes and panics always pass. 20,000 a second is six times what a MIDI cable carries;
+# each parsed message costs ~7 us of GIL time that the audio callback then waits for.
+FLOOD_WINDOW_S = 0.01
+FLOOD_LIMIT = 200
+_CONTINUOUS = frozenset((0xA0, 0xB0, 0xD0, 0xE0))
 
 
 class MidiRouter:
@@ -68,6 +79,8 @@ class MidiRouter:
         self._running_status = 0
         self.last_cc: tuple[int, int] | None = None
         self._lock = threading.Lock()   # several producers (rtmidi, keyboard, demo)
+        self._window_start = 0.0         # flood guard (rtmidi's thread only)
+        self._window_count = 0
 
     def set_controls(self, controls: dict[int, str]) -> None:
         """Replace the map; raises ValueError for a CC outside 0-127 or an unknown parameter."""
@@ -97,7 +110,16 @@ class MidiRouter:
     def rtmidi_callback(self, event, data=None) -> None:
         """rtmidi's callback signature: ((message bytes, delta seconds), data)."""
         try:
-            self.handle(event[0])
+            message = event[0]
+            now = time.monotonic()
+            if now - self._window_start >= FLOOD_WINDOW_S:
+                self._window_start = now
+                self._window_count = 0
+            self._window_count += 1
+            if self._window_count > FLOOD_LIMIT and message[0] & 0xF0 in _CONTINUOUS:
+                self.stats.dropped += 1
+                return
+            self.handle(message)
         except Exception:  # never let a bad message kill rtmidi's thread
             self.stats.malformed += 1
 
@@ -219,11 +241,11 @@ class LearnStore:
         data[self.preset_name] = entry
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            self.error = f"could not save MIDI learn to {self.path}: {exc}"
+            write_text(self.path, json.dumps(data, indent=1, sort_keys=True))
+        except OSError as exc:  # a full or read-only disk: the file on disk is left as it was
+            reason = exc.strerror or str(exc)
+            self.error = (f"could not save MIDI learn to {self.path} ({reason}); CC {cc} -> "
+                          f"{name} lasts until you quit, the saved mappings are unchanged")
 
 
 # -- ports ---------------------------------------------------------------------------------

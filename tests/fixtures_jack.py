@@ -22,7 +22,7 @@ rtmidi keeps its JACK client (and so its name) until the ``MidiIn`` object is de
 ``midi_in.close_port(); midi_in.delete()`` in tests, or the next client of that name is renamed
 ``name-01`` by JACK.
 
-Teardown order matters (STACK.md): MIDI ports and probes close first (function scope), then
+Teardown order matters (docs/ARCHITECTURE.md, pitfalls): MIDI ports and probes close first (function scope), then
 PortAudio is terminated, then jackd stops; stopping jackd first aborts Python inside PortAudio.
 
 Without a ``jackd`` binary the rig's tests are skipped, except under CI (``CI=true``) where a
@@ -290,18 +290,22 @@ class JackProbe:
         self._start_frame = -1
         self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
         self.sent: list[tuple[int, bytes]] = []  # (frame actually written, message), in order
-        self.xruns = 0
+        # cycles this client missed (its frame time jumped): counted in the process callback,
+        # not with a Python xrun callback, whose notification thread would wait for the GIL
+        # while jackd writes xrun notifications to it (a full notification socket blocks the
+        # server's notifier and so every client: seen in a 40-minute in-process run)
+        self.missed_cycles = 0
+        self._last_block = -1
         self._closed = False
         self.client.set_process_callback(self._process)
-        self.client.set_xrun_callback(self._xrun)
         self.client.activate()
 
     # -- JACK callbacks (JACK's thread) -------------------------------------------------------
-    def _xrun(self, delay_usecs: float) -> None:
-        self.xruns += 1
-
     def _process(self, frames: int) -> None:
         block_start = self.client.last_frame_time
+        if self._last_block >= 0 and block_start - self._last_block > frames:
+            self.missed_cycles += (block_start - self._last_block) // frames - 1
+        self._last_block = block_start
         self.midi_out.clear_buffer()
         last_offset = 0
         while self._pending and self._pending[0][0] < block_start + frames:
@@ -406,6 +410,72 @@ class JackProbe:
         self._closed = True
         self.client.deactivate()
         self.client.close()
+
+
+_FLOODER = r"""
+import sys, threading, jack
+per_cycle, cycles, note_cycle, target = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+client = jack.Client("flooder", no_start_server=True)
+out = client.midi_outports.register("midi_out")
+messages = [bytes([0xB9, 1 + 17 * (i % 2), i % 128]) for i in range(256)]
+state = {"cycle": -1, "sent": 0}
+done = threading.Event()
+@client.set_process_callback
+def process(frames):
+    out.clear_buffer()
+    cycle = state["cycle"]
+    if cycle < 0 or cycle >= cycles:
+        return
+    if cycle == note_cycle:
+        out.write_midi_event(0, bytes([0x99, 38, 100]))
+    for k in range(per_cycle):
+        out.write_midi_event(k * frames // per_cycle, messages[(state["sent"] + k) % 256])
+    state["sent"] += per_cycle
+    state["cycle"] = cycle + 1
+    if cycle + 1 == cycles:
+        done.set()
+client.activate()
+client.connect(out, target)
+print("ready", flush=True)
+sys.stdin.readline()
+state["cycle"] = 0
+done.wait()
+print(state["sent"], flush=True)
+sys.stdin.readline()
+client.deactivate(); client.close()
+"""
+
+
+class Flooder:
+    """A MIDI flood from a JACK client in a process of its own: ``per_second`` controller
+    messages (CC 1 and 18 alternating, sweeping), spread over each block, for ``seconds`` of JACK
+    time, and one snare note ``note_at`` seconds in. Its own process, because a Python writer in
+    the engine's process falls behind under the GIL, and RtMidi 5.0 then reads events the writer
+    is clearing (jack_midi_event_get fails unchecked: SIGSEGV in _rtmidi, seen here)."""
+
+    def __init__(self, server: JackServer, target: str, per_second: int, seconds: float,
+                 note_at: float):
+        blocksize, rate = server.blocksize, server.samplerate
+        per_cycle = max(1, round(per_second * blocksize / rate))
+        cycles = int(seconds * rate / blocksize)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _FLOODER, str(per_cycle), str(cycles),
+             str(int(note_at * rate / blocksize)), target],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+        self.sent = 0
+
+    def start(self) -> None:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def wait(self) -> int:
+        """Until the flood is written; returns how many controller messages it wrote."""
+        self.sent = int(self.proc.stdout.readline())
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=10)
+        return self.sent
 
 
 @pytest.fixture
