@@ -8,8 +8,9 @@ does the work for any encoder/decoder/classifier triple and its data:
 2. parity: ONNX Runtime against TensorFlow on real clips of the run's data (max abs error on
    audio, mu, logvar and logits <= tolerance, else ExportError saying by how much);
 3. per-class centroids / std / count of the encoder's ``mu`` over the training clips, PCA axes;
-4. preset.json (validated by ``vae_synth.synth.preset``), then the whole bundle is loaded back
-   with ``load_preset`` (hashes, ONNX interfaces) before it is moved into place by a rename.
+4. a ``Preset`` written as preset.json by ``vae_synth.synth.preset.write_preset`` (which
+   validates it), then the whole bundle is loaded back with ``load_preset`` (hashes, ONNX
+   interfaces) before it is moved into place by a rename.
 
 An interrupted export (exception, Ctrl-C, kill -9) never leaves a half-written preset at ``out``:
 until the final rename the work lives in ``.NAME.export-PID-*`` beside it (removed on failure; after
@@ -42,9 +43,10 @@ from vae_synth.synth.preset import (
     PRESET_JSON,
     Preset,
     PresetError,
+    PresetFile,
     load_preset,
     sha256_file,
-    write_preset_json,
+    write_preset,
 )
 
 PARITY_TOLERANCE = 1e-4
@@ -308,26 +310,24 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
         axes = pca(mu)
 
         progress.start("writing preset.json and verifying the bundle")
-        doc = {
-            "format": "vae-synth-preset", "version": 1, "name": name,
-            "description": description or _default_description(name, training, class_names,
-                                                                latent_dim),
-            "sample_rate": sample_rate, "frame_length": frame_length, "latent_dim": latent_dim,
-            "classes": [{"name": s.name, "centroid": _floats(s.centroid), "std": _floats(s.std),
-                         "count": s.count} for s in stats],
-            "pca": {"mean": _floats(axes.mean), "components": [_floats(r) for r in axes.components],
-                    "explained_variance": _floats(axes.explained_variance)},
-            "files": {role: {"path": fname, "sha256": sha256_file(tmp / fname)}
-                      for role, fname in {**DEFAULT_FILE_NAMES, **DATA_FILES}.items()},
-            "midi": default_midi_map(class_names, pca_axes=len(axes.components), sustain=sustain),
-            "training": _json_safe(training),
-            "export": {"parity_max_abs_err": parity, "parity_tolerance": tolerance,
-                       "parity_clips": len(clips), "opset": OPSET,
-                       "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                       **_versions(), **_json_safe(extra or {})},
-        }
+        preset = Preset(
+            name=name,
+            description=description or _default_description(name, training, class_names,
+                                                             latent_dim),
+            sample_rate=sample_rate, frame_length=frame_length, latent_dim=latent_dim,
+            classes=tuple(stats), pca=axes,
+            midi=default_midi_map(class_names, pca_axes=axes.k, sustain=sustain),
+            training=_json_safe(training),
+            files={role: PresetFile(fname, sha256_file(tmp / fname))
+                   for role, fname in {**DEFAULT_FILE_NAMES, **DATA_FILES}.items()},
+            export=_json_safe({
+                "parity_max_abs_err": parity, "parity_tolerance": tolerance,
+                "parity_clips": len(clips), "opset": OPSET,
+                "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                **_versions(), **(extra or {})}),
+        )
         try:
-            write_preset_json(tmp, doc)
+            write_preset(tmp, preset)
             load_preset(tmp)  # the player's own checks: hashes, ONNX names and shapes
         except PresetError as e:
             raise ExportError(f"the exported bundle does not pass the preset checks: {e}") from e
@@ -357,11 +357,6 @@ def _json_safe(obj: Any) -> Any:
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
     return str(obj)
-
-
-def _floats(a: np.ndarray) -> list[float]:
-    # float32 precision is what the player uses; round-trip through float for JSON.
-    return [float(v) for v in np.asarray(a, np.float32)]
 
 
 def _versions() -> dict[str, str]:

@@ -3,18 +3,19 @@
 Drum-like class names get their General MIDI drum notes (35/36 kick, 38/40 snare, 42/44/46 hi-hat,
 41/43/45/47/48/50 toms, ...); any other classes get a row of keys from middle C (60, 61, ...), so
 ten spoken digits sit on 60-69. Controllers follow the engine's parameter names: CC 1 morph,
-16/17 the XY pad, 18 variation, 7 volume, 20, 21, ... the PCA macro axes. Optional engine
-fields: ``pitch`` (note -> semitones: one tom class is tuned across its six pads) and ``pan``
-(class -> -1..1: the hi-hat left of centre).
+16/17 the XY pad, 18 variation, 7 volume, 20, 21, ... the PCA macro axes. ``pitch``
+(note -> semitones: one tom class is tuned across its six pads) and ``pan`` (class -> -1..1:
+the hi-hat left of centre).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+
+from vae_synth.synth.params import PCA_MACROS
+from vae_synth.synth.preset import MidiMap
 
 MIDDLE_C = 60
-MAX_PCA_CONTROLS = 8  # CC 20-27
 
 # (category, pattern matched against the lower-case class name, General MIDI notes)
 GM_DRUMS: tuple[tuple[str, str, tuple[int, ...]], ...] = (
@@ -85,10 +86,11 @@ DRUM_PAN = {"hihat": -0.25}
 
 
 def default_midi_map(class_names: list[str], pca_axes: int = 0, sustain: bool | None = None
-                     ) -> dict[str, Any]:
-    """The ``midi`` object of preset.json for these classes.
+                     ) -> MidiMap:
+    """The preset's MIDI map for these classes.
 
-    pca_axes: how many PCA axes the preset has (CC 20, 21, ... map to pca1, pca2, ..., at most 8).
+    pca_axes: how many PCA axes the preset has (CC 20, 21, ... map to pca1, pca2, ..., at most
+    ``PCA_MACROS``).
     sustain: True for looping voices; None decides from the names (drum-like names: one-shots).
     """
     if not class_names:
@@ -96,28 +98,21 @@ def default_midi_map(class_names: list[str], pca_axes: int = 0, sustain: bool | 
     categories = [drum_category(n) for n in class_names]
     drum_like = any(c is not None for c in categories)
     controls = {1: "morph", 7: "volume", 16: "x", 17: "y", 18: "variation"}
-    for i in range(min(pca_axes, MAX_PCA_CONTROLS)):
+    for i in range(min(pca_axes, PCA_MACROS)):  # CC 20-27
         controls[20 + i] = f"pca{i + 1}"
     if "snare" in class_names:
         morph_target = "snare"
     else:
         morph_target = class_names[1] if len(class_names) > 1 else class_names[0]
-    corners = [class_names[i % len(class_names)] for i in range(4)]
-    hats = [n for n, c in zip(class_names, categories, strict=True) if c == "hihat"]
-    choke_groups = [hats] if hats else []
+    corners = tuple(class_names[i % len(class_names)] for i in range(4))
+    hats = tuple(n for n, c in zip(class_names, categories, strict=True) if c == "hihat")
     notes = default_notes(class_names)
-    midi: dict[str, Any] = {
-        "notes": {str(k): v for k, v in sorted(notes.items())},
-        "controls": {str(k): v for k, v in sorted(controls.items())},
-        "morph_target": morph_target,
-        "xy_corners": corners,
-        "choke_groups": choke_groups,
-        "sustain": (not drum_like) if sustain is None else bool(sustain),
-    }
     toms = [n for n, c in zip(class_names, categories, strict=True) if c == "tom"]
-    if len(toms) == 1:  # one tom sound on six pads: tune the pads (engine: by resampling)
-        midi["pitch"] = {str(k): v for k, v in TOM_TUNING.items() if notes.get(k) == toms[0]}
+    # one tom sound on six pads: tune the pads (the engine resamples)
+    pitch = ({k: float(v) for k, v in TOM_TUNING.items() if notes.get(k) == toms[0]}
+             if len(toms) == 1 else {})
     pan = {n: DRUM_PAN[c] for n, c in zip(class_names, categories, strict=True) if c in DRUM_PAN}
-    if pan:
-        midi["pan"] = pan
-    return midi
+    return MidiMap(notes=dict(sorted(notes.items())), controls=controls, morph_target=morph_target,
+                   xy_corners=corners, choke_groups=(hats,) if hats else (),
+                   sustain=(not drum_like) if sustain is None else bool(sustain),
+                   pitch=pitch, pan=pan)

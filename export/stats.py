@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-
-
-@dataclass
-class ClassStats:
-    """centroid, std: [D] float64 (mean and per-dimension std of the class's mu); count: clips."""
-
-    name: str
-    centroid: np.ndarray
-    std: np.ndarray
-    count: int
+from vae_synth.synth.preset import PCA, PresetClass
 
 
 def class_stats(mu: np.ndarray, labels: np.ndarray, class_names: list[str],
                 fallback_mu: np.ndarray | None = None, fallback_labels: np.ndarray | None = None
-                ) -> list[ClassStats]:
-    """Centroid (mean of ``mu``), std and count for every class.
+                ) -> list[PresetClass]:
+    """Centroid (mean of ``mu``), std and count for every class, as the preset holds them
+    (computed in float64, stored float32).
 
     mu: [N, D] latent means of the training clips; labels: [N] int in [0, C).
     A class with no training clip takes its statistics from ``fallback_mu``/``fallback_labels``
@@ -35,21 +25,13 @@ def class_stats(mu: np.ndarray, labels: np.ndarray, class_names: list[str],
             rows = np.asarray(fallback_mu, np.float64)[np.asarray(fallback_labels) == i]
         if len(rows) == 0:
             raise ValueError(f"class {name!r} has no clip to compute its centroid from")
-        out.append(ClassStats(name, rows.mean(0), rows.std(0), int((labels == i).sum())))
+        out.append(PresetClass(name, rows.mean(0), rows.std(0), int((labels == i).sum())))
     return out
 
 
-@dataclass
-class PCAAxes:
-    """mean: [D]; components: [k, D] unit rows, strongest first; explained_variance: [k]."""
-
-    mean: np.ndarray
-    components: np.ndarray
-    explained_variance: np.ndarray
-
-
-def pca(mu: np.ndarray, max_axes: int | None = None) -> PCAAxes:
-    """Principal axes of ``mu`` [N, D] (N >= 2) by SVD of the centred data.
+def pca(mu: np.ndarray, max_axes: int | None = None) -> PCA:
+    """Principal axes of ``mu`` [N, D] (N >= 2) by SVD of the centred data (computed in float64,
+    stored float32 as the preset holds them).
 
     k = min(D, N - 1, max_axes). Each axis's sign is fixed so that its largest-magnitude entry is
     positive, which makes the axes deterministic (SVD signs are arbitrary).
@@ -61,9 +43,9 @@ def pca(mu: np.ndarray, max_axes: int | None = None) -> PCAAxes:
     mean = mu.mean(0)
     _, s, vt = np.linalg.svd(mu - mean, full_matrices=False)
     k = min(d, n - 1, max_axes or d)
-    comps = vt[:k]
+    comps = vt[:k].astype(np.float32)  # the sign rule must hold for the values stored
     signs = np.sign(comps[np.arange(k), np.abs(comps).argmax(1)])
     signs[signs == 0] = 1.0
     comps = comps * signs[:, None]
     var = (s[:k] ** 2) / (n - 1)
-    return PCAAxes(mean, comps, var)
+    return PCA(mean, comps, var)

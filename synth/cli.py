@@ -148,9 +148,12 @@ def _load(name: str):
 
 
 def run_play(args: argparse.Namespace) -> int:
+    preset = _load(args.preset)
+    if preset is None:
+        return 2
     from vae_synth.synth.live import play
 
-    return play(args)
+    return play(args, preset)
 
 
 def run_render(args: argparse.Namespace) -> int:

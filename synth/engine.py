@@ -23,7 +23,7 @@ from vae_synth.synth.bank import BankBuilder, BankDecoder, SoundBank
 from vae_synth.synth.latent import LatentMap
 from vae_synth.synth.midi import LearnStore, MidiRouter
 from vae_synth.synth.output import OutputStage
-from vae_synth.synth.params import BEND_SEMITONES, PARAM_INDEX, PITCH_SEMITONES, ControlSnapshot
+from vae_synth.synth.params import PARAM_INDEX, PARAMETER, ControlSnapshot
 from vae_synth.synth.resample import Resampler
 from vae_synth.synth.voices import VoicePool
 
@@ -32,6 +32,12 @@ _VOLUME = PARAM_INDEX["volume"]
 _DECAY = PARAM_INDEX["decay"]
 _PITCH = PARAM_INDEX["pitch"]
 _BEND = PARAM_INDEX["bend"]
+# the knobs' tapers, from the one parameter table (bound once: the audio thread calls them)
+_volume_gain = PARAMETER["volume"].value
+_pitch_semitones = PARAMETER["pitch"].value
+_bend_semitones = PARAMETER["bend"].value
+_decay_fraction = PARAMETER["decay"].value
+_decay_off = PARAMETER["decay"].is_off
 
 
 def freeze_collector() -> None:
@@ -76,27 +82,19 @@ class Instrument:
         self.sustain = bool(midi.sustain)
         self.builder = BankBuilder(self.latent_map, self.session_one, self.session_batch,
                                    self.resampler, samplerate, self.sustain, max_frames)
-        extra = preset.raw.get("midi", {}) if isinstance(getattr(preset, "raw", None), dict) else {}
         self.note_class = np.full(128, -1, dtype=np.int64)
         self.note_rate = np.ones(128, dtype=np.float64)
         for note, name in midi.notes.items():
-            self.note_class[int(note)] = preset.class_index(name)
-        for note, semitones in (extra.get("pitch") or {}).items():  # optional: per-pad pitch
-            try:
-                self.note_rate[int(note)] = 2.0 ** (float(semitones) / 12.0)
-            except (TypeError, ValueError, IndexError):
-                continue
+            self.note_class[note] = preset.class_index(name)
+        for note, semitones in midi.pitch.items():  # a pad's tuning
+            self.note_rate[note] = 2.0 ** (semitones / 12.0)
         self.class_group = np.full(n, -1, dtype=np.int64)
         for g, group in enumerate(midi.choke_groups):
             for name in group:
                 self.class_group[preset.class_index(name)] = g
         self.class_pan = np.zeros(n, dtype=np.float64)
-        for name, pan in (extra.get("pan") or {}).items():  # optional: pan per class
-            if name in preset.class_names:
-                try:
-                    self.class_pan[preset.class_index(name)] = max(-1.0, min(1.0, float(pan)))
-                except (TypeError, ValueError):
-                    continue
+        for name, pan in midi.pan.items():
+            self.class_pan[preset.class_index(name)] = pan
         self.priority_class = -1
         self.bank: SoundBank = self.builder.build(snapshot.latent_state())
         self.frame_frames = len(self.bank.oneshots[0])
@@ -306,12 +304,10 @@ class Engine:
         mix = self._mix[:, :n]
         mix.fill(0.0)
         values = self.snapshot.values
-        semitones = (values[_PITCH] - 0.5) * 2.0 * PITCH_SEMITONES \
-            + (values[_BEND] - 0.5) * 2.0 * BEND_SEMITONES
+        semitones = _pitch_semitones(values[_PITCH]) + _bend_semitones(values[_BEND])
         rate_scale = 1.0 if semitones == 0.0 else math.pow(2.0, semitones / 12.0)
         pool.mix(mix[0], mix[1], 0, n, rate_scale)
-        volume = values[_VOLUME]
-        mix *= volume * volume
+        mix *= _volume_gain(values[_VOLUME])
         self.output.process(mix)
         channels = out.shape[1]
         if channels >= 2:
@@ -335,7 +331,7 @@ class Engine:
         values = self.snapshot.values
         decay = values[_DECAY]
         length = inst.frame_frames
-        stop_at = math.inf if decay >= 0.999 else length * (0.05 + 0.95 * decay)
+        stop_at = math.inf if _decay_off(decay) else length * _decay_fraction(decay)
         if inst.sustain:
             buf, loop = bank.loops[c], bank.loop
         else:

@@ -20,8 +20,6 @@ import sys
 import threading
 import time
 
-from vae_synth.synth.midi import describe_midi_map
-
 PAD_KEYS = "asdfghjkl;"
 KNOB_STEP = 0.05
 KNOB_KEYS = {"z": ("morph", -KNOB_STEP), "x": ("morph", KNOB_STEP),
@@ -203,6 +201,8 @@ class TerminalKeyboard(threading.Thread):
         elif ch == CLEAR_KEY:
             self.clear_learned()
         elif ch == "m":
+            from vae_synth.synth.midi import describe_midi_map
+
             for line in describe_midi_map(engine.instrument.preset, engine.learn_store):
                 self.say(line)
         elif ch == "?":

@@ -2,15 +2,17 @@
 
 Morph: every class moves from its own centre toward a target (the preset's ``morph_target``
 class, or the XY point once the XY pad has been moved). XY: bilinear blend of four corner class
-centres (NSynth Super's layout, continuous). Macros: offsets along the preset's PCA axes, up to
-2 standard deviations of the latent means. Variation: a random offset scaled by the class's own
-per-dimension std, re-drawn (seeded, so renders repeat) each time the variation knob moves.
+centres (NSynth Super's layout, continuous). Macros: offsets along the preset's PCA axes, in
+standard deviations of the latent means along each axis. Variation: a random offset in units of
+the class's own per-dimension std, re-drawn (seeded, so renders repeat) each time the variation
+knob moves. The knobs' ranges and tapers are in ``synth.params.PARAMETERS``; a ``LatentState``
+arrives in those units.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from vae_synth.synth.params import LatentState
+from vae_synth.synth.params import PCA_MACROS, LatentState
 
 
 def lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
@@ -71,8 +73,8 @@ class LatentMap:
         self.stds = np.asarray(stds, dtype=np.float32)
         comps = np.asarray(pca_components, dtype=np.float32).reshape(-1, self.centroids.shape[1])
         var = np.asarray(pca_variance, dtype=np.float32).reshape(-1)[: comps.shape[0]]
-        # One macro step of 1.0 moves 2 standard deviations of the latent means along the axis.
-        self.pca_axes = comps[:8] * (2.0 * np.sqrt(np.maximum(var[:8], 0.0)))[:, None]
+        # A macro value of 1.0 moves one standard deviation of the latent means along the axis.
+        self.pca_axes = comps[:PCA_MACROS] * np.sqrt(np.maximum(var[:PCA_MACROS], 0.0))[:, None]
         self.target = int(target)
         self.corners = np.asarray(corners, dtype=np.intp)
         self.interpolation = interpolation
@@ -123,5 +125,5 @@ class LatentMap:
             # Same seed + same knob history -> same noise: renders stay deterministic.
             rng = np.random.default_rng([self.seed, state.variation_seed])
             noise = rng.standard_normal(self.centroids.shape).astype(np.float32)[idx]
-            z = z + (2.0 * state.variation) * self.stds[idx] * noise
+            z = z + state.variation * self.stds[idx] * noise
         return np.ascontiguousarray(z, dtype=np.float32)

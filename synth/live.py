@@ -151,12 +151,8 @@ class _paused:
         self.flag.clear()
 
 
-def play(args) -> int:
-    from vae_synth.synth.cli import _load
-
-    preset = _load(args.preset)
-    if preset is None:
-        return 2
+def play(args, preset) -> int:
+    """``vae-synth play`` with ``preset`` (loaded by the caller) and the parsed ``args``."""
     try:
         index, info, api_name = resolve_output(args.audio_api, args.device)
     except AudioUnavailable as exc:

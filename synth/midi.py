@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vae_synth.synth import events as ev
-from vae_synth.synth.params import PARAM_INDEX, ControlSnapshot
+from vae_synth.synth.params import PARAM_INDEX, ControlSnapshot, unknown_parameter
 
 # data bytes that follow each channel-voice status (high nibble)
 _DATA_LEN = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
@@ -74,10 +74,15 @@ class MidiRouter:
         self._lock = threading.Lock()   # several producers (rtmidi, keyboard, demo)
 
     def set_controls(self, controls: dict[int, str]) -> None:
+        """Replace the map; raises ValueError for a CC outside 0-127 or an unknown parameter."""
         checked = {}
         for cc, name in controls.items():
-            if name in PARAM_INDEX and 0 <= int(cc) <= 127:
-                checked[int(cc)] = name
+            if not 0 <= int(cc) <= 127:
+                raise ValueError(f"controller number {cc} is not a number 0-127")
+            problem = unknown_parameter(name)
+            if problem:
+                raise ValueError(f"CC {cc}: {problem}")
+            checked[int(cc)] = name
         self.controls = checked
 
     # -- parameter access (keyboard, demo) --------------------------------------------------
@@ -89,8 +94,8 @@ class MidiRouter:
     def learn(self, name: str | None) -> None:
         """Arm MIDI learn: the next controller that moves is bound to parameter ``name``
         (None cancels an armed learn)."""
-        if name is not None and name not in PARAM_INDEX:
-            raise ValueError(f"unknown parameter {name!r}; known: {', '.join(PARAM_INDEX)}")
+        if name is not None and unknown_parameter(name):
+            raise ValueError(unknown_parameter(name))
         self.learning = name
 
     def forget(self, name: str, preset_controls: dict[int, str]) -> str | None:

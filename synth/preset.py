@@ -1,4 +1,4 @@
-"""The preset bundle (format ``vae-synth-preset``, version 1): its definition, validation and lookup.
+"""The preset bundle (format ``vae-synth-preset``, version 2): its definition, validation and lookup.
 
 A preset is a folder ``PRESET_DIR`` holding ``preset.json`` and four ONNX files beside it::
 
@@ -8,11 +8,14 @@ A preset is a folder ``PRESET_DIR`` holding ``preset.json`` and four ONNX files 
     classifier.onnx     z [N, D]  -> logits [N, C]
     decoder.weights     optional: the weights both decoder files read (ONNX external data), once
 
-This module is the one definition of the bundle: ``export/`` writes bundles through
-:func:`validate_preset_dict` and :func:`write_preset_json`, and the player reads them through
-:func:`load_preset`. It uses only the standard library, numpy and onnxruntime (never TensorFlow or
-the ``onnx`` package: the player does not have them). A preset is data: loading one parses JSON and
-opens ONNX graphs in ONNX Runtime, never imports or executes code shipped with the preset.
+This module is the one definition of the bundle: the ``Preset`` dataclass and its parts are the
+schema, :meth:`Preset.to_dict` writes it and :func:`preset_from_dict` reads and validates it.
+``export/`` builds a ``Preset`` and writes it with :func:`write_preset`; the player reads bundles
+through :func:`load_preset`. Bundles of an older version are migrated on load (:func:`migrate`),
+so every bundle ever exported stays playable. It uses only the standard library, numpy and
+onnxruntime (never TensorFlow or the ``onnx`` package: the player does not have them). A preset is
+data: loading one parses JSON and opens ONNX graphs in ONNX Runtime, never imports or executes
+code shipped with the preset.
 """
 
 from __future__ import annotations
@@ -21,16 +24,19 @@ import hashlib
 import json
 import math
 import os
-import tempfile
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from vae_synth.synth.atomic import write_text
+from vae_synth.synth.params import unknown_parameter
 
 FORMAT = "vae-synth-preset"
-VERSION = 1
+# Version 2 (2026-12): midi.pitch and midi.pan are part of the schema (always written, validated);
+# a CC target must be a parameter of synth.params. Version 1 documents are migrated on load.
+VERSION = 2
 PRESET_JSON = "preset.json"
 ROLES = ("decoder", "decoder_batch", "encoder", "classifier")
 DEFAULT_FILE_NAMES = {role: f"{role}.onnx" for role in ROLES}
@@ -46,12 +52,11 @@ MAX_LATENT_DIM = 4096
 MAX_CLASSES = 1024
 MAX_JSON_BYTES = 64 << 20
 MAX_ONNX_BYTES = 2 << 30
-
-ENGINE_PARAMETERS = ("morph", "x", "y", "variation", "volume")  # plus pca1, pca2, ... (see PCA)
+MAX_PAD_SEMITONES = 48  # a pad's tuning: 4 octaves either way is resampling by 16
 
 
 class PresetError(ValueError):
-    """A preset that cannot be found or is not a valid version-1 bundle.
+    """A preset that cannot be found or is not a valid bundle.
 
     The message names the file (``where``) and the problem, e.g.
     ``presets/drums/decoder.onnx: sha256 mismatch (file 3f2a..., preset.json says 9b1c...)``.
@@ -77,6 +82,11 @@ class PresetClass:
     std: np.ndarray
     count: int
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "centroid", _frozen(self.centroid))
+        object.__setattr__(self, "std", _frozen(self.std))
+        object.__setattr__(self, "count", int(self.count))
+
 
 @dataclass(frozen=True, eq=False)
 class PCA:
@@ -91,6 +101,10 @@ class PCA:
     components: np.ndarray
     explained_variance: np.ndarray
 
+    def __post_init__(self) -> None:
+        for name in ("mean", "components", "explained_variance"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
     @property
     def k(self) -> int:
         return int(self.components.shape[0])
@@ -101,12 +115,16 @@ class MidiMap:
     """The preset's default MIDI mapping.
 
     notes:        MIDI note number (0-127) -> class name
-    controls:     CC number (0-127) -> engine parameter (``morph``, ``x``, ``y``, ``variation``,
-                  ``volume``, ``pca1``, ``pca2``, ...)
+    controls:     CC number (0-127) -> a parameter of ``synth.params.PARAMETERS`` (``morph``,
+                  ``x``, ``y``, ``variation``, ``volume``, ``decay``, ``pitch``, ``bend``,
+                  ``pca1`` .. ``pca8``; a macro only up to the preset's number of PCA axes)
     morph_target: class the morph knob moves toward (None: the engine chooses)
     xy_corners:   four class names for the XY pad corners (x0y0, x1y0, x0y1, x1y1)
     choke_groups: groups of class names; a new note in a group silences the others
     sustain:      True when voices loop while the note is held (spoken digits), False for one-shots
+    pitch:        mapped note -> semitones its pad is transposed by (resampling; e.g. one tom
+                  class tuned across six pads); notes not listed play at their class's pitch
+    pan:          class name -> stereo position in [-1, 1] (-1 left); classes not listed: centre
     """
 
     notes: dict[int, str]
@@ -115,6 +133,8 @@ class MidiMap:
     xy_corners: tuple[str, ...]
     choke_groups: tuple[tuple[str, ...], ...]
     sustain: bool
+    pitch: dict[int, float] = field(default_factory=dict)
+    pan: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,14 +144,31 @@ class MidiMap:
             "xy_corners": list(self.xy_corners),
             "choke_groups": [list(g) for g in self.choke_groups],
             "sustain": self.sustain,
+            "pitch": {str(k): float(v) for k, v in sorted(self.pitch.items())},
+            "pan": {k: float(v) for k, v in self.pan.items()},
         }
+
+
+@dataclass(frozen=True)
+class PresetFile:
+    """One file of the bundle: its name in the preset folder and the sha256 of its bytes."""
+
+    path: str
+    sha256: str
 
 
 @dataclass(frozen=True, eq=False)
 class Preset:
-    """A loaded, verified preset bundle. Arrays are float32 and read-only."""
+    """A preset: what ``preset.json`` holds, field for field. Arrays are float32 and read-only.
 
-    path: Path  # the preset folder
+    training: how the models were trained (``arch``, ``data``, ``licence``, ``attribution``
+    strings; ``config``, ``metrics`` objects). export: how the bundle was exported (parity
+    errors, tool versions, date; free-form). files: role -> file (``ROLES``, and
+    ``decoder_weights`` where the decoders share external weights). extra: top-level fields this
+    version does not know, kept as they were. path: the folder the preset was loaded from (None
+    for a preset built in memory, e.g. by the exporter before it is written).
+    """
+
     name: str
     description: str
     sample_rate: int
@@ -141,8 +178,30 @@ class Preset:
     pca: PCA
     midi: MidiMap
     training: dict[str, Any]
-    files: dict[str, Path]  # role -> absolute path of the ONNX file
-    raw: dict[str, Any] = field(repr=False)  # preset.json as parsed (extra fields kept)
+    files: dict[str, PresetFile]
+    export: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``preset.json`` document (current version) of this preset."""
+        def floats(a: np.ndarray) -> list:
+            return np.asarray(a, np.float64).tolist()  # float32 values, exactly, as JSON numbers
+
+        return {
+            "format": FORMAT, "version": VERSION, "name": self.name,
+            "description": self.description, "sample_rate": self.sample_rate,
+            "frame_length": self.frame_length, "latent_dim": self.latent_dim,
+            "classes": [{"name": c.name, "centroid": floats(c.centroid), "std": floats(c.std),
+                         "count": c.count} for c in self.classes],
+            "pca": {"mean": floats(self.pca.mean), "components": floats(self.pca.components),
+                    "explained_variance": floats(self.pca.explained_variance)},
+            "files": {role: {"path": f.path, "sha256": f.sha256} for role, f in self.files.items()},
+            "midi": self.midi.to_dict(),
+            "training": self.training,
+            "export": self.export,
+            **self.extra,
+        }
 
     @property
     def class_names(self) -> list[str]:
@@ -171,7 +230,10 @@ class Preset:
         if role not in self.files:
             raise KeyError(f"unknown preset file role {role!r}; this preset's roles are "
                            f"{', '.join(self.files)}")
-        return self.files[role]
+        if self.path is None:
+            raise ValueError(f"preset {self.name!r} was not loaded from a folder: its files "
+                             f"have no location yet")
+        return self.path / self.files[role].path
 
 
 @dataclass(frozen=True)
@@ -193,8 +255,27 @@ class PresetInfo:
 # Validation of the JSON document
 
 
+def _frozen(value: Any) -> np.ndarray:
+    """A read-only float32 copy (the engine shares preset arrays between threads)."""
+    arr = np.array(value, dtype=np.float32)
+    arr.setflags(write=False)
+    return arr
+
+
 def _is_int(x: Any) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _finite_number(v: Any, what: str, where: str) -> float:
+    if not (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        raise PresetError(where, f"{what} must be a number, got {v!r}")
+    try:
+        finite = math.isfinite(v)
+    except OverflowError:  # an integer literal too large for a float
+        finite = False
+    if not finite:
+        raise PresetError(where, f"{what} is not finite ({str(v)[:20]})")
+    return float(v)
 
 
 def _int_field(data: Mapping, key: str, lo: int, hi: int, where: str) -> int:
@@ -223,14 +304,7 @@ def _float_array(value: Any, shape: tuple[int, ...], what: str, where: str) -> n
     # Check the nesting without numpy first so a ragged or absurd list gives a clear message.
     def _check(v: Any, dims: tuple[int, ...], label: str) -> None:
         if not dims:
-            if not (isinstance(v, (int, float)) and not isinstance(v, bool)):
-                raise PresetError(where, f"{label} must be a number, got {v!r}")
-            try:
-                finite = math.isfinite(v)
-            except OverflowError:  # an integer literal too large for a float
-                finite = False
-            if not finite:
-                raise PresetError(where, f"{label} is not finite ({str(v)[:20]})")
+            _finite_number(v, label, where)
             return
         if not isinstance(v, list):
             raise PresetError(where, f"{label} must be a list of {dims[0]}, got {type(v).__name__}")
@@ -258,10 +332,18 @@ def _class_name_list(value: Any, names: set[str], what: str, where: str) -> tupl
     return tuple(value)
 
 
-def _midi_number_map(value: Any, what: str, where: str) -> dict[int, str]:
+def _names(v: Any, what: str, where: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise PresetError(where, f"{what} must be a non-empty string, got {v!r}")
+    return v
+
+
+def _midi_number_map(value: Any, what: str, where: str,
+                     item: Callable[[Any, str, str], Any] = _names) -> dict[int, Any]:
+    """{MIDI number 0-127: item(value)} from a JSON object with number keys."""
     if not isinstance(value, dict):
         raise PresetError(where, f"{what} must be an object, got {type(value).__name__}")
-    out: dict[int, str] = {}
+    out: dict[int, Any] = {}
     for k, v in value.items():
         try:
             n = int(k)
@@ -269,9 +351,7 @@ def _midi_number_map(value: Any, what: str, where: str) -> dict[int, str]:
             raise PresetError(where, f"{what} key {k!r} is not a number 0-127") from None
         if str(n) != str(k).strip() or not 0 <= n <= 127:
             raise PresetError(where, f"{what} key {k!r} is not a number 0-127")
-        if not isinstance(v, str) or not v:
-            raise PresetError(where, f"{what}[{k!r}] must be a non-empty string, got {v!r}")
-        out[n] = v
+        out[n] = item(v, f"{what}[{k!r}]", where)
     return out
 
 
@@ -279,7 +359,8 @@ def _parse_midi(value: Any, class_names: list[str], pca_k: int, where: str) -> M
     if not isinstance(value, dict):
         raise PresetError(where, f"'midi' must be an object, got {type(value).__name__}")
     names = set(class_names)
-    for key in ("notes", "controls", "morph_target", "xy_corners", "choke_groups", "sustain"):
+    for key in ("notes", "controls", "morph_target", "xy_corners", "choke_groups", "sustain",
+                "pitch", "pan"):
         if key not in value:
             raise PresetError(where, f"missing required field 'midi.{key}'")
     notes = _midi_number_map(value["notes"], "midi.notes", where)
@@ -289,8 +370,11 @@ def _parse_midi(value: Any, class_names: list[str], pca_k: int, where: str) -> M
                                      f"(classes: {', '.join(class_names)})")
     controls = _midi_number_map(value["controls"], "midi.controls", where)
     for cc, param in controls.items():
-        if param.startswith("pca") and param[3:].isdigit():
-            if not 1 <= int(param[3:]) <= pca_k:
+        problem = unknown_parameter(param)
+        if problem:
+            raise PresetError(where, f"midi.controls[{cc}]: {problem}")
+        if param.startswith("pca"):
+            if int(param[3:]) > pca_k:
                 raise PresetError(where, f"midi.controls[{cc}] = {param!r} but the preset has "
                                          f"{pca_k} PCA axes")
     morph_target = value["morph_target"]
@@ -307,25 +391,52 @@ def _parse_midi(value: Any, class_names: list[str], pca_k: int, where: str) -> M
     sustain = value["sustain"]
     if not isinstance(sustain, bool):
         raise PresetError(where, f"midi.sustain must be true or false, got {sustain!r}")
-    return MidiMap(notes=notes, controls=controls, morph_target=morph_target,
-                   xy_corners=corners, choke_groups=groups, sustain=sustain)
+
+    def semitones(v: Any, what: str, where: str) -> float:
+        v = _finite_number(v, what, where)
+        if abs(v) > MAX_PAD_SEMITONES:
+            raise PresetError(where, f"{what} = {v} semitones is beyond +-{MAX_PAD_SEMITONES}")
+        return v
+
+    pitch = _midi_number_map(value["pitch"], "midi.pitch", where, semitones)
+    for n in pitch:
+        if n not in notes:
+            raise PresetError(where, f"midi.pitch[{n}] tunes note {n}, which midi.notes does not "
+                                     f"map to a class")
+    pan_raw = value["pan"]
+    if not isinstance(pan_raw, dict):
+        raise PresetError(where, f"midi.pan must be an object, got {type(pan_raw).__name__}")
+    pan: dict[str, float] = {}
+    for cls, v in pan_raw.items():
+        if cls not in names:
+            raise PresetError(where, f"midi.pan names unknown class {cls!r} "
+                                     f"(classes: {', '.join(class_names)})")
+        pan[cls] = _finite_number(v, f"midi.pan[{cls!r}]", where)
+        if not -1.0 <= pan[cls] <= 1.0:
+            raise PresetError(where, f"midi.pan[{cls!r}] = {v} is outside [-1, 1]")
+    return MidiMap(notes=notes, controls=controls, morph_target=morph_target, xy_corners=corners,
+                   choke_groups=groups, sustain=sustain, pitch=pitch, pan=pan)
 
 
-@dataclass(frozen=True)
-class _Parsed:
-    name: str
-    description: str
-    sample_rate: int
-    frame_length: int
-    latent_dim: int
-    classes: tuple[PresetClass, ...]
-    pca: PCA
-    midi: MidiMap
-    training: dict[str, Any]
-    file_entries: dict[str, tuple[str, str]]  # role -> (relative path, sha256 hex)
+def _migrate_v1(data: dict) -> dict:
+    """Version 1 -> 2: midi.pitch and midi.pan, optional before, are always there."""
+    midi = data.get("midi")
+    if isinstance(midi, dict):
+        data["midi"] = {**midi, "pitch": midi.get("pitch", {}), "pan": midi.get("pan", {})}
+    return data
 
 
-def _parse(data: Any, where: str) -> _Parsed:
+# version -> the step that turns a document of that version into one of the next
+MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _migrate_v1}
+# the fields of the current version's document; any other top-level field is kept as ``extra``
+FIELDS = ("format", "version", "name", "description", "sample_rate", "frame_length",
+          "latent_dim", "classes", "pca", "files", "midi", "training", "export")
+
+
+def migrate(data: Any, where: str = PRESET_JSON) -> dict:
+    """A ``preset.json`` document of any version this vae-synth reads, as the current version
+    (a new dict; ``data`` is left as it was). Raises PresetError for another format or an
+    unknown version."""
     if not isinstance(data, dict):
         raise PresetError(where, f"the document must be a JSON object, got {type(data).__name__}")
     fmt = data.get("format")
@@ -334,9 +445,26 @@ def _parse(data: Any, where: str) -> _Parsed:
     version = data.get("version")
     if not _is_int(version):
         raise PresetError(where, f"'version' must be an integer, got {version!r}")
-    if version != VERSION:
-        raise PresetError(where, f"unknown preset version {version}; this vae-synth reads version "
-                                 f"{VERSION} (a newer vae-synth may read it)")
+    if version != VERSION and version not in MIGRATIONS:
+        raise PresetError(where, f"unknown preset version {version}; this vae-synth reads versions "
+                                 f"{min(MIGRATIONS, default=VERSION)} to {VERSION} (a newer "
+                                 f"vae-synth may read it)")
+    doc = dict(data)
+    while doc["version"] != VERSION:
+        doc = MIGRATIONS[doc["version"]](doc)
+        doc["version"] += 1
+    return doc
+
+
+def preset_from_dict(data: Any, where: str = PRESET_JSON) -> Preset:
+    """Read and validate a ``preset.json`` document (already parsed from JSON; any version
+    :func:`migrate` knows) into a ``Preset`` (``path`` None).
+
+    Checks everything that needs no files: format, version, required fields and types, sane sizes,
+    vector lengths against ``latent_dim``, finite numbers, class names and parameters used by the
+    MIDI map. Raises PresetError naming ``where`` and the problem.
+    """
+    data = migrate(data, where)
     name = _str_field(data, "name", where)
     description = _str_field(data, "description", where, nonempty=False)
     sample_rate = _int_field(data, "sample_rate", MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, where)
@@ -393,7 +521,7 @@ def _parse(data: Any, where: str) -> _Parsed:
     files_raw = data.get("files")
     if not isinstance(files_raw, dict):
         raise PresetError(where, "missing required object 'files'")
-    entries: dict[str, tuple[str, str]] = {}
+    entries: dict[str, PresetFile] = {}
     for role in (*ROLES, *DATA_FILES):
         entry = files_raw.get(role)
         if entry is None and role in DATA_FILES:
@@ -408,7 +536,7 @@ def _parse(data: Any, where: str) -> _Parsed:
                                      f"preset folder")
         if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest.lower()):
             raise PresetError(where, f"files.{role}.sha256 is not a sha256 hex digest: {digest!r}")
-        entries[role] = (rel, digest.lower())
+        entries[role] = PresetFile(rel, digest.lower())
 
     midi = _parse_midi(data.get("midi"), class_names, k, where)
 
@@ -421,19 +549,14 @@ def _parse(data: Any, where: str) -> _Parsed:
     for key in ("config", "metrics"):
         if not isinstance(training.get(key), dict):
             raise PresetError(where, f"training.{key} must be an object")
+    export = data.get("export", {})
+    if not isinstance(export, dict):
+        raise PresetError(where, f"'export' must be an object, got {type(export).__name__}")
 
-    return _Parsed(name, description, sample_rate, frame_length, latent_dim, tuple(classes), pca,
-                   midi, training, entries)
-
-
-def validate_preset_dict(data: Any, where: str = PRESET_JSON) -> None:
-    """Check a preset.json document (already parsed) against bundle version 1.
-
-    Checks everything that needs no files: format, version, required fields and types, sane sizes,
-    vector lengths against ``latent_dim``, finite numbers, class names used by the MIDI map.
-    Raises PresetError naming ``where`` and the problem.
-    """
-    _parse(data, where)
+    return Preset(name=name, description=description, sample_rate=sample_rate,
+                  frame_length=frame_length, latent_dim=latent_dim, classes=tuple(classes),
+                  pca=pca, midi=midi, training=training, files=entries, export=export,
+                  extra={k: v for k, v in data.items() if k not in FIELDS})
 
 
 # --------------------------------------------------------------------------------------------
@@ -554,17 +677,15 @@ def load_preset(name_or_path: str | os.PathLike[str], *, check_onnx: bool = True
     """Find, read and verify a preset bundle.
 
     ``name_or_path``: a preset folder, its preset.json, or a NAME found by :func:`resolve_preset`.
-    Checks the JSON (see :func:`validate_preset_dict`), that every file exists with the sha256 the
+    Checks the JSON (see :func:`preset_from_dict`), that every file exists with the sha256 the
     JSON gives, and (``check_onnx``) that each ONNX graph loads in ONNX Runtime with the input and
     output names and shapes of its role. Raises PresetError naming the file and the problem.
     """
     folder = resolve_preset(name_or_path)
     json_path = folder / PRESET_JSON
-    data = _read_json(json_path)
-    parsed = _parse(data, str(json_path))
-    files: dict[str, Path] = {}
-    for role, (rel, digest) in parsed.file_entries.items():
-        path = folder / rel
+    preset = replace(preset_from_dict(_read_json(json_path), str(json_path)), path=folder)
+    for role, entry in preset.files.items():
+        path, digest = folder / entry.path, entry.sha256
         if not path.is_file():
             raise PresetError(path, f"missing ({role} file named in {json_path})")
         size = path.stat().st_size
@@ -575,17 +696,11 @@ def load_preset(name_or_path: str | os.PathLike[str], *, check_onnx: bool = True
             raise PresetError(path, f"sha256 mismatch: the file hashes to {actual[:12]}..., "
                                     f"preset.json says {digest[:12]}... (changed, truncated or "
                                     f"replaced after export)")
-        files[role] = path
     if check_onnx:
         for role in ROLES:
-            check_onnx_file(files[role], role, parsed.latent_dim, parsed.frame_length,
-                            len(parsed.classes))
-    return Preset(
-        path=folder, name=parsed.name, description=parsed.description,
-        sample_rate=parsed.sample_rate, frame_length=parsed.frame_length,
-        latent_dim=parsed.latent_dim, classes=parsed.classes, pca=parsed.pca, midi=parsed.midi,
-        training=parsed.training, files=files, raw=data,
-    )
+            check_onnx_file(preset.file(role), role, preset.latent_dim, preset.frame_length,
+                            len(preset.classes))
+    return preset
 
 
 def _dumps(obj: Any, indent: int = 0) -> str:
@@ -602,26 +717,16 @@ def _dumps(obj: Any, indent: int = 0) -> str:
     return json.dumps(obj, allow_nan=False, ensure_ascii=False)
 
 
-def write_preset_json(folder: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Validate ``data`` and write it as ``folder/preset.json`` atomically (temp file + rename).
+def write_preset(folder: str | os.PathLike[str], preset: Preset) -> Path:
+    """Write ``preset`` as ``folder/preset.json`` (current version), atomically.
 
-    Returns the path written. Raises PresetError (nothing written) when ``data`` is invalid.
+    The document is validated first, as a reader will see it. Returns the path written. Raises
+    PresetError (nothing written) when the preset is invalid.
     """
-    folder = Path(folder)
-    target = folder / PRESET_JSON
-    validate_preset_dict(dict(data), str(target))
-    text = _dumps(data) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".preset.", suffix=".json.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a preset is ordinary data
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    target = Path(folder) / PRESET_JSON
+    data = preset.to_dict()
+    preset_from_dict(data, str(target))
+    write_text(target, _dumps(data) + "\n")
     return target
 
 
@@ -703,7 +808,7 @@ def list_presets(dirs: Iterable[tuple[str, Path]] | None = None) -> list[PresetI
             shadowed = sub.name in seen
             seen.add(sub.name)
             try:
-                parsed = _parse(_read_json(json_path), str(json_path))
+                parsed = preset_from_dict(_read_json(json_path), str(json_path))
             except PresetError as e:
                 infos.append(PresetInfo(sub.name, sub, source, shadowed=shadowed, error=str(e)))
                 continue

@@ -1,6 +1,6 @@
 """Preset fixtures (pytest plugin, listed in tests/conftest.py).
 
-- :func:`make_test_preset` writes a valid version-1 bundle whose four ONNX graphs are built by hand
+- :func:`make_test_preset` writes a valid bundle (the current version) whose four ONNX graphs are built by hand
   with ``onnx.helper``: real ONNX files that run in real ONNX Runtime sessions, in milliseconds, with
   known outputs. The decoder is ``audio = tanh(z @ W)`` with W chosen so that each class centroid
   (``2 * e_i``) decodes to its own decaying tone; ``behaviour="loud"`` decodes to +-10 (a model the
@@ -123,7 +123,14 @@ def make_test_preset(tmp_dir, classes=TEST_CLASSES, sample_rate: int = 16000,
     """
     import onnx
     from vae_synth.export.midimap import default_midi_map
-    from vae_synth.synth.preset import sha256_file, write_preset_json
+    from vae_synth.synth.preset import (
+        PCA,
+        Preset,
+        PresetClass,
+        PresetFile,
+        sha256_file,
+        write_preset,
+    )
 
     classes = tuple(classes)
     if len(classes) > latent_dim:
@@ -135,25 +142,24 @@ def make_test_preset(tmp_dir, classes=TEST_CLASSES, sample_rate: int = 16000,
     files = {}
     for role, m in models.items():
         onnx.save(m, str(folder / f"{role}.onnx"))
-        files[role] = {"path": f"{role}.onnx", "sha256": sha256_file(folder / f"{role}.onnx")}
+        files[role] = PresetFile(f"{role}.onnx", sha256_file(folder / f"{role}.onnx"))
     # PCA of the centroids: the class axes, strongest first (all equal here).
     k = min(len(classes), latent_dim, 4)
     components = np.zeros((k, latent_dim), np.float32)
     components[np.arange(k), np.arange(k)] = 1.0
-    data = {
-        "format": "vae-synth-preset", "version": 1, "name": name,
-        "description": f"hand-built test preset ({behaviour}): class i decodes to a decaying tone",
-        "sample_rate": sample_rate, "frame_length": frame_length, "latent_dim": latent_dim,
-        "classes": [{"name": n, "centroid": centroids[i].tolist(),
-                     "std": [0.1] * latent_dim, "count": 10} for i, n in enumerate(classes)],
-        "pca": {"mean": centroids.mean(0).tolist(), "components": components.tolist(),
-                "explained_variance": [1.0] * k},
-        "files": files,
-        "midi": default_midi_map(list(classes), pca_axes=k, sustain=sustain),
-        "training": {"arch": "hand-built", "config": {}, "data": "none (tests)",
-                     "licence": "CC0-1.0", "attribution": "vae-synth tests", "metrics": {}},
-    }
-    write_preset_json(folder, data)
+    preset = Preset(
+        name=name,
+        description=f"hand-built test preset ({behaviour}): class i decodes to a decaying tone",
+        sample_rate=sample_rate, frame_length=frame_length, latent_dim=latent_dim,
+        classes=tuple(PresetClass(n, centroids[i], np.full(latent_dim, 0.1), 10)
+                      for i, n in enumerate(classes)),
+        pca=PCA(centroids.mean(0), components, np.ones(k)),
+        midi=default_midi_map(list(classes), pca_axes=k, sustain=sustain),
+        training={"arch": "hand-built", "config": {}, "data": "none (tests)",
+                  "licence": "CC0-1.0", "attribution": "vae-synth tests", "metrics": {}},
+        files=files,
+    )
+    write_preset(folder, preset)
     return folder
 
 

@@ -7,27 +7,30 @@
 - ``mirror="https://host/path"``: the same layout under another URL (``<mirror>/recordings/NAME``);
 - ``mirror="/local/folder"``: copied from a local copy (the folder or its ``recordings/``).
 
-Every file is checked against the SHA-256 digests of the pinned commit (``fsdd_manifest.py``),
-written to a temporary name and renamed into place, so an interrupted download resumes and never
-leaves a half-written file under its real name. The cache folder is
+Every file is checked against the SHA-256 digests of the pinned commit (``fsdd_recordings.sha256``,
+package data in the format of ``sha256sum -c``: run that command inside ``recordings/`` to verify a
+copy by hand), written to a temporary name and renamed into place, so an interrupted download
+resumes and never leaves a half-written file under its real name. The cache folder is
 ``$VAE_SYNTH_CACHE/fsdd-<commit>`` (default ``$XDG_CACHE_HOME/vae-synth`` or ``~/.cache/vae-synth``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from vae_synth.synth.atomic import write_bytes
+
 FSDD_REPO = "Jakobovski/free-spoken-digit-dataset"
 FSDD_COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 FSDD_URL = f"https://raw.githubusercontent.com/{FSDD_REPO}/{FSDD_COMMIT}"
-DIGEST_CHARS = 16
+MANIFEST = "fsdd_recordings.sha256"  # package data of vae_synth.train
 
 
 class DownloadError(RuntimeError):
@@ -43,7 +46,28 @@ def cache_root() -> Path:
 
 
 def digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()[:DIGEST_CHARS]
+    """SHA-256 of ``data`` as 64 hex digits, as ``sha256sum`` prints it."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_sha256sums(text: str) -> dict[str, str]:
+    """``sha256sum`` output (``DIGEST  NAME`` or ``DIGEST *NAME`` per line) -> {NAME: DIGEST}."""
+    sums = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        hexdigest, _, name = line.partition(" ")
+        name = name[1:] if name[:1] in (" ", "*") else name
+        if len(hexdigest) != 64 or not name or any(c not in "0123456789abcdef" for c in hexdigest):
+            raise ValueError(f"line {number} is not 'SHA256  NAME': {line!r}")
+        sums[name] = hexdigest
+    return sums
+
+
+def pinned_manifest() -> dict[str, str]:
+    """{file name: SHA-256} of the 3000 recordings at the pinned commit."""
+    text = importlib.resources.files("vae_synth.train").joinpath(MANIFEST).read_text("ascii")
+    return parse_sha256sums(text)
 
 
 def _fetch_bytes(url: str, timeout: float) -> bytes:
@@ -56,16 +80,6 @@ def _fetch_bytes(url: str, timeout: float) -> bytes:
         raise DownloadError(f"{url}: {getattr(exc, 'reason', exc)}") from exc
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def fetch_fsdd(
     mirror: str | None = None, cache_dir: str | Path | None = None,
     manifest: dict[str, str] | None = None, timeout: float = 30.0, quiet: bool = False,
@@ -73,13 +87,11 @@ def fetch_fsdd(
     """Download (or copy) and verify the recordings; returns the folder holding them.
 
     mirror: None (the public repository), an http(s) URL with ``recordings/NAME`` under it, or a
-    local folder. manifest: {name: sha256 prefix} (default: the pinned commit's 3000 files).
+    local folder. manifest: {name: SHA-256} (default: the pinned commit's 3000 files).
     Files already in the cache with the right digest are not fetched again.
     """
     if manifest is None:
-        from vae_synth.train.fsdd_manifest import manifest as pinned
-
-        manifest = pinned()
+        manifest = pinned_manifest()
     mirror = mirror or os.environ.get("VAE_SYNTH_FSDD_MIRROR") or None
     target = Path(cache_dir) if cache_dir else cache_root() / f"fsdd-{FSDD_COMMIT[:12]}"
     recordings = target / "recordings"
@@ -113,7 +125,7 @@ def fetch_fsdd(
         if digest(data) != manifest[name]:
             bad.append(name)
             continue
-        _write_atomic(dest, data)
+        write_bytes(dest, data)
         if not quiet and (i + 1) % 100 == 0:
             print(f"fsdd: {i + 1}/{len(names)} files", file=sys.stderr, flush=True)
     if bad:
@@ -121,7 +133,7 @@ def fetch_fsdd(
         raise DownloadError(
             f"{len(bad)} FSDD file(s) did not match the checksums of commit {FSDD_COMMIT}: {shown}"
         )
-    _write_atomic(marker, f"{FSDD_COMMIT}\n{len(names)} files\n".encode())
+    write_bytes(marker, f"{FSDD_COMMIT}\n{len(names)} files\n".encode())
     return recordings
 
 

@@ -54,7 +54,11 @@ def test_exported_bundle_loads_with_the_run_metadata(exported_preset, exported_r
     # Drums: GM notes, one-shots, hi-hat choke group.
     assert p.midi.notes[36] == "kick" and p.midi.notes[38] == "snare"
     assert p.midi.sustain is False and p.midi.choke_groups == (("hihat",),)
-    export = p.raw["export"]
+    # the exporter writes the current format, pad tuning and pan modelled, not extras
+    assert json.loads((exported_preset / "preset.json").read_text())["version"] == 2
+    assert p.midi.pitch == {41: -6.0, 43: -4.0, 45: -2.0, 47: 0.0, 48: 2.0, 50: 4.0}
+    assert p.midi.pan == {"hihat": -0.25} and p.extra == {}
+    export = p.export
     assert export["opset"] >= 17 and export["parity_clips"] >= 8
     assert max(export["parity_max_abs_err"].values()) <= 1e-4
 

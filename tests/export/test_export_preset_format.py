@@ -1,4 +1,4 @@
-"""The preset bundle v1: loading a valid bundle, and a PresetError naming the file for each bad case.
+"""The preset bundle: loading a valid bundle, and a PresetError naming the file for each bad case.
 
 Every bundle here is real: ONNX files built with onnx.helper (tests/fixtures_preset.py), opened in
 ONNX Runtime by the loader.
@@ -17,9 +17,9 @@ from vae_synth.synth.preset import (
     PresetError,
     list_presets,
     load_preset,
+    preset_from_dict,
     resolve_preset,
     sha256_file,
-    validate_preset_dict,
 )
 from vae_synth.synth.runtime import cuda_unusable_reason, make_session, session_device, warm_up
 
@@ -199,8 +199,8 @@ def test_infinite_pca(preset_dir):
 
 
 def test_unknown_version(preset_dir):
-    _edit_json(preset_dir, lambda d: d.update(version=2))
-    _expect(preset_dir, "preset.json", "unknown preset version 2")
+    _edit_json(preset_dir, lambda d: d.update(version=3))
+    _expect(preset_dir, "preset.json", "unknown preset version 3", "versions 1 to 2")
 
 
 def test_wrong_format(preset_dir):
@@ -264,15 +264,18 @@ def test_missing_required_field(preset_dir):
 
 def test_extra_fields_are_allowed(preset_dir):
     _edit_json(preset_dir, lambda d: d.update(author="someone", future={"x": 1}))
-    assert load_preset(preset_dir).raw["author"] == "someone"
+    p = load_preset(preset_dir)
+    assert p.extra == {"author": "someone", "future": {"x": 1}}
+    # kept when the preset is written again
+    assert p.to_dict()["author"] == "someone" and p.to_dict()["future"] == {"x": 1}
 
 
-def test_validate_preset_dict_used_by_export(preset_dir):
+def test_preset_from_dict_checks_a_document(preset_dir):
     data = json.loads((preset_dir / "preset.json").read_text())
-    validate_preset_dict(data)
+    preset_from_dict(data)
     data["classes"][0]["std"][0] = -1.0
     with pytest.raises(PresetError, match="std of class 'kick' has negative values"):
-        validate_preset_dict(data)
+        preset_from_dict(data)
 
 
 # ---------------------------------------------------------------------------- finding presets

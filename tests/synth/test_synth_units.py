@@ -92,8 +92,8 @@ def test_latent_map_morph_xy_macros_and_variation():
     # once the XY pad is touched, it sets the target: (1, 1) is corner 3
     zxy = m.points(LatentState(morph=1.0, x=1.0, y=1.0, xy_touched=True))
     np.testing.assert_allclose(zxy[0], m.centroids[3])
-    # macro pca1 = +1 moves 2 std (sqrt(4) = 2 -> 4) along dim 4
-    pca = (1.0,) + (0.0,) * 7
+    # macro pca1 = +2 (axis std, the knob at the top) moves 2 std (sqrt(4) = 2 -> 4) along dim 4
+    pca = (2.0,) + (0.0,) * 7
     np.testing.assert_allclose(m.points(LatentState(pca=pca))[:, 4], 4.0)
     # variation: seeded, scaled by each class's std, fresh when the knob moves
     va = m.points(LatentState(variation=0.5, variation_seed=1))
@@ -326,7 +326,7 @@ def test_midi_learn_binds_and_persists(tmp_path, monkeypatch):
     assert saved == {"drums": {"74": "variation"}}
     assert LearnStore("drums").load() == {74: "variation"}
     assert LearnStore("digits").load() == {}
-    with pytest.raises(ValueError, match="unknown parameter"):
+    with pytest.raises(ValueError, match="unknown engine parameter"):
         router.learn("wobble")
     (tmp_path / "vae-synth" / "midi_learn.json").write_text("{not json")
     broken = LearnStore("drums")

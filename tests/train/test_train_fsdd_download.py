@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.resources
+import shutil
+import subprocess
 import threading
 
 import numpy as np
@@ -63,7 +66,7 @@ def test_download_verifies_and_caches(served, tmp_path):
     (rec / "1_nicolas_5.wav").unlink()
     fsdd.fetch_fsdd(mirror=url, cache_dir=cache, manifest=manifest, quiet=True)
     assert _Handler.requests[12:] == ["/recordings/1_nicolas_5.wav"]
-    assert not list(rec.glob("*.part"))  # atomic writes leave no partial files
+    assert not list(rec.glob(".*.tmp"))  # atomic writes leave no partial files
 
 
 def test_download_checksum_mismatch_names_the_file(served, tmp_path):
@@ -102,9 +105,40 @@ def test_local_folder_mirror_and_source_string(served, tmp_path, monkeypatch):
 
 
 def test_pinned_manifest_covers_the_dataset():
-    m = __import__("vae_synth.train.fsdd_manifest", fromlist=["manifest"]).manifest()
+    m = fsdd.pinned_manifest()  # package data, read through importlib.resources
     assert len(m) == 3000
     speakers = {name.split("_")[1] for name in m}
     assert speakers == {"george", "jackson", "lucas", "nicolas", "theo", "yweweler"}
-    assert all(len(v) == 16 for v in m.values())
+    assert {(d, i) for d, _, i in (n[:-4].split("_") for n in m)} == {
+        (str(d), str(i)) for d in range(10) for i in range(50)}
+    assert all(len(v) == 64 for v in m.values())
     assert fsdd.FSDD_COMMIT == "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
+
+
+def test_manifest_format_is_sha256sums_own(tmp_path):
+    """The manifest reader reads what `sha256sum` writes, and `sha256sum -c` accepts the
+    pinned manifest's format: a copy of the dataset can be verified by hand."""
+    sha256sum = shutil.which("sha256sum")
+    if sha256sum is None:
+        pytest.skip("no sha256sum (coreutils) on this machine")
+    rec = _make_recordings(tmp_path)
+    rec_dir = tmp_path / "recordings"
+    names = sorted(rec)
+    out = subprocess.run([sha256sum, *names], cwd=rec_dir, capture_output=True, text=True,
+                         check=True).stdout
+    assert fsdd.parse_sha256sums(out) == rec
+    # the pinned file is written the same way: its lines checked by sha256sum itself
+    pinned_text = importlib.resources.files("vae_synth.train").joinpath(fsdd.MANIFEST).read_text()
+    line = pinned_text.splitlines()[0]
+    digest, name = line.split("  ")
+    (rec_dir / name).write_bytes(b"not the recording")
+    (rec_dir / "check.sha256").write_text(out + line + "\n")
+    check = subprocess.run([sha256sum, "-c", "check.sha256"], cwd=rec_dir, capture_output=True,
+                           text=True)
+    assert check.returncode == 1
+    assert f"{name}: FAILED" in check.stdout and check.stdout.count(": OK") == len(names)
+
+
+def test_manifest_reader_rejects_a_bad_line():
+    with pytest.raises(ValueError, match="line 2"):
+        fsdd.parse_sha256sums("0" * 64 + "  a.wav\n" + "abc  b.wav\n")
