@@ -209,7 +209,7 @@ def render_file(preset, midi_path, out_path, samplerate: int = 48000, blocksize:
     fmt = output_format(out_path, format)
     inputs = {"the MIDI file being rendered": Path(midi_path),
               "the preset's preset.json": Path(preset.path) / "preset.json"}
-    inputs.update({f"the preset's {role} file": Path(p) for role, p in preset.files.items()})
+    inputs.update({f"the preset's {role} file": preset.file(role) for role in preset.files})
     out = check_output(out_path, inputs)
     events = midi_events(midi_path, samplerate)
     engine = Engine(preset, samplerate, blocksize, voices, device=device,

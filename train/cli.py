@@ -242,9 +242,11 @@ def run_train(args: argparse.Namespace) -> int:
     if not args.sources and not args.resume:
         print("vae-synth train: give at least one --data SOURCE", file=sys.stderr)
         return 2
+    from vae_synth.train.backend import import_backend_quietly
     from vae_synth.train.data import DataError
     from vae_synth.train.trainer import TrainError, train
 
+    import_backend_quietly()
     try:
         train(options_from_args(args))
     except (DataError, TrainError, ValueError) as exc:

@@ -258,7 +258,10 @@ def _batched(fn, x, batch: int = 64):
 
 def _open_run(path: Path, checkpoint: str) -> EvalModel:
     import numpy as np
+    from vae_synth.train.backend import import_backend_quietly
     from vae_synth.train.run import load_run
+
+    import_backend_quietly()
 
     run = load_run(path, checkpoint=checkpoint)
     cfg = run.config

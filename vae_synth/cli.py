@@ -87,6 +87,24 @@ def pin_blas_threads() -> None:
             os.environ.setdefault(var, "1")
 
 
+def warnings_as_lines(command: str) -> None:
+    """The project's own warnings (e.g. train.data's DataWarning for a skipped file) as one line
+    each, ``vae-synth COMMAND: message``, not Python's file:line format with a source line."""
+    import warnings
+
+    show = warnings.showwarning
+    default = getattr(show, "default", show)
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("vae_synth."):
+            print(f"vae-synth {command}: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    one_line.default = default
+    warnings.showwarning = one_line
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     argv = _with_default_subcommand(argv)
@@ -94,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         pin_blas_threads()
     parser = build_parser(argv[0] if argv[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
+    warnings_as_lines(args.command)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

@@ -231,9 +231,11 @@ def test_invalid_json(preset_dir):
 
 
 def test_an_unterminated_string_names_where_it_starts_once(preset_dir):
-    (preset_dir / "preset.json").write_text('{"format": "vae-synth-preset", "name": "dru')
+    text = '{"format": "vae-synth-preset", "name": "dru'
+    (preset_dir / "preset.json").write_text(text)
     err = _expect(preset_dir, "preset.json", "invalid JSON")
-    assert "Unterminated string starting at: line 1 column 44" in str(err)
+    column = text.index('"dru') + 1
+    assert f"Unterminated string starting at: line 1 column {column}" in str(err)
     assert "at at" not in str(err)
 
 
