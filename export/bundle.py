@@ -529,6 +529,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
     return export_models(
         run.encoder, run.decoder, run.classifier, data, out,
         name=name or out.name, training=training, sustain=sustain, tolerance=tolerance,
-        extra={"run_dir": str(run_dir.absolute()), "checkpoint": checkpoint}, progress=progress,
+        # the run folder's name, not its path: a preset is shared, this machine's folders are not
+        extra={"run_dir": run_dir.absolute().name, "checkpoint": checkpoint}, progress=progress,
         force=force,
     )

@@ -19,6 +19,9 @@ NO_AUDIO_HINT = (
 )
 
 
+STALL_S = 2.0  # an active stream without a callback this long: the audio server stopped answering
+
+
 class AudioUnavailable(RuntimeError):
     """No usable audio output; the message says what was tried, ``hint`` what to do instead."""
 
@@ -152,9 +155,26 @@ class _paused:
 
 
 def play(args, preset) -> int:
-    """``vae-synth play`` with ``preset`` (loaded by the caller) and the parsed ``args``."""
+    """``vae-synth play`` with ``preset`` (loaded by the caller) and the parsed ``args``.
+
+    Every blocking audio and MIDI call runs under a watchdog (synth/watchdog.py): a call stuck
+    for 5 s, or still running 1.5 s after SIGINT/SIGTERM, ends the process with a message that
+    names it. When the audio back end dies under the stream (a JACK server killed), the player
+    prints its summary and leaves with ``os._exit``: PortAudio cannot be shut down then (every
+    call, and interpreter exit, would wait forever for the dead server)."""
+    from vae_synth.synth.watchdog import CallWatchdog
+
+    watchdog = CallWatchdog()
     try:
-        index, info, api_name = resolve_output(args.audio_api, args.device)
+        return _play(args, preset, watchdog)
+    finally:
+        watchdog.close()
+
+
+def _play(args, preset, watchdog) -> int:
+    try:
+        with watchdog.watch("initialising PortAudio (listing the audio devices)"):
+            index, info, api_name = resolve_output(args.audio_api, args.device)
     except AudioUnavailable as exc:
         print(f"vae-synth: {exc}.\nvae-synth: {exc.hint}.", file=sys.stderr)
         return 1
@@ -181,25 +201,31 @@ def play(args, preset) -> int:
     sd = _sounddevice()
     stop = threading.Event()
     pausing = threading.Event()
+    gone = threading.Event()   # the back end died under the stream: never call PortAudio again
     failed: list[str] = []
 
     def finished() -> None:  # the stream ended without us asking: device gone / server died
         if not stop.is_set() and not pausing.is_set():
             failed.append("the audio stream stopped (device disconnected or server gone)")
+            gone.set()
             stop.set()
 
     try:
-        stream = sd.OutputStream(samplerate=samplerate, blocksize=args.blocksize, device=index,
-                                 channels=channels, dtype="float32", latency="low",
-                                 callback=engine.callback, finished_callback=finished)
+        with watchdog.watch("opening the audio output"):
+            stream = sd.OutputStream(samplerate=samplerate, blocksize=args.blocksize,
+                                     device=index, channels=channels, dtype="float32",
+                                     latency="low", callback=engine.callback,
+                                     finished_callback=finished)
     except Exception as exc:  # PortAudioError and friends
         print(f"vae-synth: cannot open audio output {info['name']!r} ({api_name}): {exc}.\n"
               f"vae-synth: {NO_AUDIO_HINT}.", file=sys.stderr)
         return 1
-    inputs, midi_message = open_midi(engine, args.midi_api, args.midi_in, api_name)
+    with watchdog.watch("opening the MIDI inputs"):
+        inputs, midi_message = open_midi(engine, args.midi_api, args.midi_in, api_name)
     if inputs is None and args.midi_in not in (None, "virtual"):
         print(f"vae-synth: {midi_message}.", file=sys.stderr)
-        stream.close()
+        with watchdog.watch("closing the audio output"):
+            stream.close()
         return 2
     tty = sys.stderr.isatty()
 
@@ -213,13 +239,22 @@ def play(args, preset) -> int:
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    watchdog.catch_signals()
     keyboard = None
     demo = None
     engine.start()
     freeze_collector()  # no collector pauses inside the audio callback while playing
     t0 = time.monotonic()
+
+    def give_up() -> None:  # the watchdog ends the process: leave the terminal and a summary
+        if keyboard is not None:
+            keyboard.restore()
+        print(engine.summary(time.monotonic() - t0), flush=True)
+
+    watchdog.on_give_up = give_up
     try:
-        stream.start()
+        with watchdog.watch("starting the audio stream"):
+            stream.start()
         if not args.no_keyboard and TerminalKeyboard.available():
             keyboard = TerminalKeyboard(engine, stop.set)
             keyboard.start()
@@ -228,6 +263,7 @@ def play(args, preset) -> int:
             demo = Demo(engine)
             demo.start()
         last_poll = last_status = 0.0
+        last_blocks, last_progress = engine.blocks, time.monotonic()
         while not stop.wait(0.05):
             now = time.monotonic()
             if args.duration is not None and now - t0 >= args.duration:
@@ -241,7 +277,9 @@ def play(args, preset) -> int:
                 print(f"vae-synth: {decoder.error}", file=sys.stderr)
                 decoder.error = None
             if inputs is not None and now - last_poll > 1.0:
-                inputs.poll(pause=_paused(stream, pausing))
+                with watchdog.watch("checking the MIDI ports"):
+                    inputs.poll(pause=_paused(stream, pausing))
+                last_progress = time.monotonic()  # a re-open paused the stream meanwhile
                 while inputs.messages:
                     print(f"vae-synth: {inputs.messages.pop(0)}", file=sys.stderr)
                 last_poll = now
@@ -249,8 +287,16 @@ def play(args, preset) -> int:
                 print("\r\x1b[K" + status_line(engine, now - t0), end="", file=sys.stderr,
                       flush=True)
                 last_status = now
+            if pausing.is_set() or engine.blocks != last_blocks:
+                last_blocks, last_progress = engine.blocks, now
             if not stream.active and not stop.is_set() and not pausing.is_set():
                 failed.append("the audio stream stopped (device disconnected or server gone)")
+                gone.set()
+                break
+            if now - last_progress > STALL_S:
+                failed.append(f"no audio callback for {STALL_S:.0f} s (the audio server stopped "
+                              f"answering)")
+                gone.set()
                 break
     finally:
         stop.set()
@@ -260,15 +306,20 @@ def play(args, preset) -> int:
             keyboard.stopping = True
             keyboard.join(timeout=1)
             keyboard.restore()
-        try:
-            stream.stop()
-            stream.close()
-        except Exception:  # noqa: BLE001 - a dead device cannot be stopped twice
-            pass
-        # MIDI after the stream: closing an rtmidi JACK port holds the GIL while JACK waits for
-        # the cycle in progress, whose PortAudio callback needs the GIL (a deadlock otherwise)
-        if inputs is not None:
-            inputs.close()
+        if not gone.is_set():
+            try:
+                with watchdog.watch("stopping the audio stream"):
+                    stream.stop()
+                with watchdog.watch("closing the audio stream"):
+                    stream.close()
+            except Exception:  # noqa: BLE001 - a dead device cannot be stopped twice
+                pass
+            # MIDI after the stream: closing an rtmidi JACK port holds the GIL while JACK waits
+            # for the cycle in progress, whose PortAudio callback needs the GIL (a deadlock
+            # otherwise)
+            if inputs is not None:
+                with watchdog.watch("closing the MIDI inputs"):
+                    inputs.close()
         engine.stop()
         thaw_collector()
         for sig, handler in previous.items():
@@ -280,4 +331,10 @@ def play(args, preset) -> int:
         print(f"vae-synth: {text}", file=sys.stderr)
     summary = engine.summary(elapsed)
     print(wrap_message(summary.removeprefix("vae-synth: ")) if sys.stdout.isatty() else summary)
+    if gone.is_set():
+        # PortAudio and rtmidi cannot be closed on a dead server, nor can the interpreter exit
+        # normally (sounddevice's atexit handler would call Pa_Terminate and wait forever)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     return 1 if failed and "callback" not in failed[0] else 0

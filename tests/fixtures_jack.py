@@ -27,17 +27,35 @@ PortAudio is terminated, then jackd stops; stopping jackd first aborts Python in
 
 Without a ``jackd`` binary the rig's tests are skipped, except under CI (``CI=true``) where a
 missing server is an error: CI installs jackd2 and must run them.
+
+Isolation: every JACK test runs in a child pytest process of its own, with its own server, under a
+hard timeout (``--jack-timeout``, 60 s) that the parent enforces from outside: a child stuck in a
+native call (PortAudio, libjack, rtmidi) is killed with its server, and only that test fails. The
+test process cannot simply replace a dead server itself: once a JACK server dies under an open
+PortAudio client, every PortAudio call that follows (stop, abort, close, Pa_Terminate, and so
+interpreter exit) waits forever for a process callback that never comes. ``--jack-in-process``
+runs them in the calling process instead (debugging, repeated runs).
+
+jackd's output goes to a log file, never to a pipe: jackd prints a line for every xrun, and a
+pipe nobody reads fills after 64 KiB; jackd then blocks in write(2) inside the server thread that
+answers clients, and every client of that server hangs (the suite's hangs in CI were this).
 """
 
 from __future__ import annotations
 
+import argparse
+import atexit
 import collections
+import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +73,21 @@ class JackServer:
     blocksize: int
     process: subprocess.Popen
     realtime: bool
+    log_path: Path
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines jackd printed (xruns, client errors)."""
+        return _tail(self.log_path, lines)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 200 * lines))
+            return b"\n".join(log.read().splitlines()[-lines:]).decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _die_with_parent() -> None:
@@ -133,27 +166,29 @@ def jack_output_device() -> int:
     raise RuntimeError(f"PortAudio sees no JACK output device; host APIs: {sd.query_hostapis()}")
 
 
-def _start_jackd(name: str) -> tuple[subprocess.Popen, bool]:
+def _start_jackd(name: str, log_path: Path) -> tuple[subprocess.Popen, bool]:
     """Start jackd with realtime scheduling where the system allows it, else without.
 
     Realtime (SCHED_FIFO) keeps the dummy driver's clock, and the clients' process threads that JACK
     promotes with it, steady while other work loads the cores; as root in a container it is usually
-    allowed. Returns the process and whether it runs realtime.
+    allowed. jackd writes to ``log_path`` (a file: see the module docstring on pipes). Returns the
+    process and whether it runs realtime.
     """
     problems = []
     for realtime in (True, False):
         args = ["jackd", "-n", name, *(["-R", "-P", "70"] if realtime else ["--no-realtime"]),
                 "-d", "dummy", "-r", str(SAMPLE_RATE), "-p", str(BLOCK_SIZE)]
-        process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-        )
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
         waited = subprocess.run(["jack_wait", "-w", "-t", "10"], capture_output=True, text=True)
         if waited.returncode == 0 and process.poll() is None:
             return process, realtime
         process.kill()
-        _, err = process.communicate(timeout=5)
-        problems.append(f"{' '.join(args)}: {waited.stdout}{waited.stderr}{err}")
+        process.wait(timeout=5)
+        problems.append(f"{' '.join(args)}: {waited.stdout}{waited.stderr}{_tail(log_path, 20)}")
     pytest.fail("jackd did not start:\n" + "\n".join(problems))
 
 
@@ -169,15 +204,23 @@ def jack_server():
     saved_env = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
-    process, realtime = _start_jackd(name)
+    log_dir = Path(os.environ.get(_LOG_DIR_ENV) or tempfile.mkdtemp(prefix="vaesynth-jack-"))
+    log_path = log_dir / "jackd.log"
+    process, realtime = _start_jackd(name, log_path)
     try:
         _reinit_portaudio()
-        yield JackServer(name, SAMPLE_RATE, BLOCK_SIZE, process, realtime)
+        yield JackServer(name, SAMPLE_RATE, BLOCK_SIZE, process, realtime, log_path)
     finally:
+        killed = process.poll() is not None
         try:
             import sounddevice as sd
 
-            sd._terminate()  # before jackd goes away, or PortAudio asserts in its JACK teardown
+            if not killed:
+                sd._terminate()  # before jackd goes away, or PortAudio asserts in its teardown
+            else:
+                # a test killed the server: PortAudio would wait forever in Pa_Terminate, here
+                # or at exit (sounddevice's atexit handler); this process leaves it as it is
+                atexit.unregister(sd._exit_handler)
         except Exception:  # noqa: BLE001 - teardown must reach jackd whatever PortAudio says
             pass
         process.terminate()
@@ -191,10 +234,13 @@ def jack_server():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if not os.environ.get(_LOG_DIR_ENV):
+            shutil.rmtree(log_dir, ignore_errors=True)
         try:
             import sounddevice as sd
 
-            sd._initialize()  # later tests in this session see the machine's own host APIs
+            if not killed:
+                sd._initialize()  # later tests in this session see the machine's own host APIs
         except Exception:  # noqa: BLE001
             pass
 
@@ -374,3 +420,134 @@ def jack_probe(jack_server):
     yield make
     for probe in probes:
         probe.close()
+
+
+# ------------------------------------------------------------------ one child process per test
+_CHILD_ENV = "VAE_SYNTH_JACK_CHILD"       # set in a child: run the test here, report to the file
+_LOG_DIR_ENV = "VAE_SYNTH_JACK_LOG_DIR"   # the child's jackd writes its log there
+DEFAULT_TIMEOUT_S = 60.0
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("jack", "the JACK test rig")
+    group.addoption("--jack-in-process", action="store_true",
+                    help="run JACK tests in this process, not one child process each")
+    group.addoption("--jack-timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                    help="hard limit in seconds for one JACK test in its child process "
+                         "(default %(default)s)")
+    group.addoption("--jack-report", default=None, help=argparse.SUPPRESS)  # set in a child
+
+
+def _needs_isolation(item) -> bool:
+    return ("jack_server" in getattr(item, "fixturenames", ())
+            or item.get_closest_marker("jack") is not None)
+
+
+def pytest_configure(config):
+    report = config.getoption("--jack-report")
+    if report:
+        config.pluginmanager.register(_ChildReporter(config, report), "jack-child-reporter")
+
+
+class _ChildReporter:
+    """In a child: every test report as one JSON line for the parent (pytest's own
+    serialisation, as pytest-xdist uses)."""
+
+    def __init__(self, config, path: str):
+        self.config = config
+        self.path = path
+
+    def pytest_runtest_logreport(self, report):
+        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        with open(self.path, "a") as out:
+            out.write(json.dumps(data) + "\n")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    config = item.config
+    if (os.environ.get(_CHILD_ENV) or config.getoption("--jack-in-process")
+            or not _needs_isolation(item)):
+        return None
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    for report in _run_in_child(item, config.getoption("--jack-timeout")):
+        item.ihook.pytest_runtest_logreport(report=report)
+    # what this process set up for earlier tests (module fixtures) and the next one does not need
+    # is torn down here, as pytest's own protocol does after each test
+    item.session._setupstate.teardown_exact(nextitem)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _native_stacks(pid: int) -> str:
+    """Native and Python stacks of a stuck process (py-spy where installed), for the report."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not os.path.exists(spy):
+        return "(no py-spy here to show native stacks)"
+    try:
+        done = subprocess.run([spy, "dump", "--native", "--pid", str(pid)], capture_output=True,
+                              text=True, timeout=30)
+        return done.stdout + done.stderr
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(py-spy failed: {exc})"
+
+
+def _run_in_child(item, timeout: float) -> list:
+    """Run one test in a child pytest (its own JACK server); returns its reports. A child still
+    running after ``timeout`` seconds is killed with everything it started (its own process
+    group: jackd, `vae-synth play`), and the test fails with the child's stacks and jackd's log."""
+    from _pytest.reports import TestReport
+
+    config = item.config
+    with tempfile.TemporaryDirectory(prefix="vaesynth-jacktest-") as tmp:
+        tmp_path = Path(tmp)
+        report_path, output_path = tmp_path / "reports.jsonl", tmp_path / "output.txt"
+        env = dict(os.environ, **{_CHILD_ENV: "1", _LOG_DIR_ENV: tmp})
+        # pytest-timeout inside the child turns a hang in Python code into a traceback first
+        args = [sys.executable, "-m", "pytest", item.nodeid, "-p", "no:cacheprovider", "-q",
+                "--rootdir", str(config.rootpath), "-o", f"timeout={max(1, int(timeout - 10))}",
+                "--jack-report", str(report_path)]
+        if config.inipath:
+            args += ["-c", str(config.inipath)]
+        started = time.monotonic()
+        with open(output_path, "wb") as output:  # a file: a pipe nobody reads can fill and block
+            child = subprocess.Popen(args, cwd=config.rootpath, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=output, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        problem = None
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            stacks = _native_stacks(child.pid)
+            problem = (f"the JACK test did not finish within its hard limit of {timeout:.0f} s; "
+                       f"its process was killed with its JACK server.\n\n"
+                       f"--- stacks of the stuck test process ---\n{stacks}")
+        finally:
+            try:
+                os.killpg(child.pid, signal.SIGKILL)  # the child, its jackd, any player
+            except ProcessLookupError:
+                pass
+            child.wait()
+        elapsed = time.monotonic() - started
+        reports = []
+        if report_path.exists():
+            for line in report_path.read_text().splitlines():
+                reports.append(config.hook.pytest_report_from_serializable(
+                    config=config, data=json.loads(line)))
+        if problem is None and not any(r.when == "teardown" for r in reports):
+            problem = f"the child process running the JACK test ended early (exit status " \
+                      f"{child.returncode})"
+        if problem is not None:
+            text = (f"{problem}\n\n--- the child's output (tail) ---\n{_tail(output_path, 40)}"
+                    f"\n\n--- jackd's log (tail) ---\n{_tail(tmp_path / 'jackd.log', 20)}")
+            seen = {r.when for r in reports}
+            set_up = any(r.when == "setup" and r.passed for r in reports) or "setup" not in seen
+            phases = ("setup", "call", "teardown") if set_up else ("setup", "teardown")
+            when = next(w for w in phases if w not in seen)
+            keywords = {k: 1 for k in item.keywords}
+            reports.append(TestReport(item.nodeid, item.location, keywords, "failed", text, when,
+                                      duration=elapsed))
+            if when != "teardown":
+                reports.append(TestReport(item.nodeid, item.location, keywords, "passed", None,
+                                          "teardown"))
+        return reports

@@ -59,10 +59,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="samples per frame, e.g. 512, 4096, 16384 (default by source)")
     g.add_argument("--augment", metavar="SPEC",
                    help="augmentation of the training clips: "
-                        "gain=DB,shift=SAMPLES,stretch=FRACTION,noise=RMS (random cut of up to "
-                        "DB, delay of up to SAMPLES, playback speed within 1 +- FRACTION, which "
-                        "moves pitch and length together; white noise of RMS on the encoder's "
-                        "input only, fresh each step: the decoder learns the clean clip)")
+                        "gain=DB,shift=SAMPLES,stretch=FRACTION,noise=RMS,interp=linear|fft "
+                        "(random cut of up to DB, delay of up to SAMPLES, playback speed within "
+                        "1 +- FRACTION, which moves pitch and length together, read between "
+                        "samples linearly (default; a low-pass) or band-limited through the "
+                        "spectrum (fft: keeps the top octave); white noise of RMS on the "
+                        "encoder's input only, fresh each step: the decoder learns the clean "
+                        "clip)")
     g.add_argument("--augment-copies", type=int, default=4,
                    help="augmented copies of each training clip when --augment is set "
                         "(default 4)")
@@ -71,8 +74,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                    help="thesis architecture (Tables 4.1, 4.2); default conv")
     m.add_argument("--config", default="small",
                    help="configuration: thesis (Tables 4.1/4.2 exactly), small (scaled for a "
-                        "CPU), fast (conv only: real-time decoder, ~5 ms per 16384 samples); "
-                        "default small")
+                        "CPU), fast (conv only: real-time decoder, ~5 ms per 16384 samples), "
+                        "fullband (conv only: real-time multiband decoder for 44.1 kHz, 16 "
+                        "sub-bands recombined by a PQMF, ~2.5 ms per 32768 samples; frames a "
+                        "multiple of 1024); default small")
     m.add_argument("--encoder", choices=["waveform", "logspec", "waveform+logspec"],
                    default="waveform",
                    help="encoder input: waveform (the configuration's own, as the thesis), "

@@ -562,16 +562,24 @@ class Augment:
     duration together, as a tape or a sampler does; speakers and drums vary this way);
     noise: RMS of white noise for the encoder's input only, drawn afresh at every training step
     by the training model (``losses.make_joint_model(input_noise=...)``); the copies made here
-    stay clean, because they are also the decoder's targets.
-    Parsed from ``gain=3,shift=64,stretch=0.1,noise=0.001``.
+    stay clean, because they are also the decoder's targets;
+    interp: how the stretch reads between samples: "linear" (the default, as every preset up
+    to the 22.05 kHz drums was trained) or "fft" (band-limited: the clip resampled through its
+    spectrum). Linear interpolation is a low-pass: on the 44.1 kHz drums it halved the
+    hi-hats' share of energy above 11 kHz (0.51 -> 0.32) and the snares' (0.0047 -> 0.0024),
+    and the copies are the decoder's targets too.
+    Parsed from ``gain=3,shift=64,stretch=0.1,noise=0.001,interp=fft``.
     """
 
     gain_db: float = 0.0
     shift: int = 0
     stretch: float = 0.0
     noise: float = 0.0
+    interp: str = "linear"
 
-    _KEYS = {"gain": "gain_db", "shift": "shift", "stretch": "stretch", "noise": "noise"}
+    _KEYS = {"gain": "gain_db", "shift": "shift", "stretch": "stretch", "noise": "noise",
+             "interp": "interp"}
+    INTERPS = ("linear", "fft")
 
     @classmethod
     def parse(cls, text: str | None) -> Augment:
@@ -581,10 +589,13 @@ class Augment:
         for part in text.split(","):
             key, _, val = part.partition("=")
             try:
-                values[cls._KEYS[key]] = int(val) if key == "shift" else float(val)
+                values[cls._KEYS[key]] = (int(val) if key == "shift" else val if key == "interp"
+                                          else float(val))
             except (KeyError, ValueError):
-                raise DataError(f"bad --augment {text!r}: use "
-                                "gain=DB,shift=SAMPLES,stretch=FRACTION,noise=RMS") from None
+                raise DataError(f"bad --augment {text!r}: use gain=DB,shift=SAMPLES,"
+                                "stretch=FRACTION,noise=RMS,interp=linear|fft") from None
+        if values.get("interp", "linear") not in cls.INTERPS:
+            raise DataError(f"bad --augment {text!r}: interp is one of {', '.join(cls.INTERPS)}")
         if not 0 <= values.get("stretch", 0) < 0.5:
             raise DataError(f"bad --augment {text!r}: stretch is a fraction in [0, 0.5)")
         return cls(**values)
@@ -592,7 +603,7 @@ class Augment:
     def to_text(self) -> str:
         """The ``--augment`` text that parses back to this augmentation ("" when none)."""
         return ",".join(f"{key}={getattr(self, name)}" for key, name in self._KEYS.items()
-                        if getattr(self, name))
+                        if getattr(self, name) and getattr(self, name) != "linear")
 
     @property
     def active(self) -> bool:
@@ -605,10 +616,11 @@ class Augment:
             return x
         out = x.copy()
         if self.stretch:
-            # Linear interpolation at speed f: out[t] = x[f t]; past the clip's end is silence.
+            # Speed f: out[t] = x[f t]; past the clip's end is silence.
             t = np.arange(x.shape[1], dtype=np.float64)
             for i, f in enumerate(rng.uniform(1 - self.stretch, 1 + self.stretch, len(x))):
-                out[i] = np.interp(t * f, t, x[i], right=0.0)
+                out[i] = (_resample_speed(x[i], f) if self.interp == "fft"
+                          else np.interp(t * f, t, x[i], right=0.0))
         if self.shift:
             src = out.copy() if self.stretch else x   # shift what the stretch made
             for i, d in enumerate(rng.integers(0, self.shift + 1, len(x))):
@@ -623,3 +635,19 @@ class Augment:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _resample_speed(x: np.ndarray, speed: float) -> np.ndarray:
+    """x [L] played at ``speed`` through its spectrum (band-limited; a faster playback drops
+    what would fold above Nyquist): [L], cut or padded with silence. The clip is zero-padded to
+    twice its length first, so the spectrum's periodic wrap cannot bring its tail to its
+    start."""
+    from scipy.signal import resample
+
+    length = x.shape[-1]
+    padded = np.concatenate([x, np.zeros_like(x)]).astype(np.float64)
+    y = resample(padded, max(1, int(round(2 * length / speed))))
+    out = np.zeros(length, np.float64)
+    n = min(length, y.size)
+    out[:n] = y[:n]
+    return out.astype(x.dtype)

@@ -47,6 +47,12 @@ PROTOCOL = {
     "comb_db": "mean excess (dB) of the reconstructions' average spectrum at multiples "
     "of sr / comb_period over the bins between, for the power-of-two period where it is "
     "largest (a transposed-convolution buzz); comb_db_real: the real clips, same period",
+    "comb_db_centres": "comb_db of the decoded class centres (the sounds the pads play), at "
+    "the reconstructions' comb_period",
+    "high_band": "per class: share of energy above high_band_hz (power spectrum of the whole "
+    "frame), in dB: the real clips' median, the decoded centre's, the reconstructions' median; "
+    "and the centre's and the reconstructions' difference to the real clips' (0 dB = as much "
+    "air as the real clips; meaningless where Nyquist is below high_band_hz)",
     "morph_smoothness": f"max/mean adjacent log-mel distance of a {MORPH_STEPS}-step "
     "morph between class centres; mean over consecutive class pairs",
     "active_dims": "latent dimensions with mean KL > 0.01 nats (N(0, 1) prior)",
@@ -191,7 +197,18 @@ def summary_line(m: dict) -> str:
         f"SNR {f(m['recon_snr_db'], '.2f')} dB  recon_ratio {f(m['recon_ratio'], '.2f')}  "
         f"centroid level {f(m['centroid_level_db'], '+.1f')} dB  "
         f"morph {f(m['morph_smoothness'], '.2f')}  comb {f(m.get('comb_db'), '.1f')} dB"
+        + _high_band_summary(m)
     )
+
+
+def _high_band_summary(m: dict) -> str:
+    """``  above 11 kHz vs real (centre/recon): hihat -1.2/-0.4 ...`` where Nyquist allows."""
+    if m["model"]["sample_rate"] / 2 <= m.get("high_band_hz", float("inf")):
+        return ""
+    parts = [f"{name} {p['high_band']['centre_vs_real_db']:+.1f}/"
+             f"{p['high_band']['recon_vs_real_db']:+.1f}"
+             for name, p in m["per_class"].items() if "high_band" in p]
+    return f"  above {m['high_band_hz'] / 1e3:g} kHz vs real, dB (centre/recon): " + " ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,6 +597,7 @@ def evaluate(
     level = M.centroid_level_db(centre_audio, x, y)
     comb_period, comb_db = M.strongest_comb(recon)
     comb_db_real = M.comb_excess_db(x, comb_period)
+    comb_db_centres = M.comb_excess_db(centre_audio[present], comb_period)
     kl = M.kl_per_dim(mu, logvar) if logvar is not None else None
 
     prog.step(f"morphs: {MORPH_STEPS} steps between class centres")
@@ -596,6 +614,9 @@ def evaluate(
 
     per_class = _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
                                    cons, cons_train, cons_medoid)
+    for c in present:
+        per_class[names[c]]["high_band"] = _high_band(x[y == c], recon[y == c], centre_audio[c],
+                                                      sr)
 
     metrics: dict[str, Any] = {
         "one_nn_accuracy": M.one_nn_accuracy(mu, y),
@@ -613,6 +634,8 @@ def evaluate(
         "comb_db": _finite(comb_db),
         "comb_db_real": _finite(comb_db_real),
         "comb_period": int(comb_period),
+        "comb_db_centres": _finite(comb_db_centres),
+        "high_band_hz": M.HIGH_BAND_HZ,
         "morph_smoothness": _finite(np.mean(list(morph_scores.values()))),
         "morph_smoothness_max": _finite(np.max(list(morph_scores.values()))),
         "morph_smoothness_pairs": {k: _finite(v) for k, v in morph_scores.items()},
@@ -650,6 +673,9 @@ def evaluate(
     images["centroids"] = R.plot_centroid_spectrograms(
         {names[c]: centre_audio[c] for c in present}, {names[c]: examples[c] for c in present}, sr,
         out_dir / "centroid_spectrograms.png")
+    images["centroids_hz"] = R.plot_centroid_spectrograms_hz(
+        {names[c]: centre_audio[c] for c in present}, {names[c]: examples[c] for c in present}, sr,
+        out_dir / "centroid_spectrograms_hz.png")
     first = {c: int(np.flatnonzero(y == c)[0]) for c in present}
     images["waveforms"] = R.plot_waveforms(
         {names[c]: x[i] for c, i in first.items()}, {names[c]: recon[i] for c, i in first.items()},
@@ -704,6 +730,18 @@ def _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
             per_class[names[c]]["dist_mean_training_medoid"] = _finite(
                 cons_medoid.per_class[names[c]].mean)
     return per_class
+
+
+def _high_band(clips, recon, centre, sample_rate: int) -> dict:
+    """metrics.json's per-class ``high_band``: clips, recon [n, L], centre [L] -> dB figures."""
+    import numpy as np
+    from vae_synth.train import metrics as M
+
+    real = float(M.share_db(np.median(M.high_band_share(clips, sample_rate))))
+    centre_db = float(M.share_db(M.high_band_share(centre, sample_rate)[0]))
+    recon_db = float(M.share_db(np.median(M.high_band_share(recon, sample_rate))))
+    return {"real_db": real, "centre_db": centre_db, "recon_db": recon_db,
+            "centre_vs_real_db": centre_db - real, "recon_vs_real_db": recon_db - real}
 
 
 def _training_centres(model: EvalModel, data: EvalData, names: list[str]):

@@ -660,6 +660,27 @@ def comb_excess_db(audio: np.ndarray, period: int) -> float:
     return float(np.mean(excess))
 
 
+HIGH_BAND_HZ = 11000.0  # above the 22.05 kHz presets' Nyquist: what a full-band decoder adds
+
+
+def high_band_share(audio: np.ndarray, sample_rate: float, cutoff_hz: float = HIGH_BAND_HZ
+                    ) -> np.ndarray:
+    """Share of each clip's energy above ``cutoff_hz``: audio [N, L] (or [L]) -> [N] in [0, 1]
+    (0 for a silent clip, and for every clip when Nyquist is below the cutoff). Power spectrum
+    of the whole frame, no window: a one-shot starts and ends near silence."""
+    a = np.atleast_2d(np.asarray(audio, dtype=np.float64))
+    power = np.abs(np.fft.rfft(a, axis=1)) ** 2
+    freq = np.fft.rfftfreq(a.shape[1], 1.0 / sample_rate)
+    total = power.sum(1)
+    high = power[:, freq >= cutoff_hz].sum(1)
+    return np.where(total > 0, high / np.maximum(total, 1e-300), 0.0)
+
+
+def share_db(share, floor_db: float = -120.0):
+    """10 log10(share), floored: shares [N] (or a scalar) -> dB."""
+    return np.maximum(10.0 * np.log10(np.maximum(share, 1e-300)), floor_db)
+
+
 def strongest_comb(audio: np.ndarray, min_period: int = 8) -> tuple[int, float]:
     """(period, excess dB) of the power-of-two period whose comb (``comb_excess_db``) is the
     strongest in ``audio`` [N, L]: periods from ``min_period`` to L / 8."""

@@ -23,10 +23,14 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
     waveform_branch: absent/true, or false: no transposed-convolution stack; two 3-tap
         convolutions over the grid drive the harmonic and noise branches, which alone make
         the sound (``--no-waveform-branch``, a DDSP-style decoder)
+    pqmf_bands, pqmf_taps_per_band, subband_noise, subband_dc_block: absent, or a multiband
+        output: the stack ends at 1/N of the rate and a PQMF recombines N sub-bands
+        (``multiband.py``; the ``fullband`` configuration)
 
 Layer specs: ``{"type": "conv", "filters", "kernel", "strides"}``, ``{"type": "convT", ...}``,
 ``{"type": "dilation", "layers": 50, "filters": 32, "kernel": 2, "cycles": [10, 5]}`` and
-``{"type": "resblock", "kernel": 3, "dilations": [1, 3, 9]}`` (a cheap residual refinement at the
+``{"type": "resblock", "kernel": 3, "dilations": [1, 3, 9]}``, ``{"type": "subpixel", "filters",
+"kernel", "strides"}`` (upsampling as a convolution to filters x strides channels and a reshape) (a cheap residual refinement at the
 current resolution; used by the real-time ``fast`` decoder) and ``{"type": "logspec", "n_fft",
 "hop"}`` (a fixed log-STFT front end for the encoder, ``--encoder logspec``).
 
@@ -123,6 +127,21 @@ CONV_FAST = {
     "norm": "none", "activation": "leaky_relu",
 }
 
+# Full-band real-time decoder (44.1 kHz, 32768 samples): the stack of ``fast`` with twice the
+# channels ends at 1/16 of the rate, where 16 sub-band signals and their noise gains are made
+# and a PQMF recombines them (``multiband.py``): no convolution runs at the sample rate, and
+# hi-hat noise reaches Nyquist. Chosen by measurement against conv/fast at 44.1 kHz and a
+# learned 16x output stage (docs/notes/2026-12-02-fullband-decoder.md).
+CONV_FULLBAND = {
+    "encoder": [_c(16, 9, 4), _c(32, 9, 4), _c(64, 9, 4), _c(128, 9, 4)],
+    "bottleneck_channels": 16,
+    "decoder": [_c(128, 8, 4, "convT"), _res(3, (1, 3)), _c(64, 8, 4, "convT"), _res(3, (1, 3)),
+                _c(32, 8, 4, "convT"), _res(3, (1, 3))],
+    "decoder_input": [None, 256], "dense_hidden": 256, "classifier_hidden": [64, 64],
+    "norm": "none", "activation": "leaky_relu",
+    "pqmf_bands": 16, "pqmf_taps_per_band": 16, "subband_noise": True, "subband_dc_block": 64,
+}
+
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided
 # Conv1D whose kernel is a Hann-windowed DFT, not trained), log-compressed, then three strided
 # convolutions over its frames. The thesis encoders read the raw waveform; with a few hundred
@@ -145,7 +164,8 @@ ENCODERS = {
 SIDE_ENCODERS = {"waveform+logspec": "logspec"}
 
 CONFIGS = {
-    "conv": {"thesis": CONV_THESIS, "small": CONV_SMALL, "fast": CONV_FAST},
+    "conv": {"thesis": CONV_THESIS, "small": CONV_SMALL, "fast": CONV_FAST,
+             "fullband": CONV_FULLBAND},
     "dilated": {"thesis": DILATED_THESIS, "small": DILATED_SMALL},
     "hybrid": {"thesis": HYBRID_THESIS, "small": HYBRID_SMALL},
 }
@@ -177,7 +197,7 @@ def resolve_config(arch: str, config: str | dict, encoder: str = "waveform") -> 
 
 
 def _stride(spec: dict) -> int:
-    if spec["type"] in ("conv", "convT"):
+    if spec["type"] in ("conv", "convT", "subpixel"):
         return spec.get("strides", 1)
     return spec["hop"] if spec["type"] == "logspec" else 1
 
@@ -187,10 +207,12 @@ def total_stride(layers: list[dict]) -> int:
 
 
 def check_frame_length(cfg: dict, frame_length: int) -> None:
+    from vae_synth.train.multiband import bands_of
+
     for side in ("encoder", "encoder_side", "decoder"):
         if side not in cfg:
             continue
-        s = total_stride(cfg[side])
+        s = total_stride(cfg[side]) * (bands_of(cfg) if side == "decoder" else 1)
         if frame_length % s:
             raise ValueError(
                 f"frame length {frame_length} is not a multiple of the {side}'s total stride {s}"
@@ -199,7 +221,9 @@ def check_frame_length(cfg: dict, frame_length: int) -> None:
 
 def decoder_input_shape(cfg: dict, frame_length: int) -> tuple[int, int]:
     """(T0, C0): the shape the two Dense layers grow z back to."""
-    t0 = frame_length // total_stride(cfg["decoder"])
+    from vae_synth.train.multiband import bands_of
+
+    t0 = frame_length // (total_stride(cfg["decoder"]) * bands_of(cfg))
     spec = cfg.get("decoder_input")
     c0 = spec[1] if spec else cfg["bottleneck_channels"]
     return t0, c0
@@ -292,6 +316,11 @@ def _stack(x, layers: list[dict], cfg: dict, prefix: str):
             x = dilation_block(x, spec, cfg, name)
         elif spec["type"] == "resblock":
             x = res_block(x, spec, cfg, name)
+        elif spec["type"] == "subpixel":
+            x = subpixel(x, spec, name)
+            if cfg.get("antialias") and spec["strides"] > 1:
+                x = anti_image(x, spec["strides"], name)
+            x = _norm_act(x, cfg, name)
         else:
             layer = keras.layers.Conv1D if spec["type"] == "conv" else keras.layers.Conv1DTranspose
             x = layer(spec["filters"], spec["kernel"], strides=spec["strides"], padding="same",
@@ -300,6 +329,18 @@ def _stack(x, layers: list[dict], cfg: dict, prefix: str):
                 x = anti_image(x, spec["strides"], name)
             x = _norm_act(x, cfg, name)
     return x
+
+
+def subpixel(x, spec: dict, name: str):
+    """Upsampling by ``strides`` as a convolution to filters x strides channels whose groups of
+    ``filters`` are the output's phases: x [N, T, C] -> [N, T * strides, filters]. Exports as
+    Conv + Reshape (a transposed convolution of kernel 2 x stride is the same map with a
+    2-step window)."""
+    import keras
+
+    s, f = spec["strides"], spec["filters"]
+    x = keras.layers.Conv1D(f * s, spec["kernel"], padding="same", name=name)(x)
+    return keras.layers.Reshape((x.shape[1] * s, f), name=f"{name}_phases")(x)
 
 
 def anti_image(x, stride: int, name: str):
@@ -401,7 +442,15 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
         branches.append(("noise", noise_branch(grid, int(cfg["noise_bands"]), frame_length)))
     if cfg.get("harmonics"):
         branches.append(("harmonics", harmonic_branch(grid, frame_length, **cfg["harmonics"])))
-    if branches:
+    if cfg.get("pqmf_bands"):
+        from vae_synth.train.multiband import multiband_output
+
+        x = multiband_output(x, cfg, frame_length)  # [N, L]
+        for name, branch in branches:
+            x = keras.layers.Add(name=f"dec_add_{name}")([x, branch])
+        x = keras.layers.Activation("tanh", dtype="float32", name="dec_out_tanh")(x)
+        x = keras.layers.Reshape((frame_length, 1), name="dec_out_expand")(x)
+    elif branches:
         # added as [N, L]: as [N, L, 1] + [N, L, 1], tf2onnx made the fixed-batch decoder's sum
         # a BiasAdd of the squeezed noise [L] on the last axis, broadcasting to [1, L, L]
         if waveform:

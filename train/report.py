@@ -164,6 +164,35 @@ def plot_centroid_spectrograms(centres: dict[str, np.ndarray], examples: dict[st
     return _save_figure(fig, path)
 
 
+def plot_centroid_spectrograms_hz(centres: dict[str, np.ndarray], examples: dict[str, np.ndarray],
+                                  sr: int, path: Path, mark_hz: float = M.HIGH_BAND_HZ) -> Path:
+    """Linear-frequency spectrogram (0 .. sr / 2, kHz axis) of each decoded class centre [L]
+    beside a real clip [L] of its class, a dashed line at ``mark_hz``: where the air of a
+    hi-hat is, which the log-mel picture squeezes into its top rows."""
+    plt = _pyplot()
+    names = list(centres)
+    fig, axes = plt.subplots(len(names), 2, figsize=(6.5, 1.5 * len(names) + 0.4), squeeze=False)
+    n_fft, hop = 1024, 256
+    for r, name in enumerate(names):
+        for col, (audio, what) in enumerate(((centres[name], "decoded centre"),
+                                              (examples[name], "real clip"))):
+            a = np.asarray(audio, dtype=np.float64)
+            frames = np.lib.stride_tricks.sliding_window_view(
+                np.pad(a, (n_fft // 2, n_fft // 2)), n_fft)[::hop]
+            power = np.abs(np.fft.rfft(frames * np.hanning(n_fft), axis=1)) ** 2
+            db = 10 * np.log10(power / (np.sum(np.hanning(n_fft)) ** 2 / 4) + 1e-12).T
+            ax = axes[r, col]
+            ax.imshow(db, origin="lower", aspect="auto", vmin=-90.0, vmax=-10.0, cmap="magma",
+                      extent=(0.0, len(a) / sr, 0.0, sr / 2000.0))
+            if mark_hz < sr / 2:
+                ax.axhline(mark_hz / 1000.0, color="w", lw=0.6, ls="--")
+            ax.set_title(f"{name}: {what}", fontsize=8)
+            ax.tick_params(labelsize=6)
+            ax.set_ylabel("kHz", fontsize=6)
+    fig.tight_layout()
+    return _save_figure(fig, path)
+
+
 def plot_waveforms(clips: dict[str, np.ndarray], recons: dict[str, np.ndarray],
                    centres: dict[str, np.ndarray], sr: int, path: Path) -> Path:
     """Per class: a real clip [L] with its reconstruction, and the decoded class centre [L].
@@ -373,6 +402,8 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
         f"{_fmt(m['model']['sample_rate'] / m['comb_period'] if m.get('comb_period') else None, '.0f')}"
         f" Hz (real clips {_fmt(m.get('comb_db_real'), '.1f')} dB) | spectral peaks a decoder "
         f"adds at multiples of sr / period: a buzz; 0 = none |",
+        f"| comb of the decoded centres | {_fmt(m.get('comb_db_centres'), '.1f')} dB | the "
+        f"sounds the pads play, same period |",
         f"| morph smoothness | {_fmt(m['morph_smoothness'], '.2f')} (worst "
         f"{_fmt(m['morph_smoothness_max'], '.2f')}) | largest / mean step, 1 = even |",
     ]
@@ -388,6 +419,18 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
                  f"{_fmt(p['nearest_centroid'], '.2f')} | {_fmt(p['dist_mean'], '+.2f')} | "
                  f"{_fmt(p['dist_std'], '.2f')} | {_fmt(p.get('dist_mean_training_medoid'), '+.2f')} | "
                  f"{_fmt(p['level_db'], '+.1f')} | {_fmt(p['recon_snr_db'], '.1f')} |")
+    if any("high_band" in p for p in m["per_class"].values()):
+        L += ["", f"## Energy above {_fmt(m.get('high_band_hz', 11000) / 1e3, '.0f')} kHz (the air "
+              "of hi-hats and snares)", "",
+              "| class | real clips (median) | decoded centre | reconstructions (median) | "
+              "centre − real | reconstructions − real |", "|---|---|---|---|---|---|"]
+        for name, p in m["per_class"].items():
+            hb = p.get("high_band")
+            if hb:
+                L.append(f"| {name} | {_fmt(hb['real_db'], '.1f')} dB | "
+                         f"{_fmt(hb['centre_db'], '.1f')} dB | {_fmt(hb['recon_db'], '.1f')} dB | "
+                         f"{_fmt(hb['centre_vs_real_db'], '+.1f')} dB | "
+                         f"{_fmt(hb['recon_vs_real_db'], '+.1f')} dB |")
     L += ["", "## MFCC-DTW matrices (thesis Table 5.4 layout)", "",
           "Columns are clips; rows a: mean DTW to the other clips, b: DTW to the decoded centre, "
           "c: eq. 5.3. All matrices: `centroid_dtw.json`.", ""]
@@ -402,6 +445,8 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
     L += ["", "## Pictures", ""]
     captions = {"latent": "Latent means (PCA, t-SNE), coloured by class",
                 "centroids": "Decoded class centres beside a real clip of the class",
+                "centroids_hz": "The same on a linear frequency axis up to Nyquist (dashed: "
+                                "11 kHz)",
                 "waveforms": "Waveforms: a clip with its reconstruction; the decoded class centre",
                 "morph": "9-step morph between two class centres",
                 "curves": "Training curves (history.csv)"}

@@ -336,3 +336,19 @@ def test_comb_excess_finds_a_transposed_convolution_buzz():
     assert M.comb_excess_db(buzz, 256) < excess - 3.0
     with pytest.raises(ValueError, match="divide"):
         M.comb_excess_db(noise, 100)
+
+
+def test_high_band_share_reads_the_air_above_11_khz():
+    sr, n = 44100, 32768
+    rng = np.random.default_rng(0)
+    white = rng.standard_normal((8, n))
+    share = M.high_band_share(white, sr)
+    assert share.shape == (8,) and np.allclose(share, (sr / 2 - 11000) / (sr / 2), atol=0.01)
+    t = np.arange(n) / sr
+    tones = np.stack([np.sin(2 * np.pi * 12000 * t), np.sin(2 * np.pi * 5000 * t), np.zeros(n)])
+    # no window: a tone leaks a little across the cutoff (measured 1.2e-4 and 1.5e-5)
+    np.testing.assert_allclose(M.high_band_share(tones, sr), [1.0, 0.0, 0.0], atol=5e-4)
+    # at 22.05 kHz Nyquist is 11025 Hz: a sliver of the band at most
+    assert M.high_band_share(rng.standard_normal(16384), 22050)[0] < 0.003
+    np.testing.assert_allclose(M.share_db(np.array([0.5, 0.005, 0.0])), [-3.01, -23.01, -120.0],
+                               atol=0.01)

@@ -38,6 +38,11 @@ def test_run_report_metrics_and_files(run_report, exported_run):
     assert np.isfinite(m["comb_db"]) and np.isfinite(m["comb_db_real"])
     assert m["comb_period"] in (8, 16, 32, 64, 128, 256, 512)  # a power of two up to L / 8
     assert "decoder comb" in (run_report / "report.md").read_text()
+    assert np.isfinite(m["comb_db_centres"]) and m["high_band_hz"] == 11000.0
+    assert (run_report / "centroid_spectrograms_hz.png").stat().st_size > 1000
+    # 16 kHz: nothing above 11 kHz in real clips, centres or reconstructions (the -120 dB floor)
+    assert all(p["high_band"]["real_db"] == p["high_band"]["centre_db"] == -120.0
+               for p in m["per_class"].values())
     # the run's own training curves are drawn from its history.csv
     assert (exported_run / "history.csv").is_file()
     assert (run_report / "training_curves.png").stat().st_size > 1000

@@ -59,6 +59,7 @@ def test_exported_bundle_loads_with_the_run_metadata(exported_preset, exported_r
     assert p.midi.pitch == {41: -6.0, 43: -4.0, 45: -2.0, 47: 0.0, 48: 2.0, 50: 4.0}
     assert p.midi.pan == {"hihat": -0.25} and p.extra == {}
     export = p.export
+    assert export["run_dir"] == exported_run.name and export["checkpoint"] == "last"
     assert export["opset"] >= 17 and export["parity_clips"] >= 8
     assert max(export["parity_max_abs_err"].values()) <= 1e-4
 

@@ -116,3 +116,52 @@ def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jac
     latency = onset - note_frame
     # rtmidi hands the note to Python after its JACK cycle; PortAudio plays it in a following one.
     assert 0 <= latency <= 3 * jack_server.blocksize, f"latency {latency} frames"
+
+
+_WEDGED_THEN_FINE = '''
+import os, signal, time
+from fixtures_jack import jack_output_device
+
+
+def test_wedged(jack_server):
+    import sounddevice as sd
+
+    stream = sd.OutputStream(device=jack_output_device(), channels=1, callback=None,
+                             samplerate=jack_server.samplerate, blocksize=jack_server.blocksize)
+    stream.start()
+    os.kill(jack_server.process.pid, signal.SIGKILL)  # the server dies under the stream ...
+    time.sleep(0.5)
+    stream.stop()  # ... and PortAudio waits for a process callback that never comes
+
+
+def test_fine_after_it(jack_server, jack_probe):
+    probe = jack_probe()
+    assert probe.client.samplerate == jack_server.samplerate
+'''
+
+
+def test_a_test_stuck_in_a_native_call_fails_alone_within_its_hard_limit(tmp_path):
+    """The rig's isolation, end to end: a JACK test that wedges inside PortAudio (its server
+    killed under a running stream) is killed from outside after --jack-timeout and reported with
+    its stacks; the next test gets a fresh server and passes."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["fixtures_jack"]\n')
+    (tmp_path / "test_wedge.py").write_text(_WEDGED_THEN_FINE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAE_SYNTH_JACK_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA",
+                           "--rootdir", str(tmp_path), "--jack-timeout", "15", str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - start
+    print(done.stdout[-6000:], done.stderr[-2000:])
+    assert "FAILED test_wedge.py::test_wedged" in done.stdout
+    assert "did not finish within its hard limit of 15 s" in done.stdout
+    assert "PASSED test_wedge.py::test_fine_after_it" in done.stdout
+    assert "1 failed, 1 passed" in done.stdout
+    assert elapsed < 60, elapsed

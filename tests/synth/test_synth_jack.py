@@ -159,6 +159,7 @@ def test_malformed_midi_and_floods_leave_the_engine_playing(jack_server, midi_po
         for i, message in enumerate(junk):
             sender.send(message, at_frame=t + i)
         # a flood: 2400 controller messages in 1 s (2400/s), sweeping morph and variation
+        xruns = sender.xruns
         for i in range(2400):
             cc = 1 if i % 2 == 0 else 18
             sender.send([0xB9, cc, (i // 2) % 128], at_frame=t + 2 * block + i * 20)
@@ -170,8 +171,11 @@ def test_malformed_midi_and_floods_leave_the_engine_playing(jack_server, midi_po
         # engine takes what arrives and keeps playing.
         _wait(lambda: stats.malformed + stats.ignored >= 1)
         assert stats.malformed + stats.ignored >= 1, vars(stats)
-        # rtmidi's JACK input may drop a few under a flood; the state still ends where it should
-        assert engine.router.stats.controls >= 0.9 * 2400
+        # rtmidi's JACK input loses the events of a cycle its client misses (an xrun: ~6.4
+        # messages a cycle here); the state still ends where it should
+        xruns = sender.xruns - xruns
+        print(f"flood: {engine.router.stats.controls} of 2400 controller messages, {xruns} xruns")
+        assert engine.router.stats.controls >= 0.95 * 2400 - 7 * xruns
         decoded = engine.decoder.stats
         print(f"flood: {engine.router.stats.messages} messages -> {decoded.states} states "
               f"decoded ({decoded.count} class decodes), {decoded.skipped} states skipped")
@@ -270,3 +274,84 @@ def test_a_midi_port_that_disappears_and_comes_back_is_reconnected(jack_server, 
     assert "MIDI port disappeared: padsender:out" in err
     assert "MIDI port back: padsender:out" in err
     assert out.strip().splitlines()[-1].startswith("vae-synth: 2 notes,"), out
+
+
+def test_an_engine_opens_and_closes_50_times_in_a_process_holding_tensorflow(
+        jack_server, midi_port, jack_probe, tones_preset):
+    """As in the full suite's process (TensorFlow imported, a model trained), an engine and its
+    PortAudio stream start and stop 50 times beside a running probe; every one plays its note."""
+    tf = pytest.importorskip("tensorflow")
+    keras = tf.keras
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dense(4)])
+    model.compile(optimizer="adam", loss="mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.normal(size=(64, 16)), rng.normal(size=(64, 4)), epochs=2, batch_size=16,
+              verbose=0)
+    sender = jack_probe(name="sender", channels=1)
+    sender.connect_midi(sender.client.get_ports(r"vae-synth.*:midi_in", is_midi=True)[0].name)
+    started = time.monotonic()
+    for cycle in range(50):
+        with live_engine(tones_preset, jack_server, midi_port) as engine:
+            _hit(sender, [0x99, 36, 100])
+            _wait(lambda: engine.notes == 1, timeout=5)
+            assert engine.notes == 1 and engine.callback_errors == 0, cycle
+            _wait(lambda: engine.blocks > 10, timeout=5)
+            assert engine.blocks > 10, cycle
+    print(f"50 engine open/close cycles in {time.monotonic() - started:.1f} s")
+
+
+def _start_player(tones_preset, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "vae_synth", "--preset", str(tones_preset), "--audio-api", "jack",
+         "--midi-in", "virtual", "--no-keyboard", "--demo", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _summary(out: str):
+    lines = out.strip().splitlines()
+    return re.match(r"vae-synth: (\d+) notes, (\d+) underruns in ([\d.]+) s, ", lines[-1]) \
+        if lines else None
+
+
+def test_play_ends_with_its_summary_when_the_jack_server_is_killed(jack_server, tones_preset):
+    proc = _start_player(tones_preset, "--duration", "60")
+    try:
+        time.sleep(4)
+        assert proc.poll() is None, proc.communicate()
+        jack_server.process.kill()            # the server dies mid-play
+        killed = time.monotonic()
+        out, err = proc.communicate(timeout=15)
+        elapsed = time.monotonic() - killed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    print(err[-2000:])
+    assert proc.returncode == 1, err
+    assert "server gone" in err and "Traceback" not in err
+    assert _summary(out) and int(_summary(out)[1]) > 0, out
+    assert elapsed < 2.0, elapsed
+
+
+def test_play_ends_within_two_seconds_of_sigterm_when_the_server_stops_answering(
+        jack_server, tones_preset):
+    proc = _start_player(tones_preset)
+    try:
+        time.sleep(4)
+        assert proc.poll() is None, proc.communicate()
+        jack_server.process.send_signal(signal.SIGSTOP)   # wedged: alive, answering nobody
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=15)
+        elapsed = time.monotonic() - sent
+    finally:
+        jack_server.process.send_signal(signal.SIGCONT)
+        if proc.poll() is None:
+            proc.kill()
+    print(err[-2000:])
+    assert proc.returncode == 1, err
+    assert _summary(out), out
+    # the stall is noticed (no callback for 2 s) or the stuck stop is given up after the signal
+    assert "did not return after the signal" in err or "no audio callback" in err, err
+    assert elapsed < 2.0, elapsed
