@@ -2,7 +2,10 @@
 # Set up vae-synth in a virtual environment inside the repository, then run it.
 #
 #   scripts/setup.sh play [vae-synth options]   player only (no TensorFlow), then `vae-synth ...`
-#   scripts/setup.sh test [pytest options]      everything (train extras, test tools, JACK), then pytest
+#   scripts/setup.sh test [pytest options]      everything (train extras, test tools, JACK, the DAW
+#                                               plugin's build), then pytest
+#   scripts/setup.sh plugin                     the player, then build and install the DAW plugin
+#                                               (~/.vst3, ~/.clap, ~/.lv2; see plugin/README.md)
 #
 # Idempotent: the environment (.venv, or $VAE_SYNTH_VENV) is created once and reinstalled only when
 # pyproject.toml changes. System libraries are installed with apt-get where it exists (sudo when
@@ -21,7 +24,8 @@ case "$mode" in
   play) system_packages=(libportaudio2 libasound2); extras="" ;;
   # The test rig runs a real JACK server (and the terminal test a tmux); a player's desktop never gets them.
   test) system_packages=(libportaudio2 libasound2 jackd2 tmux); extras="[train,dev]" ;;
-  *) echo "usage: scripts/setup.sh play|test [args...]" >&2; exit 2 ;;
+  plugin) system_packages=(libportaudio2 libasound2); extras="" ;;
+  *) echo "usage: scripts/setup.sh play|test|plugin [args...]" >&2; exit 2 ;;
 esac
 
 install_system_packages() {
@@ -68,10 +72,37 @@ install_python_packages() {
   echo "$wanted" > "$stamp"
 }
 
+# The DAW plugin: its build dependencies (plugin/deps.sh: apt packages, ONNX Runtime's headers),
+# then make. "required" fails the setup when that does not work; "optional" (the tests outside
+# CI) records why in plugin/build/unavailable.txt, which the plugin tests show as their skip reason.
+build_plugin() {
+  local need=$1 log=plugin/build/make.log
+  mkdir -p plugin/build
+  rm -f plugin/build/unavailable.txt
+  if ! plugin/deps.sh; then
+    [ "$need" = required ] && { say "the plugin's build dependencies could not be installed"; exit 1; }
+    echo "the plugin's build dependencies could not be installed (plugin/deps.sh)" > plugin/build/unavailable.txt
+    say "skipping the plugin build: its dependencies could not be installed"
+    return 0
+  fi
+  say "building the plugin (VST3, CLAP, LV2; log: $log)"
+  if ! make -C plugin -j2 PYTHON="$PWD/$venv/bin/python" all >"$log" 2>&1; then
+    tail -30 "$log" >&2
+    [ "$need" = required ] && { say "the plugin build failed (see $log)"; exit 1; }
+    echo "the plugin build failed (see $log)" > plugin/build/unavailable.txt
+    return 0
+  fi
+}
+
 install_system_packages
 install_python_packages
 
 case "$mode" in
   play) exec "$venv/bin/vae-synth" "$@" ;;
-  test) exec "$venv/bin/python" -m pytest "$@" ;;
+  test)
+    if [ "${CI:-}" = true ]; then build_plugin required; else build_plugin optional; fi
+    exec "$venv/bin/python" -m pytest "$@" ;;
+  plugin)
+    build_plugin required
+    exec make -C plugin PYTHON="$PWD/$venv/bin/python" install ;;
 esac
