@@ -41,13 +41,16 @@ sys.path.insert(0, str(ROOT / "tests" / "synth"))
 SR, BLOCK = 48000, 128
 
 TRIVIAL_CLIENT = r"""
-import sys, time, numpy as np, rtmidi, sounddevice as sd
+import sys, time, numpy as np, jack, rtmidi, sounddevice as sd
 burst = (0.2 * np.sin(np.arange(4800) * 0.05)).astype(np.float32)
 state = {"pos": len(burst), "trig": 0, "seen": 0, "under": 0, "calls": 0}
+clock = jack.Client("trivial-clock", no_start_server=True)  # not activated: reads JACK's clock
+delays = np.zeros(1 << 20, np.float32)  # callback start after its cycle's start, microseconds
 def on_midi(event, data=None):
     if event[0][0] & 0xF0 == 0x90 and len(event[0]) > 2 and event[0][2] > 0:
         state["trig"] += 1
 def cb(out, frames, t, status):
+    delays[state["calls"] % len(delays)] = clock.frames_since_cycle_start * (1e6 / 48000)
     state["calls"] += 1
     if status.output_underflow:
         state["under"] += 1
@@ -65,8 +68,15 @@ dev = [i for i, d in enumerate(sd.query_devices())
 with sd.OutputStream(samplerate=48000, blocksize=128, device=dev, channels=2, callback=cb,
                      latency="low"):
     print("ready", flush=True)
-    sys.stdin.readline()
-print(state["under"], state["calls"], flush=True)
+    mark = 0
+    for line in sys.stdin:   # "stats": underruns, callbacks, delay p50 p99 max since last stats
+        calls = state["calls"]
+        d = delays[mark % len(delays):calls % len(delays)] if calls > mark else delays[:0]
+        q = np.percentile(d, [50, 99, 100]) if len(d) else [0, 0, 0]
+        print(state["under"], calls, *(f"{v:.0f}" for v in q), flush=True)
+        mark = calls
+        if line.strip() != "stats":
+            break
 midi.close_port(); midi.delete()
 """
 
@@ -138,6 +148,13 @@ class Rig:
         self.recorder.connect_audio(self.recorder.audio_outputs("PortAudio")[-2:])
         time.sleep(0.2)
 
+    def trivial_stats(self, final: bool = False) -> list[int]:
+        """The trivial client's [underruns, callbacks, callback-start delay p50, p99, max (us)
+        since the previous call]; ``final`` also ends it."""
+        self.trivial.stdin.write("quit\n" if final else "stats\n")
+        self.trivial.stdin.flush()
+        return [int(v) for v in self.trivial.stdout.readline().split()]
+
     def close(self) -> tuple[int, int]:
         from vae_synth.synth.engine import thaw_collector
 
@@ -148,9 +165,7 @@ class Rig:
         self.engine.stop()
         thaw_collector()
         try:
-            self.trivial.stdin.write("\n")
-            self.trivial.stdin.flush()
-            under, calls = (int(v) for v in self.trivial.stdout.readline().split())
+            under, calls = self.trivial_stats(final=True)[:2]
             self.trivial.wait(timeout=10)
         except (OSError, ValueError):  # it died: report that instead of losing the run
             under, calls = -1, self.trivial.wait(timeout=10)

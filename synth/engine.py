@@ -175,9 +175,10 @@ class Engine:
         return controls
 
     def _learned(self, cc: int, name: str, error: str | None) -> None:
-        """MIDI learn bound a controller (MIDI thread): say so on the status display."""
+        """MIDI learn bound a controller (MIDI thread): say so on the status display (a binding
+        that could not be saved is reported by the learn store's ``error``, which play prints)."""
         self.messages.append(f"CC {cc} → {name}, saved" if error is None
-                             else f"CC {cc} → {name} for this session only ({error})")
+                             else f"CC {cc} → {name}, not saved")
 
     def start(self) -> None:
         """Start the decode thread (live play). ``render`` decodes synchronously instead.
@@ -352,7 +353,14 @@ class Engine:
         return (f"decode p50 {p50:.1f} ms p99 {p99:.1f} ms per class ({decoder.stats.count} class "
                 f"decodes for {decoder.stats.states} controller states)")
 
+    @property
+    def dropped_midi(self) -> int:
+        """MIDI messages shed by the router's flood guard (for the status line and summary)."""
+        return self.router.stats.dropped
+
     def summary(self, seconds: float) -> str:
+        dropped = self.dropped_midi
+        flood = f", {dropped} MIDI messages dropped in floods" if dropped else ""
         return (f"vae-synth: {self.notes} notes, {self.underruns} underruns in {seconds:.1f} s, "
                 f"{self.decode_summary()}, preset {self.instrument.name} on "
-                f"{self.instrument.device}")
+                f"{self.instrument.device}{flood}")

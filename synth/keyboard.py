@@ -96,7 +96,8 @@ def legend(engine, width: int | None = None) -> list[str]:
                    "Esc cancels", "0 clears the learned binding"]
     other_items = ["m MIDI map", "? this legend", "space panic", "q quit"]
     shown_items = ["last pad", "the controls", "decode: last re-decode time",
-                   "underruns: audio blocks late", "to the device (a click if sounding)"]
+                   "underruns: audio blocks late", "to the device (a click if sounding)",
+                   "dropped MIDI: messages shed in a flood"]
     lines = _wrap("pads ", pad_items, width) + _wrap("knobs", knob_items, width)
     lines += _wrap("learn", learn_items, width) + _wrap("keys ", other_items, width)
     lines += _wrap("shown", shown_items, width)
@@ -230,10 +231,10 @@ class TerminalKeyboard(threading.Thread):
         own = ", ".join(f"CC {cc}" for cc, n in sorted(preset_controls.items()) if n == name)
         back = f"the preset's {own}" if own else "no controller (the preset maps none)"
         self.say(f"{name}: learned binding cleared, {back} again"
-                 + (", saved" if error is None else f" for this session only ({error})"))
+                 + (", saved" if error is None else ", not saved"))
 
 
-def _fit(fields: list[tuple[int, str]], width: int, sep: str = "  ") -> str:
+def _fit(fields: list[tuple[float, str]], width: int, sep: str = "  ") -> str:
     """Join the (priority, text) fields, leaving out the least important (highest number) until
     the line fits ``width``; as a last resort the line is cut."""
     kept = list(fields)
@@ -256,7 +257,9 @@ def status_line(engine, elapsed: float, width: int | None = None) -> str:
     is narrow (80 columns show the first five).
 
     underruns: ``engine.underruns``, the blocks PortAudio reported it could not hand to the
-    device in time (output underflow); one is a click when sound was playing."""
+    device in time (output underflow); one is a click when sound was playing. dropped MIDI
+    (shown once there are any): messages the router's flood guard shed plus notes a full event
+    ring could not take."""
     width = (width or terminal_width()) - 1
     snap = engine.snapshot
     decoder = engine.decoder
@@ -268,15 +271,16 @@ def status_line(engine, elapsed: float, width: int | None = None) -> str:
     pad = inst.preset.class_names[inst.priority_class][:10] if inst.priority_class >= 0 else "-"
     controls = (f"morph {_knob(snap.get('morph'))} var {_knob(snap.get('variation'))} "
                 f"vol {_knob(snap.get('volume'))} pca1 {_knob(snap.get('pca1') * 2 - 1, True)}")
-    fields: list[tuple[int, str]] = []
+    fields: list[tuple[float, str]] = []
     learning = engine.router.learning
     if learning is not None:
         fields.append((0, f"LEARN {learning}: move a controller"))
     fields += [(5, f"[{inst.name}]"), (3, f"pad {pad}"), (0, controls), (2, f"decode {decode}"),
                (1, f"underruns {engine.underruns}"),
                (6, f"voices {engine.pool.active_count()}/{engine.pool.n}")]
-    if engine.ring.dropped:
-        fields.append((4, f"dropped {engine.ring.dropped}"))
+    dropped = engine.dropped_midi + engine.ring.dropped  # shed in a flood, or a full note ring
+    if dropped:
+        fields.append((2.5, f"dropped MIDI {dropped}"))
     if engine.unmapped_notes:
         fields.append((7, f"no pad {engine.unmapped_notes}"))
     fields += [(8, f"notes {engine.notes}"), (9, f"{elapsed:.0f}s")]

@@ -272,6 +272,11 @@ def _play(args, preset, watchdog) -> int:
                 say(engine.messages.pop(0))
             if engine.callback_error and not failed:
                 failed.append(f"audio callback error: {engine.callback_error}")
+            learn_store = engine.learn_store
+            if learn_store is not None and learn_store.error:
+                print(("\r\x1b[K" if tty else "") + f"vae-synth: {learn_store.error}",
+                      file=sys.stderr)
+                learn_store.error = None
             decoder = engine.decoder
             if decoder is not None and decoder.error:
                 print(f"vae-synth: {decoder.error}", file=sys.stderr)

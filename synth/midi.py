@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vae_synth.synth import events as ev
+from vae_synth.synth.atomic import write_text
 from vae_synth.synth.params import PARAM_INDEX, ControlSnapshot, unknown_parameter
 
 # data bytes that follow each channel-voice status (high nibble)
@@ -36,6 +37,16 @@ class MidiStats:
         self.controls = 0
         self.malformed = 0
         self.ignored = 0     # SysEx, real-time, unmapped controllers, other channels
+        self.dropped = 0     # continuous messages shed during a flood (see MidiRouter)
+
+
+# A flood guard: beyond FLOOD_LIMIT messages in one FLOOD_WINDOW_S window, continuous messages
+# (controllers, pitch bend, aftertouch) are dropped and counted before they are parsed; notes,
+# program changes and panics always pass. 20,000 a second is six times what a MIDI cable carries;
+# each parsed message costs ~7 us of GIL time that the audio callback then waits for.
+FLOOD_WINDOW_S = 0.01
+FLOOD_LIMIT = 200
+_CONTINUOUS = frozenset((0xA0, 0xB0, 0xD0, 0xE0))
 
 
 class MidiRouter:
@@ -72,6 +83,8 @@ class MidiRouter:
         self._running_status = 0
         self.last_cc: tuple[int, int] | None = None
         self._lock = threading.Lock()   # several producers (rtmidi, keyboard, demo)
+        self._window_start = 0.0         # flood guard (rtmidi's thread only)
+        self._window_count = 0
 
     def set_controls(self, controls: dict[int, str]) -> None:
         """Replace the map; raises ValueError for a CC outside 0-127 or an unknown parameter."""
@@ -114,7 +127,16 @@ class MidiRouter:
     def rtmidi_callback(self, event, data=None) -> None:
         """rtmidi's callback signature: ((message bytes, delta seconds), data)."""
         try:
-            self.handle(event[0])
+            message = event[0]
+            now = time.monotonic()
+            if now - self._window_start >= FLOOD_WINDOW_S:
+                self._window_start = now
+                self._window_count = 0
+            self._window_count += 1
+            if self._window_count > FLOOD_LIMIT and message[0] & 0xF0 in _CONTINUOUS:
+                self.stats.dropped += 1
+                return
+            self.handle(message)
         except Exception:  # never let a bad message kill rtmidi's thread
             self.stats.malformed += 1
 
@@ -225,14 +247,17 @@ class LearnStore:
             self.error = f"ignoring unreadable MIDI-learn file {self.path}: {exc}"
             return {}
 
-    def _save(self, data: dict) -> str | None:
-        from vae_synth.synth.atomic import write_json
-
+    def _save(self, data: dict, change: str) -> str | None:
+        """Write ``data`` (presets left with no binding dropped); ``change`` says what holds
+        for the session when it cannot be saved."""
+        kept = {k: v for k, v in data.items() if v}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_json(self.path, {k: v for k, v in sorted(data.items()) if v}, indent=1)
-        except OSError as exc:
-            self.error = f"could not save MIDI learn to {self.path}: {exc}"
+            write_text(self.path, json.dumps(kept, indent=1, sort_keys=True))
+        except OSError as exc:  # a full or read-only disk: the file on disk is left as it was
+            reason = exc.strerror or str(exc)
+            self.error = (f"could not save MIDI learn to {self.path} ({reason}); {change} lasts "
+                          f"until you quit, the saved mappings are unchanged")
             return self.error
         return None
 
@@ -264,7 +289,7 @@ class LearnStore:
         entry = {k: v for k, v in entry.items() if v != name} if isinstance(entry, dict) else {}
         entry[str(cc)] = name
         data[self.preset_name] = entry
-        return self._save(data)
+        return self._save(data, f"CC {cc} -> {name}")
 
     def clear(self, name: str) -> str | None:
         """Forget the learned binding of parameter ``name`` for this preset."""
@@ -273,7 +298,7 @@ class LearnStore:
         if not isinstance(entry, dict) or name not in entry.values():
             return None
         data[self.preset_name] = {k: v for k, v in entry.items() if v != name}
-        return self._save(data)
+        return self._save(data, f"clearing {name}'s learned binding")
 
     def reset(self, every_preset: bool = False) -> tuple[int, str | None]:
         """Forget this preset's learned bindings (or every preset's). Returns (bindings removed,
@@ -285,7 +310,7 @@ class LearnStore:
             return 0, None
         for n in names:
             data.pop(n, None)
-        return removed, self._save(data)
+        return removed, self._save(data, "the reset")
 
 
 # -- the map in use, Program Change numbers ----------------------------------------------

@@ -291,6 +291,11 @@ class JackProbe:
         self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
         self.sent: list[tuple[int, bytes]] = []  # (frame actually written, message), in order
         self.xruns = 0
+        # a flood (see flood()): controller messages written straight from the process callback
+        self._flood_messages = [bytes([0xB9, 1 + 17 * (i % 2), i % 128]) for i in range(256)]
+        self._flood_per_cycle = 0
+        self.flood_cycles_left = 0
+        self.flooded = 0
         self._closed = False
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
@@ -313,6 +318,13 @@ class JackProbe:
             # empty, and a test then reads `sent` (it once raced between popleft and append).
             self._pending.popleft()
             last_offset = offset
+        if self.flood_cycles_left > 0:
+            per_cycle, messages = self._flood_per_cycle, self._flood_messages
+            for k in range(per_cycle):
+                self.midi_out.write_midi_event(max(last_offset, k * frames // per_cycle),
+                                               messages[(self.flooded + k) % 256])
+            self.flooded += per_cycle
+            self.flood_cycles_left -= 1
         if self._recording:
             if self._start_frame < 0:
                 self._start_frame = block_start
@@ -366,6 +378,12 @@ class JackProbe:
             at_frame = self.frame_time + 2 * self.blocksize
         self._pending.append((int(at_frame), bytes(message)))
         return int(at_frame)
+
+    def flood(self, per_second: int, seconds: float) -> None:
+        """Write controller messages (CC 1 and 18 alternating, sweeping) at ``per_second``,
+        spread evenly over each block, for ``seconds`` of JACK time; ``flooded`` counts them."""
+        self._flood_per_cycle = max(1, round(per_second * self.blocksize / self.samplerate))
+        self.flood_cycles_left = int(seconds * self.samplerate / self.blocksize)
 
     def start_recording(self) -> None:
         self._buffer[:] = 0.0

@@ -101,6 +101,7 @@ Engine::Engine(double samplerate) : returned_(RETURN_CAPACITY), returned_is_bank
     request_.name = "drums";  // the default; a restored project names its own
     request_.samplerate = samplerate_;
     request_.serial = request_serial_.fetch_add(1) + 1;
+    info_name_ = request_.name;
     worker_ = std::thread([this] { worker_main(); });
 }
 

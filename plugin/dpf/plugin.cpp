@@ -115,12 +115,10 @@ protected:
     void setState(const char* key, const char* value) override {
         if (!engine_) return;
         engine_->begin_state_restore();
-        if (std::string(key) == "preset_name") {
-            restored_name_ = value;
-        } else {
-            engine_->set_preset(value, restored_name_.empty() ? engine_->preset_name() : restored_name_);
-            restored_name_.clear();
-        }
+        // hosts restore the two keys in either order: each sets its half, the newest pair wins
+        if (std::string(key) == "preset_name") restored_name_ = value;
+        else restored_path_ = value;
+        engine_->set_preset(restored_path_, restored_name_);
     }
 
     void activate() override {
@@ -148,7 +146,7 @@ private:
     static constexpr uint32_t MAX_EVENTS = 2048;
     std::unique_ptr<vs::Engine> engine_;
     vs::MidiMessage events_[MAX_EVENTS];
-    std::string restored_name_;
+    std::string restored_path_, restored_name_ = "drums";
 
     DISTRHO_DECLARE_NON_COPYABLE_WITH_LEAK_DETECTOR(VaeSynthPlugin)
 };

@@ -91,7 +91,9 @@ def test_a_binding_that_cannot_be_saved_says_so_and_holds_for_the_session(tones_
     engine = _engine(tones_preset, learn_path=blocker / "midi_learn.json")
     engine.router.learn("volume")
     _cc(engine, 11, 90)
-    assert engine.messages[-1].startswith("CC 11 → volume for this session only (could not save")
+    assert engine.messages[-1] == "CC 11 → volume, not saved"
+    assert "could not save MIDI learn" in engine.learn_store.error   # play prints it
+    assert "CC 11 -> volume lasts until you quit" in engine.learn_store.error
     assert engine.router.controls[11] == "volume"
 
 
