@@ -280,7 +280,7 @@ def status_line(engine, elapsed: float, width: int | None = None) -> str:
                (6, f"voices {engine.pool.active_count()}/{engine.pool.n}")]
     dropped = engine.dropped_midi + engine.ring.dropped  # shed in a flood, or a full note ring
     if dropped:
-        fields.append((2.5, f"dropped MIDI {dropped}"))
+        fields.append((1.5, f"dropped MIDI {dropped}"))  # an alarm: before decode and pad
     if engine.unmapped_notes:
         fields.append((7, f"no pad {engine.unmapped_notes}"))
     fields += [(8, f"notes {engine.notes}"), (9, f"{elapsed:.0f}s")]

@@ -382,3 +382,23 @@ def test_computer_keyboard_demo_pattern_and_status_line(tones_preset):
     assert "morph .15" in line and "voices" in line and "underruns 0" in line
     steps = Demo(engine).pattern()
     assert len(steps) == 16 and {35, 36} & set(steps[0]) and 38 in steps[4]
+
+
+def test_status_line_fits_each_width_and_drops_the_least_important_first(tones_preset):
+    from vae_synth.synth.keyboard import TerminalKeyboard, status_line
+
+    engine = _engine(tones_preset)
+    keys = TerminalKeyboard(engine, on_quit=lambda: None)
+    keys.key("a")
+    _run(engine, 1)
+    engine.underruns = 12345
+    for width in (40, 60, 80, 100, 120, 200):
+        line = status_line(engine, 75.0, width=width)
+        assert len(line) <= width - 1, (width, line)
+        assert "morph .00 var .00 vol .80 pca1 +.00" in line   # the keys' controls, always
+    at_80 = status_line(engine, 75.0, width=80)
+    assert "pad kick" in at_80 and "decode -" in at_80 and "underruns 12345" in at_80
+    assert "[test-tones]" in status_line(engine, 75.0, width=120)
+    assert "dropped MIDI" not in status_line(engine, 75.0, width=200)
+    engine.router.stats.dropped = 3610   # the flood guard shed messages: shown, also at 80
+    assert "dropped MIDI 3610" in status_line(engine, 75.0, width=80)
