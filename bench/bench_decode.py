@@ -12,8 +12,9 @@ exports them with ``vae_synth.export.convert`` exactly as ``vae-synth export`` d
 - latency of one call after the process has idled 10 s (no warm-up in between);
 - ONNX file sizes of all four bundle files.
 
-Usage:  nice -n 10 .venv/bin/python bench/bench_decode.py [--models conv/small@4096,...]
-Prints a Markdown table (paste into BENCHMARKS.md) and writes JSON with --json PATH.
+Usage:  nice -n 10 python bench/bench_decode.py [--models conv/small@4096,...] [--record]
+Prints Markdown tables, writes the raw figures as JSON with --json PATH, and with --record
+bench/results/decode.json for BENCHMARKS.md (bench/README.md).
 On a machine where the CUDA provider really runs, ``--cuda`` adds ORT CUDA at batch 1 and 64.
 """
 
@@ -30,6 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from record import load_average, write_record  # noqa: E402
 
 DEFAULT_MODELS = "conv/small@4096,conv/small@16384,conv/fast@16384"
 
@@ -209,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-rounds", type=int, default=3, help="idle probes per model")
     ap.add_argument("--cuda", action="store_true", help="also ORT CUDA at batch 1 and 64")
     ap.add_argument("--json", type=Path, help="write the raw figures here")
+    ap.add_argument("--record", action="store_true",
+                    help="write bench/results/decode.json (then: python bench/report.py)")
     args = ap.parse_args(argv)
+    load_start = load_average()
 
     import onnxruntime as ort
     import tensorflow as tf
@@ -228,9 +233,19 @@ def main(argv: list[str] | None = None) -> int:
               f"{os.cpu_count()} cores, onnxruntime {ort.__version__}, tensorflow {tf.__version__} "
               f"(TF on all cores; ORT 1 intra-op thread, spinning off)")
     print(header + "\n")
-    print(markdown(results))
+    body = markdown(results)
+    print(body)
     if args.json:
         args.json.write_text(json.dumps({"header": header, "results": results}, indent=1))
+    if args.record:
+        about = (f"{__doc__.split(chr(10) + chr(10))[0]} Untrained weights (latency does not "
+                 f"depend on their values), latent {args.latent_dim}; cases interleaved round by "
+                 f"round, {args.runs} timed ORT runs and {args.tf_runs} TensorFlow runs per case; "
+                 "TF on all cores, ORT 1 intra-op thread, spinning off. Read the ratios within a "
+                 "table.")
+        print(write_record("decode", title="Export and decode latency (export/)", about=about,
+                           body=body, packages=("onnxruntime", "tensorflow"),
+                           load_start=load_start))
     return 0
 
 

@@ -102,12 +102,11 @@ def build_preset(args, tmp: Path) -> Path:
 
     if args.tones:
         return make_test_preset(tmp, name="tones")
-    from fixtures_preset import TINY_RUN
+    from fixtures_preset import train_tiny_run
     from vae_synth.export.bundle import export_run
-    from vae_synth.train.trainer import TrainOptions, train
 
     run = tmp / "run"
-    train(TrainOptions(out=str(run), verbose=0, tensorboard=False, **TINY_RUN))
+    train_tiny_run(run)
     out = tmp / "tiny-drums"
     export_run(run, out, name="tiny-drums", show_progress=False)
     return out

@@ -7,17 +7,17 @@ core; the one-batch-call row is there for comparison. Issue 7's budget is 20 ms 
 bank through the thesis-size conv decoder (Table 4.1, untrained weights: the cost does not depend on
 the weights) shows the trade between quality and speed.
 
-    .venv/bin/python bench/bench_presets.py [--runs 200] [--no-thesis]
+    python bench/bench_presets.py [--runs 200] [--no-thesis] [--record]
 
 Cases run interleaved in one process (ratios are what to compare); ONNX Runtime on the CPU with
-1 intra-op thread and spinning off, as the engine runs it. Prints a markdown table.
+1 intra-op thread and spinning off, as the engine runs it. Prints a markdown table; ``--record``
+also writes bench/results/presets.json for BENCHMARKS.md (bench/README.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +25,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from record import load_average, write_record  # noqa: E402
+
+ABOUT = """How long re-decoding a preset's whole bank takes (the budget: 20 ms per bank on one core,
+so a knob twist reaches the next hit even in a fast roll), one fixed-batch call per class as the
+engine does, one batch call for comparison; beside each bundled preset the same bank through the
+thesis-size conv decoder (Table 4.1, untrained weights: the cost does not depend on the weights).
+Cases interleaved in one process; ONNX Runtime on the CPU, 1 intra-op thread, spinning off."""
 
 
 def thesis_decoder(frame_length: int, latent_dim: int, workdir: Path) -> tuple[Path, Path, int]:
@@ -57,7 +64,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--no-thesis", action="store_true", help="skip the thesis-size decoders")
+    parser.add_argument("--record", action="store_true",
+                        help="write bench/results/presets.json (then: python bench/report.py)")
     args = parser.parse_args()
+    load_start = load_average()
 
     from vae_synth.synth.preset import load_preset
     from vae_synth.synth.runtime import make_session
@@ -90,12 +100,23 @@ def main() -> None:
             for case, t in results.items():
                 rows.append((case, preset.frame_length, np.median(t), np.percentile(t, 99),
                              np.median(t) / reference))
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, "
-          f"{os.cpu_count()} cores, ORT 1 thread, {args.runs} interleaved runs per case\n")
-    print("| case | samples per class | p50 ms | p99 ms | p50 / the preset's bank call |")
-    print("|---|---|---|---|---|")
-    for case, length, p50, p99, ratio in rows:
-        print(f"| {case} | {length} | {p50:.2f} | {p99:.2f} | {ratio:.2f}x |")
+    lines = [f"{args.runs} interleaved runs per case.", "",
+             "| case | samples per class | p50 ms | p99 ms | p50 / the preset's bank call |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {case} | {length} | {p50:.2f} | {p99:.2f} | {ratio:.2f}x |"
+              for case, length, p50, p99, ratio in rows]
+    banks = {case: (p50, p99) for case, _, p50, p99, _ in rows
+             if ": bank of" in case and "thesis" not in case}
+    worst = max(banks, key=lambda case: banks[case][1])
+    lines += ["", f"The slowest bank of a bundled preset: {worst}, p50 {banks[worst][0]:.1f} ms, "
+                  f"p99 {banks[worst][1]:.1f} ms, "
+                  f"{'within' if banks[worst][1] <= 20 else 'over'} the 20 ms budget at p99."]
+    body = "\n".join(lines)
+    print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), body, sep="\n")
+    if args.record:
+        print(write_record("presets", title="Decoding the bundled presets: the real-time budget",
+                           about=ABOUT, body=body, packages=("onnxruntime",),
+                           load_start=load_start))
 
 
 if __name__ == "__main__":

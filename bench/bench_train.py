@@ -7,7 +7,8 @@ Keras -> tf2onnx -> ONNX Runtime (1 thread, batch 1), the real-time path of the 
     .venv/bin/python bench/bench_train.py --only train --configs conv/small conv/fast
 
 Each training measurement runs in its own subprocess so that its peak RSS (ru_maxrss) is its own.
-Results print as Markdown rows (paste into BENCHMARKS.md) and as JSON with --json PATH.
+Results print as Markdown tables, as JSON with --json PATH, and with --record into
+bench/results/train.json for BENCHMARKS.md (bench/README.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
+
+from record import load_average, write_record
 
 DEFAULT_CONFIGS = ["conv/fast", "conv/small", "dilated/small", "hybrid/small", "conv/thesis",
                    "hybrid/thesis", "dilated/thesis"]
@@ -143,9 +147,12 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--decode-frames", type=int, nargs="+", default=[16384, 4096])
     p.add_argument("--runs", type=int, default=200)
-    p.add_argument("--fsdd", default="/work/shared/data/fsdd")
+    p.add_argument("--fsdd", default=None,
+                   help="the FSDD folder (default: fsdd/ under the data root, docs/TRAINING.md)")
     p.add_argument("--speaker", default="nicolas")
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--record", action="store_true",
+                   help="write bench/results/train.json (then: python bench/report.py)")
     p.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -154,8 +161,14 @@ def main(argv=None) -> int:
         print(json.dumps(_train_worker(arch, config, int(frame), int(batch), int(steps))))
         return 0
 
+    load_start = load_average()
+    if args.fsdd is None:
+        from vae_synth.train.recipe import default_data_root
+
+        args.fsdd = str(Path(default_data_root()) / "fsdd")
     results: dict = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                      "cpus": os.cpu_count()}
+    tables: list[str] = []
     if args.only in (None, "train"):
         rows = []
         for item in args.configs:
@@ -172,34 +185,40 @@ def main(argv=None) -> int:
             print(f"train {item}: {r['examples_per_s']:.1f} examples/s, {r['s_per_step']:.2f} "
                   f"s/step, peak {r['peak_rss_mb']:.0f} MB", file=sys.stderr, flush=True)
         results["train"] = rows
-        print("\n| arch/config | frame | batch | s/step | examples/s | peak RSS MB | enc params | "
-              "dec params | dec MACs/frame |\n|---|---|---|---|---|---|---|---|---|")
-        for r in rows:
-            print(f"| {r['arch']}/{r['config']} | {r['frame']} | {r['batch']} | "
-                  f"{r['s_per_step']:.3f} | {r['examples_per_s']:.1f} | {r['peak_rss_mb']:.0f} | "
-                  f"{r['encoder_params']:,} | {r['decoder_params']:,} | "
-                  f"{r['decoder_macs'] / 1e6:.0f} M |")
+        tables.append("\n".join([
+            "| arch/config | frame | batch | s/step | examples/s | peak RSS MB | enc params | "
+            "dec params | dec MACs/frame |", "|---|---|---|---|---|---|---|---|---|"] + [
+            f"| {r['arch']}/{r['config']} | {r['frame']} | {r['batch']} | "
+            f"{r['s_per_step']:.3f} | {r['examples_per_s']:.1f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['encoder_params']:,} | {r['decoder_params']:,} | "
+            f"{r['decoder_macs'] / 1e6:.0f} M |" for r in rows]))
     if args.only in (None, "epoch"):
         rows = [bench_epoch(args.speaker, args.fsdd, "conv", c) for c in ("fast", "small")]
         results["epoch"] = rows
-        print("\n| one FSDD speaker epoch | clips | seconds |\n|---|---|---|")
-        for r in rows:
-            print(f"| {r['arch']}/{r['config']} ({r['speaker']}) | {r['clips']} | "
-                  f"{r['epoch_s']:.1f} |")
+        tables.append("\n".join(["| one FSDD speaker epoch | clips | seconds |", "|---|---|---|"]
+                                + [f"| {r['arch']}/{r['config']} ({r['speaker']}) | {r['clips']} | "
+                                   f"{r['epoch_s']:.1f} |" for r in rows]))
     if args.only in (None, "decode"):
         rows = []
         for frame in args.decode_frames:
             rows += bench_decode(args.configs, frame, args.runs)
         results["decode"] = rows
-        print("\n| decoder | frame | ORT 1 thread median ms | p99 ms | M MACs | params | "
-              "max abs err vs Keras |\n|---|---|---|---|---|---|---|")
-        for r in rows:
-            print(f"| {r['arch']}/{r['config']} | {r['frame']} | {r['median_ms']:.2f} | "
-                  f"{r['p99_ms']:.2f} | {r['decoder_macs'] / 1e6:.0f} | {r['decoder_params']:,} | "
-                  f"{r['max_abs_err_vs_keras']:.1e} |")
+        tables.append("\n".join([
+            "| decoder | frame | ORT 1 thread median ms | p99 ms | M MACs | params | "
+            "max abs err vs Keras |", "|---|---|---|---|---|---|---|"] + [
+            f"| {r['arch']}/{r['config']} | {r['frame']} | {r['median_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['decoder_macs'] / 1e6:.0f} | {r['decoder_params']:,} | "
+            f"{r['max_abs_err_vs_keras']:.1e} |" for r in rows]))
+    body = "\n\n".join(tables)
+    print(body)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)
+    if args.record:
+        print(write_record("train", title="Training speed and memory (train/)",
+                           about=__doc__.split("\n\n")[0].replace("\n", " "), body=body,
+                           packages=("tensorflow", "keras", "onnxruntime"),
+                           load_start=load_start))
     return 0
 
 

@@ -52,6 +52,8 @@ from vae_synth.synth.preset import (
     write_preset,
 )
 
+from vae_synth.progress import Progress
+
 PARITY_TOLERANCE = 1e-4
 PARITY_CLIPS = 32
 
@@ -68,34 +70,6 @@ class ExportResult:
     seconds: float
     steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds)
     kept: list[str] = field(default_factory=list)  # files of the old folder export did not write
-
-
-class Progress:
-    """Numbered step lines on stderr: ``export [3/9] converting encoder ... 0.4 s``."""
-
-    def __init__(self, total: int, stream=None, enabled: bool = True):
-        self.total, self.n, self.enabled = total, 0, enabled
-        self.stream = stream if stream is not None else sys.stderr
-        self.steps: list[tuple[str, float]] = []
-        self._t0: float | None = None
-        self._label = ""
-
-    def start(self, label: str) -> None:
-        self.done()
-        self.n += 1
-        self._label, self._t0 = label, time.perf_counter()
-        if self.enabled:
-            print(f"export [{self.n}/{self.total}] {label} ...", end="", file=self.stream,
-                  flush=True)
-
-    def done(self, note: str = "") -> None:
-        if self._t0 is None:
-            return
-        dt = time.perf_counter() - self._t0
-        self.steps.append((self._label, dt))
-        if self.enabled:
-            print(f" {dt:.1f} s{'  ' + note if note else ''}", file=self.stream, flush=True)
-        self._t0 = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,14 +184,12 @@ def _install(tmp: Path, out: Path, force: bool = False) -> list[str]:
 # Parity
 
 
-def _tf_outputs(model, x: np.ndarray, batch: int = 64) -> list[np.ndarray]:
-    """Run a Keras model in inference mode on x in batches; always a list of [N, ...] arrays."""
-    parts: list[list[np.ndarray]] = []
-    for i in range(0, len(x), batch):
-        y = model(x[i:i + batch], training=False)
-        ys = list(y) if isinstance(y, (list, tuple)) else [y]
-        parts.append([np.asarray(v, np.float32) for v in ys])
-    return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
+def _tf_outputs(model, x: np.ndarray) -> list[np.ndarray]:
+    """A Keras model in inference mode on x in batches; always a list of [N, ...] float32 arrays."""
+    from vae_synth.evaluate.inference import infer
+
+    out = infer(model, x)
+    return [np.asarray(v, np.float32) for v in (out if isinstance(out, list) else [out])]
 
 
 def _ort_session(path: Path):
@@ -228,9 +200,11 @@ def _ort_session(path: Path):
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def _ort_outputs(session, name: str, x: np.ndarray, batch: int = 64) -> list[np.ndarray]:
-    parts = [session.run(None, {name: x[i:i + batch]}) for i in range(0, len(x), batch)]
-    return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
+def _ort_outputs(session, name: str, x: np.ndarray) -> list[np.ndarray]:
+    """An ONNX Runtime session on x in batches; a list of [N, ...] arrays, one per output."""
+    from vae_synth.evaluate.inference import batched
+
+    return batched(lambda xb: session.run(None, {name: xb}), x)
 
 
 def parity_clips(x: np.ndarray, y: np.ndarray, n: int = PARITY_CLIPS) -> np.ndarray:
@@ -308,7 +282,7 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
     t_start = time.perf_counter()
     out = Path(out).expanduser().absolute()
     _check_out(out, force)
-    progress = progress or Progress(8)
+    progress = progress or Progress(8, "export")
     class_names = list(data.class_names)
     frame_length, sample_rate = int(data.frame_length), int(data.sample_rate)
     train_x = np.asarray(data.train_x, np.float32)
@@ -422,16 +396,15 @@ def _default_description(name: str, training: dict, class_names: list[str], d: i
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "config.json"
+    """The run's config.json (train/run.py reads it), or an ExportError saying what is wrong."""
+    from vae_synth.train.run import RunError, load_config
+
     if not run_dir.is_dir():
         raise ExportError(f"{run_dir}: no such run folder")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExportError(f"{path}: missing; is {run_dir} a run folder written by "
-                          f"`vae-synth train`?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ExportError(f"{path}: invalid JSON ({e})") from None
+        return load_config(run_dir)
+    except RunError as e:
+        raise ExportError(str(e)) from None
 
 
 def run_metrics(run_dir: Path, checkpoint: str) -> dict[str, Any]:
@@ -490,7 +463,7 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
             f"no latent distribution and no classifier to play, so it cannot become a preset. "
             f"Train without --plain to export.")
     _check_out(out.absolute(), force)
-    progress = Progress(9, enabled=show_progress)
+    progress = Progress(9, "export", enabled=show_progress)
     # TensorFlow starts (and probes CUDA) before the progress display does, its noise filtered
     from vae_synth.train.backend import import_backend_quietly
 

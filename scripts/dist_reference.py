@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="clips per class for the DTW work (default 50, as evaluate)")
     args = parser.parse_args(argv)
 
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
     from vae_synth.train.data import load_sources
 
     for source in args.sources:

@@ -1,12 +1,15 @@
 """Finish a bundled preset: copy its evaluation into the bundle and write its model card.
 
-    python scripts/publish_preset.py PRESET_DIR REPORT_DIR --run RUN_DIR --commands FILE [--notes FILE]
+    python scripts/publish_preset.py PRESET_DIR REPORT_DIR --run RUN_DIR [--commands FILE]
+        [--notes TEXT] [--notes-md FILE]
 
 PRESET_DIR is what `vae-synth export` wrote, REPORT_DIR what `vae-synth evaluate PRESET_DIR ...`
-wrote, RUN_DIR the training run (for its time and history), FILE the exact shell commands that
-reproduce the preset (train, export, evaluate, this script). Writes into PRESET_DIR:
-``evaluation.json`` (the report's metrics, without machine-specific paths), the three pictures a
-musician looks at first, and ``README.md``. ONNX files and preset.json are left untouched.
+wrote, RUN_DIR the training run (its recipe, time and history), FILE the exact shell commands
+that reproduce the preset (default: train from the preset's recipe, export, evaluate). Writes
+into PRESET_DIR: ``evaluation.json`` (the report's metrics, without machine-specific paths), the
+three pictures a musician looks at first, ``recipe.toml`` (the run's recipe, unless the folder
+has one) and ``README.md``, which quotes the recipe. ONNX files and preset.json are left
+untouched.
 """
 
 from __future__ import annotations
@@ -62,13 +65,36 @@ def _extras(config: dict) -> str:
 
 
 def _run_summary(run_dir: Path) -> dict:
-    config = json.loads((run_dir / "config.json").read_text())
+    from vae_synth.train.run import load_config
+
+    config = load_config(run_dir)
     metrics_path = run_dir / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     return {"config": config, "metrics": metrics}
 
 
-def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str, notes: str) -> None:
+def _recipe_file(preset_dir: Path, config: dict) -> Path:
+    """PRESET_DIR/recipe.toml: the folder's own (kept: it may carry comments), else the run's."""
+    from vae_synth.synth.atomic import write_text
+    from vae_synth.train.recipe import Recipe
+
+    path = preset_dir / "recipe.toml"
+    if not path.exists():
+        write_text(path, Recipe.from_run_config(config).to_toml())
+    return path
+
+
+def _default_commands(name: str, evaluation: dict) -> str:
+    data = " ".join(f'--data "{s}"' for s in (evaluation.get("data") or {}).get("sources", []))
+    return (f"vae-synth train --recipe {name} --out runs/{name}\n"
+            f"vae-synth export runs/{name} --out presets/{name} --name {name}\n"
+            f"git checkout presets/{name}/LICENSE presets/{name}/recipe.toml   # kept in git\n"
+            f"vae-synth evaluate presets/{name} {data} --out reports/{name}\n"
+            f"python scripts/publish_preset.py presets/{name} reports/{name} --run runs/{name}\n")
+
+
+def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str | None,
+               notes: str, notes_md: str = "") -> None:
     preset = json.loads((preset_dir / "preset.json").read_text())
     evaluation = json.loads((report_dir / "metrics.json").read_text())
     evaluation.get("model", {}).pop("path", None)
@@ -79,6 +105,12 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str,
 
     run = _run_summary(run_dir)
     config, run_metrics = run["config"], run["metrics"]
+    recipe = _recipe_file(preset_dir, config)
+    commands = commands or _default_commands(preset["name"], evaluation)
+    sources = ((config.get("recipe") or {}).get("data") or {}).get("sources") or config.get(
+        "sources", [])
+    seconds = run_metrics.get("train_seconds", run_metrics.get("train_seconds_this_session", 0))
+    notes_section = f"\n## Notes\n\n{notes_md.strip()}\n" if notes_md.strip() else ""
     training = preset["training"]
     size_mb = sum(p.stat().st_size for p in preset_dir.iterdir() if p.is_file()) / 1e6
     per_class = evaluation.get("per_class", {})
@@ -101,15 +133,15 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str,
 
 ## Data and licence
 
-- Training data: {', '.join(config.get('sources', []))}
+- Training data: {', '.join(f'`{s}`' for s in sources)}{' (paths relative to the data root)' if config.get('recipe') else ''}
 - Licence of the data: **{training.get('licence', '–')}**
 - Attribution: {training.get('attribution', '–')}
 
 ## Model
 
-- Architecture `{config.get('arch')}`, configuration `{config.get('config')}`{_extras(config)}
+- The recipe: [`{recipe.name}`]({recipe.name}) (`vae-synth train --recipe {preset['name']}`). Architecture `{config.get('arch')}`, configuration `{config.get('config')}`{_extras(config)}
   (see `docs/TRAINING.md`); loss weights: `{json.dumps(config.get('loss', {}))}`
-- Trained for {run_metrics.get('steps', '–')} steps in {run_metrics.get('train_seconds_this_session', 0) / 60:.0f} min
+- Trained for {run_metrics.get('steps', '–')} steps in {seconds / 60:.0f} min
   on {notes or platform.machine() + ' CPU'}.
 
 ## Quality (held-out clips, `vae-synth evaluate` on this bundle)
@@ -132,7 +164,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str,
 {rows}
 
 The full figures are in `evaluation.json`.
-
+{notes_section}
 ## Pictures
 
 {pictures}
@@ -151,10 +183,16 @@ def main() -> None:
     parser.add_argument("preset_dir", type=Path)
     parser.add_argument("report_dir", type=Path)
     parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--commands", type=Path, required=True)
+    parser.add_argument("--commands", type=Path, default=None,
+                        help="the shell commands that reproduce the preset (default: from its "
+                             "recipe)")
     parser.add_argument("--notes", default="", help="where it was trained, e.g. '2-core x86_64 CPU'")
+    parser.add_argument("--notes-md", type=Path, default=None,
+                        help="Markdown for the card's Notes section")
     args = parser.parse_args()
-    write_card(args.preset_dir, args.report_dir, args.run, args.commands.read_text(), args.notes)
+    write_card(args.preset_dir, args.report_dir, args.run,
+               args.commands.read_text() if args.commands else None, args.notes,
+               args.notes_md.read_text() if args.notes_md else "")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Live play: audio device, MIDI inputs, keyboard, signals, the main loop and a clean exit.
 
-Order matters on the way out (STACK.md): MIDI ports close first, then the audio stream, then
-the decode thread; the garbage collector, frozen while playing, is re-enabled.
+Order matters on the way out (docs/ARCHITECTURE.md, pitfalls): MIDI ports close first, then
+the audio stream, then the decode thread; the garbage collector, frozen while playing, is
+re-enabled.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """ONNX Runtime sessions for real-time decoding (standard library, numpy and onnxruntime only).
 
-The rules come from measurements on the target machines (docs STACK.md):
+The rules come from measurements on the target machines (docs/ARCHITECTURE.md, pitfalls):
 - CPU: one intra-op thread and no spinning. Two threads on two cores gave p99 spikes of 8-27 ms,
   and a spinning thread steals the core the audio callback needs.
 - CUDA: only where it really runs. ``onnxruntime.get_available_providers()`` lists CUDA for every

@@ -22,7 +22,7 @@ rtmidi keeps its JACK client (and so its name) until the ``MidiIn`` object is de
 ``midi_in.close_port(); midi_in.delete()`` in tests, or the next client of that name is renamed
 ``name-01`` by JACK.
 
-Teardown order matters (STACK.md): MIDI ports and probes close first (function scope), then
+Teardown order matters (docs/ARCHITECTURE.md, pitfalls): MIDI ports and probes close first (function scope), then
 PortAudio is terminated, then jackd stops; stopping jackd first aborts Python inside PortAudio.
 
 Without a ``jackd`` binary the rig's tests are skipped, except under CI (``CI=true``) where a

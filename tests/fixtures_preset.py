@@ -184,21 +184,28 @@ def nan_preset(tmp_path_factory) -> Path:
 # ------------------------------------------------------------------------ the real pipeline
 
 # The real-time "fast" decoder (few MACs) and two epochs: the run's cost is mostly Keras compiling.
-TINY_RUN = dict(
-    sources=["synthetic:drums?n=48"], arch="conv", config="fast", latent_dim=8,
-    sample_rate=16000, frame_length=2048, steps=10, batch_size=8, seed=0,
-    monitor_every=0, checkpoint_every=100,
-)
+TINY_RECIPE = {
+    "data": {"sources": ["synthetic:drums?n=48"], "sample_rate": 16000, "frame_length": 2048},
+    "model": {"arch": "conv", "config": "fast", "latent_dim": 8},
+    "schedule": {"steps": 10, "batch_size": 8, "seed": 0},
+}
+
+
+def train_tiny_run(run_dir: Path) -> dict:
+    """Train :data:`TINY_RECIPE` into ``run_dir`` (~20 s on 2 cores); returns its metrics."""
+    from vae_synth.train.recipe import Recipe
+    from vae_synth.train.trainer import RunOptions, train
+
+    return train(Recipe.from_dict(TINY_RECIPE), RunOptions(
+        out=str(run_dir), verbose=0, tensorboard=False, monitor_every=0, checkpoint_every=100))
 
 
 @pytest.fixture(scope="session")
 def exported_run(tmp_path_factory) -> Path:
     """RUN_DIR of a tiny real run trained by ``vae_synth.train`` (conv/fast VAE, latent 8,
     synthesised drums kick/snare/tom/hihat, 2048 samples at 16 kHz, 10 steps): ~20 s on 2 cores."""
-    from vae_synth.train.trainer import TrainOptions, train
-
     run_dir = tmp_path_factory.mktemp("runs") / "tiny-drums"
-    train(TrainOptions(out=str(run_dir), verbose=0, tensorboard=False, **TINY_RUN))
+    train_tiny_run(run_dir)
     return run_dir
 
 

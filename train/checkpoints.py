@@ -9,6 +9,7 @@
 
 A checkpoint folder is written under a temporary name, fsynced, renamed into place, and only then
 does a symlink point at it: ``kill -9`` at any moment leaves the previous checkpoint intact.
+(Folders and symlinks are swapped here; single files go through ``vae_synth.synth.atomic``.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import keras
+from vae_synth.synth.atomic import write_text
 from vae_synth.train.run import WEIGHT_FILES, read_state
 
 
@@ -34,19 +36,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a temp file beside ``path``, fsync, then os.replace (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, 0o644)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _publish(folder: Path, link: Path) -> None:
@@ -210,14 +199,14 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 
 class ResumableCSVLogger(keras.callbacks.CSVLogger):
-    """CSVLogger that, appending to a file from an earlier session, keeps that file's columns.
+    """CSVLogger that, appending to a file from an earlier run of the process, keeps its columns.
 
     Keras' logger takes its columns from the first epoch's logs and writes no header when
     appending, so a resumed run whose logs differ (a metric added) would shift every column.
     Here the existing header wins: known columns are filled, new metrics left out, missing "NA".
     The run's loggers come before the backup callback, so an epoch's row is on disk before the
     epoch counts as done; a run killed between the two redoes that epoch on --resume, and the
-    first epoch of the new session drops the rows it is about to write again.
+    first epoch of the resumed process drops the rows it is about to write again.
     """
 
     def on_train_begin(self, logs=None):
@@ -231,7 +220,7 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
                 self.keys = header[1:]
 
     def on_epoch_begin(self, epoch, logs=None):
-        # By now BackupAndRestore has restored the epoch this session starts from.
+        # By now BackupAndRestore has restored the epoch this process starts from.
         if not self._first_epoch_seen:
             self._first_epoch_seen = True
             self._drop_rows_from(epoch)
@@ -247,9 +236,7 @@ class ResumableCSVLogger(keras.callbacks.CSVLogger):
                             or int(row.split(self.sep, 1)[0]) < epoch]
         if len(kept) != len(lines):
             self.csv_file.close()
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text("".join(kept))
-            os.replace(tmp, path)
+            write_text(path, "".join(kept))
             self.csv_file = open(path, "a", newline="")  # kept open, as Keras keeps its own
             if getattr(self, "writer", None) is not None:
                 self.writer = None  # Keras re-creates its csv.DictWriter on the next row

@@ -17,7 +17,6 @@ rate, remove DC, peak-normalise, trim leading silence (blocks of 128 samples wit
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 import warnings
@@ -554,7 +553,8 @@ def default_rate_and_frame(specs: list[str]) -> tuple[int, int]:
 
 @dataclass
 class Augment:
-    """Random, per-example augmentation applied to training batches (never to test data).
+    """Random, per-example augmentation of the training clips (never of test data); the
+    ``[augment]`` section of a recipe (train/recipe.py).
 
     gain_db: uniform gain in [-gain_db, 0] dB (clips are peak-normalised, so never louder);
     shift: delay by 0..shift samples (zeros in front);
@@ -567,15 +567,26 @@ class Augment:
     to the 22.05 kHz drums was trained) or "fft" (band-limited: the clip resampled through its
     spectrum). Linear interpolation is a low-pass: on the 44.1 kHz drums it halved the
     hi-hats' share of energy above 11 kHz (0.51 -> 0.32) and the snares' (0.0047 -> 0.0024),
-    and the copies are the decoder's targets too.
-    Parsed from ``gain=3,shift=64,stretch=0.1,noise=0.001,interp=fft``.
+    and the copies are the decoder's targets too;
+    copies: augmented copies of each training clip (when gain, shift or stretch is set).
+    ``--augment gain=3,shift=64,stretch=0.1,noise=0.001,interp=fft`` sets the first five at once.
     """
 
-    gain_db: float = 0.0
-    shift: int = 0
-    stretch: float = 0.0
-    noise: float = 0.0
-    interp: str = "linear"
+    gain_db: float = field(default=0.0, metadata={
+        "doc": "random cut of up to this many dB", "minimum": 0.0})
+    shift: int = field(default=0, metadata={
+        "doc": "random delay of up to this many samples", "minimum": 0})
+    stretch: float = field(default=0.0, metadata={
+        "doc": "playback speed within 1 +- this fraction (pitch and length together)",
+        "minimum": 0.0})
+    noise: float = field(default=0.0, metadata={
+        "doc": "RMS of white noise on the encoder's input only, fresh each step", "minimum": 0.0})
+    interp: str = field(default="linear", metadata={
+        "doc": "how the stretch reads between samples: linear (a low-pass) or fft "
+               "(band-limited)", "choices": ("linear", "fft")})
+    copies: int = field(default=4, metadata={
+        "doc": "augmented copies of each training clip (when gain, shift or stretch is set)",
+        "flag": "--augment-copies", "minimum": 0})
 
     _KEYS = {"gain": "gain_db", "shift": "shift", "stretch": "stretch", "noise": "noise",
              "interp": "interp"}
@@ -599,11 +610,6 @@ class Augment:
         if not 0 <= values.get("stretch", 0) < 0.5:
             raise DataError(f"bad --augment {text!r}: stretch is a fraction in [0, 0.5)")
         return cls(**values)
-
-    def to_text(self) -> str:
-        """The ``--augment`` text that parses back to this augmentation ("" when none)."""
-        return ",".join(f"{key}={getattr(self, name)}" for key, name in self._KEYS.items()
-                        if getattr(self, name) and getattr(self, name) != "linear")
 
     @property
     def active(self) -> bool:
@@ -632,9 +638,6 @@ class Augment:
                 np.float32
             )
         return np.clip(out, -1, 1)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 def _resample_speed(x: np.ndarray, speed: float) -> np.ndarray:

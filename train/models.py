@@ -159,8 +159,8 @@ ENCODERS = {
 # side, each with its bottleneck, concatenated before the dense mean and log-variance. On the
 # drums the waveform encoder places held-out clips best among each other (1-NN 0.89) but puts an
 # electronic snare among the hi-hats; the log spectrum classifies every held-out clip
-# (docs/RESULTS.md 4.7). Together they reconstructed best but scattered the held-out clips like
-# the log spectrum alone (RESULTS 4.8); the drums preset ships logspec with --cluster-weight.
+# (docs/notes/2026-11-25-drums-spectral-encoder-and-cluster-pull.md). Together they reconstructed best but scattered the held-out clips like
+# the log spectrum alone (the same note); the drums preset ships logspec with --cluster-weight.
 SIDE_ENCODERS = {"waveform+logspec": "logspec"}
 
 CONFIGS = {
@@ -354,7 +354,7 @@ def anti_image(x, stride: int, name: str):
     ``vae-synth evaluate``). A box of length s has zeros exactly at those multiples: a constant
     input comes out constant whatever the kernel. On trained decoders it halved the drums'
     comb (21.6 -> 11.8 dB) and left the digits' one (the decoder voices speech with it and
-    rebuilds it through its nonlinearities; docs/RESULTS.md 2.4). Exports as AveragePool.
+    rebuilds it through its nonlinearities; docs/notes/2026-11-24-digits-decoder-comb.md). Exports as AveragePool.
     """
     import keras
 
@@ -497,7 +497,7 @@ def noise_branch(grid, bands: int, frame_length: int):
 
     A strided decoder makes noise (hi-hats, snare rattle, fricatives) by repeating what it
     makes for one grid step, so its "noise" is a buzz at multiples of sr / total stride (the
-    third session's drums decoder: hi-hat reconstructions 18.7 dB above the bins between, every
+    drums decoder without it: hi-hat reconstructions 18.7 dB above the bins between, every
     344 Hz; 1.2 dB with this branch). Here, as in DDSP's filtered-noise synthesiser: a 1x1
     convolution gives the gain of each of B noise bands per grid step (sigmoid, starting near
     0.02), the gains are interpolated linearly to the sample rate (``upsample_linear``) and
@@ -572,7 +572,7 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
 
     A strided decoder voices speech with its own grid: the digits decoder's vowels came out
     as a buzz at multiples of sr / total stride (250 Hz), not at the speaker's pitch, and the
-    thesis's MFCC (20 filters 200-1200 Hz) reads exactly those harmonics (docs/RESULTS.md 2.4).
+    thesis's MFCC (20 filters 200-1200 Hz) reads exactly those harmonics (docs/notes/2026-11-24-digits-decoder-comb.md).
     Here, as in DDSP's harmonic synthesiser: per grid step a small convolution decodes an f0
     (sigmoid, log-scaled between f0_min and f0_max Hz: layer ``harm_f0``, trained toward the
     target clip's pitch by the f0 loss) and the amplitudes of ``count`` harmonics (sigmoid,
@@ -580,7 +580,7 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
     the sample rate; the phase is the running sum of f0 / sr: per grid step in closed form (f0
     is linear there), across steps a float64 sum of an f0 computed in float64, wrapped to
     [0, 1) before the sines. On the digits the decoded f0 follows the speaker's pitch within
-    0.13 octave, but the thesis's centroid dist did not improve (docs/RESULTS.md 2.5).
+    0.13 octave, but the thesis's centroid dist did not improve (docs/notes/2026-11-24-harmonic-decoder.md).
     """
     import keras
     import numpy as np
@@ -606,7 +606,7 @@ def harmonic_branch(grid, frame_length: int, count: int, f0_min: float, f0_max: 
     # multiplies an f0 error (times the harmonic number), and float32's sigmoid, exp and x10
     # rounded 1-2 ulps apart in ONNX Runtime and TensorFlow: 4.4e-5 ... 8.1e-5 of output error
     # on four trained decoders against the export's 1e-4 tolerance; 1.1e-5 ... 2.4e-5 in
-    # float64, what remains being the upstream layers' rounding (docs/RESULTS.md 2.5)
+    # float64, what remains being the upstream layers' rounding (docs/notes/2026-11-24-harmonic-decoder.md)
     wide = _wide_float()
     f0_osc = unit_to_hz(ops.sigmoid(ops.cast(logit, wide) * F0_GAIN), float(f0_min),
                         float(f0_max))

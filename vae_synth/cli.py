@@ -23,7 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "devices": ("vae_synth.synth.devices", "list audio output devices and MIDI input ports"),
     "train": ("vae_synth.train.cli", "train a VAE on spoken digits, a folder of one-shots or synthetic data"),
     "export": ("vae_synth.export.cli", "export a trained run to a verified ONNX preset bundle"),
-    "evaluate": ("vae_synth.train.evaluate", "evaluate a run or preset: cluster, centroid and reconstruction metrics"),
+    "evaluate": ("vae_synth.evaluate.cli", "evaluate a run or preset: cluster, centroid and reconstruction metrics"),
 }
 DEFAULT_SUBCOMMAND = "play"
 PLAYER_SUBCOMMANDS = ("play", "render")
@@ -33,7 +33,7 @@ examples:
   vae-synth                              play the bundled drums preset (same as: vae-synth play --preset drums)
   vae-synth --preset digits --demo       play a built-in pattern with a morph sweep, no controller needed
   vae-synth render --preset drums --midi beat.mid --out beat.wav
-  vae-synth train --data folder:my_drums --arch conv --config small --out runs/mine --epochs 200
+  vae-synth train --recipe drums --data folder:my_drums --out runs/mine   (a recipe: docs/TRAINING.md)
   vae-synth export runs/mine --out ~/.local/share/vae-synth/presets/mine
   vae-synth evaluate runs/mine --data folder:my_drums --out reports/mine
 

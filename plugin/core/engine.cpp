@@ -596,6 +596,13 @@ void Engine::wait_for_decode() {
     }
 }
 
+uint64_t Engine::bank_version() const {
+    if (!current_) return 0;
+    uint64_t v = UINT64_MAX;
+    for (uint64_t x : current_->versions) v = std::min(v, x);
+    return v;
+}
+
 void Engine::note_on(int note, int velocity) {
     if (!current_) {
         stats.dropped_notes.fetch_add(1, std::memory_order_relaxed);

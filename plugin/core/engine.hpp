@@ -77,6 +77,11 @@ public:
     // main thread: block until the worker is idle (loaded and decoded), at most `seconds`
     bool wait_idle(double seconds);
 
+    // audio thread: the controller-state version the bank it plays is at (0: none yet), and the
+    // version of the latest controller state (a benchmark measures the time between the two)
+    uint64_t bank_version() const;
+    uint64_t control_version() const { return snapshot_.version(); }
+
     // statistics (written by the audio thread)
     struct Stats {
         std::atomic<int64_t> notes{0}, unmapped{0}, dropped_notes{0}, blocks{0}, waits{0}, lost{0};

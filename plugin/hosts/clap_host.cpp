@@ -117,6 +117,8 @@ int main(int argc, char** argv) {
         host::Output out;
         out.interleaved.reserve(size_t(o.frames) * 2);
         host::RtCheck rt;
+        std::vector<double> timing;
+        timing.reserve(size_t(o.frames / *std::min_element(o.blocks.begin(), o.blocks.end())) + 1);
         size_t next_event = 0;
         long pos = 0;
         size_t block_index = 0;
@@ -151,14 +153,17 @@ int main(int argc, char** argv) {
             process.audio_outputs_count = 1;
             process.in_events = &in_events;
             process.out_events = &out_events;
+            double cpu0 = host::thread_cpu_s();
             if (rt.begin) rt.begin();
             plugin->process(plugin, &process);
             if (rt.end) rt.end();
+            if (!o.timing.empty()) timing.push_back(host::thread_cpu_s() - cpu0);
             out.add(left.data(), right.data(), n);
             pos += n;
             if (o.realtime) host::sleep_s(start + double(pos) / o.rate - host::now_s());
         }
         if (rt.report) rt.report(stderr);
+        if (!o.timing.empty()) host::write_file(o.timing, timing.data(), timing.size() * sizeof(double));
         if (!o.state_out.empty()) {
             Buffer b;
             clap_ostream_t s = {&b, Buffer::write};

@@ -3,12 +3,13 @@
 //
 //   HOST PLUGIN --rate SR --frames N [--blocks 128[,64,...]] [--events FILE] [--out OUT.f32]
 //        [--param NAME=X ...] [--offline] [--state-in FILE] [--state-out FILE]
-//        [--warmup SECONDS] [--realtime]
+//        [--warmup SECONDS] [--realtime] [--timing OUT.f64]
 //
 // The event script has one event per line: `midi FRAME B0 B1 [B2]` or `param FRAME NAME X`.
 // Parameter changes are set between blocks: before the block that holds FRAME (a host's
 // automation between render chunks). --blocks cycles through its list (variable block sizes).
-// --realtime paces the blocks at the audio rate; --warmup waits that long after activation.
+// --realtime paces the blocks at the audio rate; --warmup waits that long after activation;
+// --timing writes each process() call's thread CPU time (seconds, float64) to OUT.
 // With libvae_synth_rtcheck.so preloaded, the calls it counts inside process()/run() are
 // reported as one line `rtcheck {...}` on stderr.
 #pragma once
@@ -44,7 +45,7 @@ struct Options {
     std::vector<int> blocks{128};
     std::vector<Event> events;
     std::vector<std::pair<std::string, double>> params;
-    std::string out, state_in, state_out;
+    std::string out, state_in, state_out, timing;
     bool offline = false, realtime = false;
     double warmup = 0.0;
 };
@@ -103,6 +104,7 @@ inline Options parse(int argc, char** argv) {
         else if (a == "--warmup") o.warmup = std::atof(next().c_str());
         else if (a == "--state-in") o.state_in = next();
         else if (a == "--state-out") o.state_out = next();
+        else if (a == "--timing") o.timing = next();
         else throw std::runtime_error("unknown option " + a);
     }
     for (int b : o.blocks)
@@ -114,6 +116,12 @@ inline void sleep_s(double s) {
     if (s <= 0) return;
     timespec ts{time_t(s), long((s - double(time_t(s))) * 1e9)};
     nanosleep(&ts, nullptr);
+}
+
+inline double thread_cpu_s() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
 }
 
 inline double now_s() {

@@ -176,6 +176,8 @@ int main(int argc, char** argv) {
         host::Output out;
         out.interleaved.reserve(size_t(o.frames) * 2);
         host::RtCheck rt;
+        std::vector<double> timing;
+        timing.reserve(size_t(o.frames / *std::min_element(o.blocks.begin(), o.blocks.end())) + 1);
         size_t next_event = 0;
         long pos = 0;
         size_t block_index = 0;
@@ -210,14 +212,17 @@ int main(int argc, char** argv) {
             auto* outseq = reinterpret_cast<LV2_Atom*>(atom_out.data());
             outseq->type = chunk;
             outseq->size = uint32_t(atom_capacity - sizeof(LV2_Atom));
+            double cpu0 = host::thread_cpu_s();
             if (rt.begin) rt.begin();
             lilv_instance_run(instance, uint32_t(n));
             if (rt.end) rt.end();
+            if (!o.timing.empty()) timing.push_back(host::thread_cpu_s() - cpu0);
             out.add(left.data(), right.data(), n);
             pos += n;
             if (o.realtime) host::sleep_s(start + double(pos) / o.rate - host::now_s());
         }
         if (rt.report) rt.report(stderr);
+        if (!o.timing.empty()) host::write_file(o.timing, timing.data(), timing.size() * sizeof(double));
         if (!o.state_out.empty()) {
             LilvState* st = lilv_state_new_from_instance(plugin, instance, &map, nullptr, nullptr, nullptr, nullptr,
                                                          get_port_value, &state_ctx, 0, features);

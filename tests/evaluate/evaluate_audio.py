@@ -1,4 +1,4 @@
-"""Speech-like test audio generated here (tests never read /work/shared): voiced, formant-filtered,
+"""Speech-like test audio generated here (tests never read the data root): voiced, formant-filtered,
 zero-padded clips whose spectra move over time, like spoken digits."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Known-answer tests of train/metrics.py (the thesis's §5.2-5.3 metrics and ours)."""
+"""Known-answer tests of evaluate/metrics.py (the thesis's §5.2-5.3 metrics and ours)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from dtw import dtw as dtw_python
 from evaluate_audio import digit_like_set, vowel_clip
-from vae_synth.train import metrics as M
+from vae_synth.evaluate import metrics as M
 
 # ---------------------------------------------------------------- latent organisation
 

@@ -114,7 +114,7 @@ def test_evaluating_a_preset_never_imports_tensorflow(tmp_path, tones_preset):
     data = _tone_folder(tmp_path / "data", per_class=3)
     code = (
         "import sys\n"
-        "import vae_synth.train.evaluate as e\n"
+        "import vae_synth.evaluate.cli as e\n"
         "assert 'numpy' not in sys.modules, 'evaluate imports numpy at module level'\n"
         "from vae_synth.cli import main\n"
         f"rc = main(['evaluate', {str(tones_preset)!r}, '--data', "

@@ -109,12 +109,15 @@ def test_run_default_data_and_out_guard(exported_run, tmp_path, capsys):
 
 def test_probe_sines_on_a_plain_autoencoder(tmp_path, exported_run, capsys):
     """--probe-sines reads a plain run's x32 bottleneck as a signal at 1/32 of the rate."""
-    from vae_synth.train.trainer import TrainOptions, train
+    from vae_synth.train.recipe import Recipe
+    from vae_synth.train.trainer import RunOptions, train
 
     run_dir = tmp_path / "plain"
-    train(TrainOptions(sources=["synthetic:fm?n=24"], out=str(run_dir), arch="conv",
-                       config="small", plain=True, sample_rate=16000, frame_length=2048, steps=3,
-                       batch_size=8, verbose=0, tensorboard=False, monitor_every=0))
+    recipe = Recipe.from_dict({
+        "data": {"sources": ["synthetic:fm?n=24"], "sample_rate": 16000, "frame_length": 2048},
+        "model": {"arch": "conv", "config": "small", "plain": True},
+        "schedule": {"steps": 3, "batch_size": 8}})
+    train(recipe, RunOptions(out=str(run_dir), verbose=0, tensorboard=False, monitor_every=0))
     out = tmp_path / "report"
     rc = main(["evaluate", str(run_dir), "--data", "synthetic:fm?n=24&split=none", "--split",
                "all", "--out", str(out), "--quiet", "--no-tsne", "--checkpoint", "last",

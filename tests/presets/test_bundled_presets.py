@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vae_synth.presets
+from vae_synth.evaluate.metrics import strongest_comb
 from vae_synth.synth.preset import load_preset, resolve_preset
 from vae_synth.synth.runtime import make_session
-from vae_synth.train.metrics import strongest_comb
 
 BUNDLED_DIR = Path(vae_synth.presets.__file__).parent
 BUNDLED = ("drums", "digits")
@@ -28,11 +28,11 @@ QUALITY = {
         "training_centroids.centroid_level_db": (">=", -6.0),           # the centres it plays: ±6 dB
         "centroid_level_db": (">=", -6.0),
         "centroid_level_db_min": (">=", -6.0),                          # every class: worst -4.4
-        # MFCC-DTW of the centres it plays: -4.60 (docs/RESULTS.md section 4.8)
+        # MFCC-DTW of the centres it plays: -4.60 (docs/notes/2026-11-25-drums-spectral-encoder-and-cluster-pull.md)
         "training_centroids.centroid_dist_mean": ("<=", -4.5),
         "morph_smoothness": ("<=", 3.0),                                # 1.89
         "comb_db": ("<=", 6.0),                                         # no buzz: 2.8 (was 21.6)
-        # target 0.95, met: all 18 held-out clips (the sixth session's preset: 16 and 15 of 18)
+        # target 0.95, met: all 18 held-out clips (the preset before: 16 and 15 of 18)
         "one_nn_accuracy": (">=", 0.95),
         "nearest_centroid_accuracy": (">=", 0.95),
         "training_centroids.nearest_centroid_accuracy": (">=", 0.95),
@@ -42,7 +42,7 @@ QUALITY = {
         "training_centroids.centroid_level_db": (">=", -6.0),
         "centroid_level_db_min": (">=", -6.0),                          # every class: worst -5.7
         "morph_smoothness": ("<=", 3.0),                                # 1.60
-        # target 0.98, met: all 50 held-out clips (speaker theo, docs/RESULTS.md section 2.8)
+        # target 0.98, met: all 50 held-out clips (speaker theo, docs/notes/2026-11-25-real-take-reference-and-theo.md)
         "one_nn_accuracy": (">=", 0.98),
         "nearest_centroid_accuracy": (">=", 0.98),
         "training_centroids.nearest_centroid_accuracy": (">=", 0.98),
@@ -90,8 +90,8 @@ def test_bundled_preset_decodes_audible_distinct_classes(name):
     assert off_diagonal.min() > 0.3, distances.round(2)
     if name == "drums":
         # No buzz: the pads' sounds carry no comb of spectral peaks at multiples of sr / period
-        # (the third session's drums decoder: 28 dB; its noise branch brought it to ~3 dB). The
-        # digits' decoder still voices with one (8 dB, docs/RESULTS.md section 2.4): not asserted.
+        # (a drums decoder without the noise branch: 28 dB; with it about 3 dB). The
+        # digits' decoder still voices with one (8 dB, docs/notes/2026-11-24-digits-decoder-comb.md): not asserted.
         period, comb_db = strongest_comb(audio)
         assert comb_db < 6.0, f"drums centres buzz: {comb_db:.1f} dB every {period} samples"
 

@@ -258,18 +258,18 @@ def test_folder_licence_from_manifest(tmp_path):
     assert D.load_sources([f"folder:{plain}?split=none"], 22050, 2048).licence == ""
 
 
-def test_augment_stretch_changes_speed_and_round_trips():
+def test_augment_stretch_changes_speed():
     """stretch=0.2 plays a 200 Hz tone back at 0.8-1.2x: its zero-crossing rate moves by that."""
     sr, n = 8000, 4096
     x = np.tile(_tone(200, sr, n).astype(np.float32), (32, 1))
     aug = D.Augment.parse("stretch=0.2")
-    assert aug.active and aug.to_text() == "stretch=0.2"
+    assert aug.active and (aug.gain_db, aug.shift, aug.stretch, aug.noise) == (0, 0, 0.2, 0)
     y = aug(x, np.random.default_rng(1))
     # frequency from zero crossings over the first half (the stretched clip may end early)
     half = n // 2
     freq = np.sum(np.abs(np.diff(np.sign(y[:, :half]), axis=1)) > 0, axis=1) / 2 / (half / sr)
     assert freq.min() > 200 * 0.8 - 5 and freq.max() < 200 * 1.2 + 5 and freq.std() > 5
-    again = D.Augment.parse(D.Augment.parse("gain=3,shift=8,stretch=0.05,noise=0.001").to_text())
+    again = D.Augment.parse("gain=3,shift=8,stretch=0.05,noise=0.001")
     assert (again.gain_db, again.shift, again.stretch, again.noise) == (3.0, 8, 0.05, 0.001)
     for bad in ("stretch=0.7", "stretch=x", "shift="):
         with pytest.raises(D.DataError, match="bad --augment"):
@@ -290,7 +290,7 @@ def test_augment_fft_stretch_keeps_the_high_band_that_linear_interpolation_loses
 
     linear = D.Augment.parse("stretch=0.15")(x, np.random.default_rng(1))
     aug = D.Augment.parse("stretch=0.15,interp=fft")
-    assert aug.interp == "fft" and aug.to_text() == "stretch=0.15,interp=fft"
+    assert (aug.stretch, aug.interp) == (0.15, "fft")
     fft = aug(x, np.random.default_rng(1))
     assert high_share(x) == pytest.approx(0.5, abs=0.02)
     assert high_share(linear) < 0.37 and high_share(fft) > 0.47

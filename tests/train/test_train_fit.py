@@ -45,17 +45,19 @@ def test_small_model_overfits_a_handful_of_clips(tmp_path):
     """8 synthetic drum hits, 300 steps, MSE (weight 20) + multi-resolution STFT: the joint loss
     and the waveform MSE both fall by at least 2x (measured 2.5x and 2.7x) and the
     reconstructions keep the clips' level (not the silent collapse of waveform MSE alone)."""
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
+    from vae_synth.train.recipe import Recipe
     from vae_synth.train.run import load_run
-    from vae_synth.train.trainer import TrainOptions, infer, train
+    from vae_synth.train.trainer import RunOptions, infer, train
 
-    opts = TrainOptions(
-        sources=["synthetic:drums?n=8&split=none"], out=str(tmp_path / "run"), arch="conv",
-        config="small", latent_dim=8, sample_rate=16000, frame_length=2048, steps=300,
-        batch_size=8, lr=2e-3, seed=0, verbose=0, tensorboard=False, monitor_every=0,
-        checkpoint_every=100, loss={"beta": 1e-4, "gamma": 0.1, "mse_weight": 20.0},
-    )
-    metrics = train(opts)
+    recipe = Recipe.from_dict({
+        "data": {"sources": ["synthetic:drums?n=8&split=none"], "sample_rate": 16000,
+                 "frame_length": 2048},
+        "model": {"arch": "conv", "config": "small", "latent_dim": 8},
+        "loss": {"beta": 1e-4, "gamma": 0.1, "mse_weight": 20.0},
+        "schedule": {"steps": 300, "batch_size": 8, "lr": 2e-3, "seed": 0}})
+    metrics = train(recipe, RunOptions(out=str(tmp_path / "run"), verbose=0, tensorboard=False,
+                                       monitor_every=0, checkpoint_every=100))
     hist = _history(tmp_path / "run")
     first, last = float(hist[0]["loss"]), float(hist[-1]["loss"])
     mse_first, mse_last = float(hist[0]["recon_mse"]), float(hist[-1]["recon_mse"])
@@ -76,7 +78,7 @@ def test_cli_writes_run_dir_and_load_run_reads_it(tmp_path):
     out = tmp_path / "run"
     with_tensorboard = [arg for arg in TINY if arg != "--no-tensorboard"]
     proc = _cli(*with_tensorboard, "--out", str(out), "--steps", "8", "--seed", "3")
-    assert "held-out: recon SNR" in proc.stdout  # the final summary line
+    assert "held-out: 1-NN" in proc.stdout  # the final summary line
     # TensorFlow's start-up noise is filtered (train.backend); on a CPU machine the CUDA probe too
     assert "absl::InitializeLog" not in proc.stderr and "cudart_stub" not in proc.stderr
     from vae_synth.train.backend import has_gpu_device
@@ -125,23 +127,24 @@ def test_cli_writes_run_dir_and_load_run_reads_it(tmp_path):
 
 
 def test_plain_autoencoder_run(tmp_path):
+    from vae_synth.train.recipe import Recipe
     from vae_synth.train.run import load_run
-    from vae_synth.train.trainer import TrainOptions, train
+    from vae_synth.train.trainer import RunOptions, train
 
     out = tmp_path / "plain"
-    metrics = train(TrainOptions(
-        sources=["synthetic:drums?n=16&split=holdout:1"], out=str(out), sample_rate=16000,
-        frame_length=2048, batch_size=4, steps=3, plain=True, verbose=0, tensorboard=False))
+    recipe = Recipe.from_dict({
+        "data": {"sources": ["synthetic:drums?n=16&split=holdout:1"], "sample_rate": 16000,
+                 "frame_length": 2048},
+        "model": {"plain": True}, "schedule": {"steps": 3, "batch_size": 4}})
+    metrics = train(recipe, RunOptions(out=str(out), verbose=0, tensorboard=False))
     run = load_run(out)
     assert run.plain and run.classifier is None
     assert run.config["latent_dim"] == 2048 // 32 * 8  # bottleneck signal: 64 steps x 8 channels
     assert np.isfinite(metrics["recon_snr_db"]) and metrics["steps"] == 3
     assert float(_history(out)[0]["kl"]) == 0.0  # no KL term in a plain autoencoder
     # --overwrite starts over: no resume from the old backup, no old rows in the logs
-    again = train(TrainOptions(
-        sources=["synthetic:drums?n=16&split=holdout:1"], out=str(out), sample_rate=16000,
-        frame_length=2048, batch_size=4, steps=6, plain=True, verbose=0, tensorboard=False,
-        overwrite=True))
+    again = train(recipe.replace({"schedule.steps": 6}),
+                  RunOptions(out=str(out), verbose=0, tensorboard=False, overwrite=True))
     assert again["steps"] == 6 and [r["epoch"] for r in _history(out)] == ["0", "1"]
 
 
@@ -195,6 +198,10 @@ def test_resume_after_kill_9(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["augment"] == {"gain_db": 3.0, "shift": 0, "stretch": 0.05, "noise": 0.0,
                                  "copies": 1}
+    # the recipe read back on --resume, longer by what the resume said, and the flags recorded
+    assert config["recipe"]["schedule"]["epochs"] == total_epochs
+    assert config["resumes"] == [{"schedule.epochs": total_epochs}]
+    assert config["overrides"]["model.harmonics"] == 3 and config["recipe_file"] is None
     assert (config["model"]["encoder_dropout"], config["model"]["classifier"],
             config["model"]["prior_spread"], config["loss"]["class_prior"],
             config["loss"]["f0_weight"], config["loss"]["cluster_weight"]) == (
@@ -258,7 +265,7 @@ def test_multi_worker_mirrored_strategy_two_processes(tmp_path):
     # the chief (worker 0) owns RUN_DIR; the other worker wrote only its own scratch folder
     assert len(_history(out)) == 2
     assert json.loads((out / "checkpoints/last/state.json").read_text())["step"] == 6
-    assert "held-out: recon SNR" in outputs[0][0] and outputs[1][0].strip() == ""
+    assert "held-out: 1-NN" in outputs[0][0] and outputs[1][0].strip() == ""
 
 
 # Run as `python -c HIDE_TENSORFLOW train ...`: the GPU machine this path is for has JAX but no

@@ -195,7 +195,7 @@ def test_mel_resolution_options_reach_the_loss():
     cli.add_train_arguments(parser)
     args = parser.parse_args(["--data", "synthetic:drums", "--out", "x", "--mel-weight", "1",
                               "--mel-fft", "256", "--mel-bands", "40"])
-    loss_cfg = cli.options_from_args(args).loss
+    loss_cfg = cli.recipe_from_args(args)[0].loss_config()
     assert (loss_cfg["mel_fft"], loss_cfg["mel_bands"]) == (256, 40)
     enc, dec, cls, _ = models.build_models(models.resolve_config("conv", "small"), 512, 4, 3)
     model = losses.make_joint_model(enc, dec, cls, {**loss_cfg, "sample_rate": 8000})

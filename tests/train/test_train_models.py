@@ -356,7 +356,7 @@ def test_noise_branch_decodes_noise_without_a_comb_and_exports(tmp_path):
     """``--noise-bands 16``: 16 x (C0 + 1) more weights. With the waveform branch silenced and
     every gain at 1, the decoder plays the noise table itself (RMS 1 before the tanh) with no
     comb at the grid's period, and ONNX Runtime decodes the same audio."""
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
 
     base = models.resolve_config("conv", "fast")
     frame = 16384
@@ -392,7 +392,7 @@ def _harmonic_decoder(count: int):
     test_harmonic_decoder_exports_with_parity's setting is 1.2e-5 ... 1.5e-5 (seed 0: 1.2e-5).
     With the oscillators' f0 in float32 it was 4.7e-5 ... 1.3e-4 (seed 0: 5.6e-5): a 1-2 ulp
     difference in f0 between the runtimes, summed over ~100 cycles and multiplied by up to 32
-    harmonics (docs/RESULTS.md 6)."""
+    harmonics (docs/notes/2026-11-24-digits-decoder-comb.md)."""
     import keras
 
     keras.utils.set_random_seed(0)

@@ -100,7 +100,7 @@ def test_subband_noise_reaches_nyquist_without_a_comb():
     """Waveform sub-bands silenced, every noise gain at 1: the decoder plays the synthesised
     noise table (RMS 1 before the tanh), white up to Nyquist, so about half of its energy lies
     above 11 kHz, with no comb at the sub-band step (16 samples) or the grid step (1024)."""
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
 
     _, dec, _, _ = models.build_models(_fullband(output_gate_db=None), FRAME, D, C)
     bands = dec.get_layer("mb_bands")
@@ -140,19 +140,21 @@ def test_fullband_config_trains_a_few_steps(tmp_path):
     the joint loss falls over 3 epochs of 6 steps and the run decodes full-length audio."""
     import csv
 
+    from vae_synth.train.recipe import Recipe
     from vae_synth.train.run import load_run
-    from vae_synth.train.trainer import TrainOptions, train
+    from vae_synth.train.trainer import RunOptions, train
 
-    opts = TrainOptions(
-        sources=["synthetic:drums?n=24&split=holdout:1"], out=str(tmp_path / "run"),
-        arch="conv", config="fullband", encoder="logspec", latent_dim=D, sample_rate=SR,
-        frame_length=4096, epochs=3, batch_size=4, lr=1e-3, seed=0, verbose=0,
-        tensorboard=False, monitor_every=0, output_gate_db=-60.0,
-        augment="gain=3,stretch=0.1,interp=fft", augment_copies=0,
-        loss={"mse_weight": 0.0, "beta": 1e-2, "gamma": 1.0, "class_prior": 5.0,
-              "cluster_weight": 0.6, "mel_weight": 1.0, "level_weight": 1.0},
-    )
-    train(opts)
+    recipe = Recipe.from_dict({
+        "data": {"sources": ["synthetic:drums?n=24&split=holdout:1"], "sample_rate": SR,
+                 "frame_length": 4096},
+        "augment": {"gain_db": 3.0, "stretch": 0.1, "interp": "fft", "copies": 0},
+        "model": {"arch": "conv", "config": "fullband", "encoder": "logspec", "latent_dim": D,
+                  "output_gate_db": -60.0},
+        "loss": {"mse_weight": 0.0, "beta": 1e-2, "gamma": 1.0, "class_prior": 5.0,
+                 "cluster_weight": 0.6, "mel_weight": 1.0, "level_weight": 1.0},
+        "schedule": {"epochs": 3, "batch_size": 4, "lr": 1e-3, "seed": 0}})
+    train(recipe, RunOptions(out=str(tmp_path / "run"), verbose=0, tensorboard=False,
+                             monitor_every=0))
     with open(tmp_path / "run" / "history.csv") as f:
         losses = [float(r["loss"]) for r in csv.DictReader(f)]
     assert len(losses) == 3 and np.all(np.isfinite(losses)) and losses[-1] < losses[0]

@@ -1,10 +1,10 @@
-"""``vae-synth evaluate RUN_DIR_OR_PRESET --data SOURCE --out REPORT_DIR``: the thesis's tables.
+"""The evaluation behind ``vae-synth evaluate`` (evaluate/cli.py): the thesis's tables.
 
 A RUN_DIR (``config.json``) is evaluated through TensorFlow (``load_run``); a PRESET_DIR
 (``preset.json``) or installed preset name through ONNX Runtime only, without TensorFlow.
 Writes ``metrics.json``, ``centroid_dtw.json`` (Table 5.4 matrices), ``report.md`` with PNG
-pictures and WAV sounds. Metrics are in :mod:`vae_synth.train.metrics`, pictures in
-:mod:`vae_synth.train.report`.
+pictures and WAV sounds. Metrics are in :mod:`vae_synth.evaluate.metrics`, pictures in
+:mod:`vae_synth.evaluate.report`.
 
 This module imports nothing heavy at module level (``vae-synth --help`` must stay fast);
 numpy, TensorFlow, ONNX Runtime, scikit-learn and matplotlib are imported inside the functions.
@@ -12,10 +12,8 @@ numpy, TensorFlow, ONNX Runtime, scikit-learn and matplotlib are imported inside
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,84 +61,6 @@ class EvaluateError(RuntimeError):
     """Bad input for an evaluation (wrong target, data that does not fit the model)."""
 
 
-# ---------------------------------------------------------------------------------------------
-# command line
-
-
-def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "target", metavar="RUN_DIR_OR_PRESET",
-        help="a training run folder (config.json; evaluated with TensorFlow) or a preset folder or "
-        "name (preset.json; evaluated with ONNX Runtime only)",
-    )
-    parser.add_argument(
-        "--data", metavar="SOURCE", action="append", default=None,
-        help="data to evaluate on (repeatable), e.g. fsdd:PATH, 'fsdd:PATH?speakers=george', "
-        "folder:PATH, 'folder:PATH?labels=kmeans:5', synthetic:drums. Default for a run: its own "
-        "training sources and split (config.json).",
-    )
-    parser.add_argument(
-        "--split", choices=SPLITS, default="test",
-        help="which part of the data: the held-out 'test' clips (default, thesis Table 5.2 protocol), "
-        "'train', or 'all' (use with ?split=none for data the model never saw, e.g. other speakers)",
-    )
-    parser.add_argument("--out", metavar="REPORT_DIR", required=True,
-                        help="folder for metrics.json, report.md, PNGs and WAVs (created)")
-    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                        help="which weights of a RUN_DIR (default: best by validation loss)")
-    parser.add_argument(
-        "--max-per-class", type=int, default=50, metavar="N",
-        help="at most N clips per class for the MFCC+DTW metric (its cost grows as N^2; "
-        "default 50, drawn with --seed)",
-    )
-    parser.add_argument("--morph", nargs=2, metavar=("CLASS_A", "CLASS_B"), default=None,
-                        help="the two classes of the 9-step morph strip/WAV (default: first two)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu",
-                        help="ONNX Runtime device for a preset (default cpu)")
-    parser.add_argument(
-        "--probe-sines", metavar="HZ,HZ,...", default=None,
-        help="plain autoencoders only: also encode constant sines at these frequencies and draw "
-        "the x32 latent read as a signal at 1/32 of the sample rate (thesis Fig. 4.2, aliasing)",
-    )
-    parser.add_argument("--no-tsne", action="store_true", help="skip the t-SNE picture")
-    parser.add_argument("--seed", type=int, default=0, help="seed of subsampling and t-SNE")
-    parser.add_argument("--quiet", action="store_true", help="no progress display")
-
-
-def run_evaluate(args: argparse.Namespace) -> int:
-    from vae_synth.train.data import DataError
-
-    try:
-        model = open_model(args.target, checkpoint=args.checkpoint, device=args.device)
-        data = load_eval_data(model, args.data, args.split, seed=args.seed)
-        probe = _parse_freqs(args.probe_sines) if args.probe_sines else None
-        if probe is not None and not model.plain:
-            raise EvaluateError("--probe-sines needs a plain autoencoder run (vae-synth train --plain)")
-        result = evaluate(
-            model, data, Path(args.out), max_per_class=args.max_per_class, morph=args.morph,
-            tsne=not args.no_tsne, seed=args.seed, quiet=args.quiet,
-        )
-        if probe is not None:
-            result["latent_sine_probe"] = probe_latent_sines(model, probe, Path(args.out))
-    except (EvaluateError, DataError) as exc:
-        print(f"vae-synth evaluate: error: {exc}", file=sys.stderr)
-        return 2
-    if not args.quiet:
-        print(summary_line(result))
-        print(f"report: {Path(args.out) / 'report.md'}")
-    return 0
-
-
-def _parse_freqs(text: str) -> list[float]:
-    try:
-        freqs = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError as exc:
-        raise EvaluateError(f"--probe-sines: expected HZ,HZ,... got {text!r}") from exc
-    if not freqs or any(f <= 0 for f in freqs):
-        raise EvaluateError(f"--probe-sines: frequencies must be positive, got {text!r}")
-    return freqs
-
-
 def probe_latent_sines(model: EvalModel, freqs: list[float], out_dir: Path,
                        amplitude: float = 0.9) -> dict:
     """Thesis Fig. 4.2: encode constant sines [len(freqs), L] with a plain autoencoder and draw
@@ -150,7 +70,7 @@ def probe_latent_sines(model: EvalModel, freqs: list[float], out_dir: Path,
     latent signal (channel of most variance) and the latent Nyquist frequency.
     """
     import numpy as np
-    from vae_synth.train import report as R
+    from vae_synth.evaluate import report as R
 
     sr, length = model.sample_rate, model.frame_length
     t = np.arange(length) / sr
@@ -185,30 +105,57 @@ def probe_latent_sines(model: EvalModel, freqs: list[float], out_dir: Path,
     return info
 
 
-def summary_line(m: dict) -> str:
-    def f(v, fmt):
-        return "n/a" if v is None else format(v, fmt)
-
-    return (
-        f"1-NN {f(m['one_nn_accuracy'], '.3f')}  nearest-centroid "
-        f"{f(m['nearest_centroid_accuracy'], '.3f')}  centroid dist "
-        f"{f(m['centroid_dist_mean'], '+.2f')} ± {f(m['centroid_dist_std'], '.2f')} "
-        f"(a real take {f(m.get('training_medoid_dist_mean'), '+.2f')})  "
-        f"SNR {f(m['recon_snr_db'], '.2f')} dB  recon_ratio {f(m['recon_ratio'], '.2f')}  "
-        f"centroid level {f(m['centroid_level_db'], '+.1f')} dB  "
-        f"morph {f(m['morph_smoothness'], '.2f')}  comb {f(m.get('comb_db'), '.1f')} dB"
-        + _high_band_summary(m)
-    )
+# ---------------------------------------------------------------------------------------------
+# the end of a training run
 
 
-def _high_band_summary(m: dict) -> str:
-    """``  above 11 kHz vs real (centre/recon): hihat -1.2/-0.4 ...`` where Nyquist allows."""
-    if m["model"]["sample_rate"] / 2 <= m.get("high_band_hz", float("inf")):
-        return ""
-    parts = [f"{name} {p['high_band']['centre_vs_real_db']:+.1f}/"
-             f"{p['high_band']['recon_vs_real_db']:+.1f}"
-             for name, p in m["per_class"].items() if "high_band" in p]
-    return f"  above {m['high_band_hz'] / 1e3:g} kHz vs real, dB (centre/recon): " + " ".join(parts)
+def run_figures(encoder, decoder, data) -> dict:
+    """The figures a training run ends with (its metrics.json), the cheap part of the
+    evaluation: no MFCC-DTW, no pictures. Keras encoder and decoder; data a LabelledAudio.
+
+    On the held-out clips (the training clips when nothing is held out): reconstruction SNR and
+    recon_ratio; the level of each decoded class centre against its real clips; leave-one-out
+    1-NN; nearest class centre. The class centres are the preset's: the mean latent of each
+    class's training clips (:func:`~vae_synth.evaluate.metrics.class_centroids`), which is what
+    an exported preset's pads play.
+    """
+    import numpy as np
+    from vae_synth.evaluate import metrics as M
+    from vae_synth.evaluate.inference import infer
+
+    test_x = data.test_x if len(data.test_x) else data.train_x
+    test_y = data.test_y if len(data.test_y) else data.train_y
+    names = list(data.class_names)
+    mu_tr = infer(encoder, data.train_x)[0]
+    mu_te = infer(encoder, test_x)[0]
+    x_hat = infer(decoder, mu_te)
+    centres = M.class_centroids(mu_tr, data.train_y, len(names))
+    known = np.isfinite(centres).all(axis=1)  # a class without training clips has no centre
+    levels = np.full(len(names), np.nan)
+    if known.any():
+        centre_audio = np.zeros((len(names), x_hat.shape[1]), np.float32)
+        centre_audio[known] = infer(decoder, centres[known].astype(np.float32))
+        levels = M.centroid_level_db(centre_audio, test_x, test_y)
+    centroid_level = {name: float(levels[c]) for c, name in enumerate(names)
+                      if known[c] and np.isfinite(levels[c])}
+    snrs = M.snr_db_per_clip(test_x, x_hat)
+    try:
+        ratio = M.recon_ratio(test_x, x_hat, test_y, data.sample_rate)
+    except ValueError:  # one held-out clip per class: no same-class pair to compare with
+        ratio = M.ReconRatio(float("nan"), float("nan"), float("nan"))
+    return {
+        "recon_snr_db": float(np.median(snrs)),
+        "recon_snr_db_mean": float(np.mean(snrs)),
+        "recon_logmel_distance": ratio.recon_median_db,
+        "same_class_logmel_distance": ratio.pair_median_db,
+        "recon_ratio": ratio.ratio,
+        "centroid_level_db": centroid_level,
+        "centroid_level_db_worst": float(max(np.abs(list(centroid_level.values())), default=0.0)),
+        "recon_level_db": float(np.median(M.rms_db(x_hat) - M.rms_db(test_x))),
+        "nearest_centroid_accuracy": M.nearest_centroid_accuracy(mu_te, test_y, centres),
+        "one_nn_accuracy": M.one_nn_accuracy(mu_te, test_y) if len(test_y) > 1 else float("nan"),
+        "num_test": int(len(test_x)),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,20 +208,9 @@ def open_model(target: str | os.PathLike, checkpoint: str = "best", device: str 
     return _open_preset(str(target), device)  # an installed preset's name
 
 
-def _batched(fn, x, batch: int = 64):
-    """Apply fn to x [N, ...] in batches; fn returns an array or a tuple of arrays."""
-    import numpy as np
-
-    outs = [fn(x[i : i + batch]) for i in range(0, len(x), batch)]
-    if not outs:
-        raise EvaluateError("nothing to evaluate: no clips")
-    if isinstance(outs[0], tuple):
-        return tuple(np.concatenate([o[k] for o in outs]) for k in range(len(outs[0])))
-    return np.concatenate(outs)
-
-
 def _open_run(path: Path, checkpoint: str) -> EvalModel:
     import numpy as np
+    from vae_synth.evaluate.inference import batched
     from vae_synth.train.backend import import_backend_quietly
     from vae_synth.train.run import load_run
 
@@ -296,7 +232,7 @@ def _open_run(path: Path, checkpoint: str) -> EvalModel:
     plain = bool(getattr(run, "plain", cfg.get("plain", False)))
 
     def encode(x):
-        out = _batched(encode_batch, x)
+        out = batched(encode_batch, x)
         # a plain autoencoder's "logvar" is a placeholder (zeros): no KL to report
         return out[0], (out[1] if len(out) > 1 and not plain else None)
 
@@ -308,7 +244,7 @@ def _open_run(path: Path, checkpoint: str) -> EvalModel:
                 zb = zb.reshape((len(zb), *[int(s) for s in shape[1:]]))
             return np.asarray(run.decoder(zb, training=False)).reshape(len(zb), -1)
 
-        return _batched(one, z)
+        return batched(one, z)
 
     history = path / "history.csv"
     return EvalModel(
@@ -340,6 +276,7 @@ def _is_source(text) -> bool:
 
 def _open_preset(name_or_path: str, device: str) -> EvalModel:
     import numpy as np
+    from vae_synth.evaluate.inference import batched
     from vae_synth.synth.preset import PresetError, load_preset
     from vae_synth.synth.runtime import make_session
 
@@ -360,11 +297,11 @@ def _open_preset(name_or_path: str, device: str) -> EvalModel:
             outs = enc.run(None, {enc_in: np.ascontiguousarray(xb, np.float32)})
             return tuple(outs[i] for i in order)
 
-        mu, logvar = _batched(one, x)
+        mu, logvar = batched(one, x)
         return mu, logvar
 
     def decode(z):
-        return _batched(lambda zb: dec.run(None, {dec_in: np.ascontiguousarray(zb, np.float32)})[0], z)
+        return batched(lambda zb: dec.run(None, {dec_in: np.ascontiguousarray(zb, np.float32)})[0], z)
 
     training = preset.training or {}
     sources = training.get("sources")
@@ -473,25 +410,6 @@ def load_eval_data(model: EvalModel, sources: list[str] | None, split: str = "te
 # the evaluation
 
 
-class _Progress:
-    """Numbered step lines and tqdm bars on stderr (silent with quiet=True)."""
-
-    def __init__(self, total_steps: int, quiet: bool):
-        self.total, self.quiet, self.n, self.t0 = total_steps, quiet, 0, time.perf_counter()
-
-    def step(self, text: str) -> None:
-        self.n += 1
-        if not self.quiet:
-            print(f"[{self.n}/{self.total}] {text} ({time.perf_counter() - self.t0:.1f} s)",
-                  file=sys.stderr, flush=True)
-
-    def bar(self, total: int, desc: str):
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc=desc, disable=self.quiet, file=sys.stderr, leave=False,
-                    unit="pair")
-
-
 def _finite(v):
     """JSON-safe float: None for NaN/inf."""
     import math
@@ -517,8 +435,8 @@ def evaluate(
     Returns the metrics dict (as in metrics.json).
     """
     import numpy as np
-    from vae_synth.train import metrics as M
-    from vae_synth.train import report as R
+    from vae_synth.evaluate import metrics as M
+    from vae_synth.evaluate import report as R
 
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -526,7 +444,9 @@ def evaluate(
         # a run folder has its own metrics.json (written by training): never overwrite it
         raise EvaluateError(f"--out must not be the {model.kind} folder itself ({model.path})")
     out_dir.mkdir(parents=True, exist_ok=True)
-    prog = _Progress(8, quiet)
+    from vae_synth.progress import Progress
+
+    prog = Progress(8, "evaluate", enabled=not quiet)
     sr, names = model.sample_rate, data.class_names
     x, y = data.x, data.y
     if x.shape[1] != model.frame_length:
@@ -537,12 +457,12 @@ def evaluate(
     if max_per_class < 3:
         raise EvaluateError("--max-per-class must be at least 3 (eq. 5.3 needs a std of 2 others)")
 
-    prog.step(f"encoding {len(x)} clips ({model.kind} {model.name})")
+    prog.start(f"encoding {len(x)} clips ({model.kind} {model.name})")
     mu, logvar = model.encode(x)
     if not np.all(np.isfinite(mu)):
         raise EvaluateError("the encoder produced non-finite latents (NaN/inf)")
 
-    prog.step("latent organisation: leave-one-out 1-NN and nearest centroid")
+    prog.start("latent organisation: leave-one-out 1-NN and nearest centroid")
     one_nn_pred = M.one_nn_predictions(mu, y)
     nc_pred = M.nearest_centroid_predictions(mu, y)
     centres = M.class_centroids(mu, y, len(names))  # mu(Z^i) over the evaluated clips
@@ -555,7 +475,7 @@ def evaluate(
         d = M.pairwise_sq_distances(mu, mu_train)
         nn_train = float(np.mean(data.train_y[np.argmin(d, axis=1)] == y))
 
-    prog.step("decoding class centres and reconstructions")
+    prog.start("decoding class centres and reconstructions")
     centre_audio = np.zeros((len(names), model.frame_length), np.float32)
     centre_audio[present] = model.decode(centres[present].astype(np.float32))
     _check_audio(centre_audio, "the class centres")
@@ -566,7 +486,7 @@ def evaluate(
         train_centre_audio = np.zeros_like(centre_audio)
         train_centre_audio[present] = model.decode(train_centres[present].astype(np.float32))
 
-    prog.step("centroid consistency: HTK MFCC + DTW (eq. 5.1-5.3)")
+    prog.start("centroid consistency: HTK MFCC + DTW (eq. 5.1-5.3)")
     sizes = [min(int(np.sum(y == c)), max_per_class) for c in present]
     n_pairs = sum(m * (m + 1) // 2 for m in sizes)  # pairwise + centre, as counted by the metric
     # the reference (a real training take as the centre) is drawn from training clips that are
@@ -590,7 +510,7 @@ def evaluate(
                                                   max_per_class=max_per_class, seed=seed,
                                                   progress=bar.update)
 
-    prog.step("reconstruction: SNR, log-mel recon_ratio, levels, KL")
+    prog.start("reconstruction: SNR, log-mel recon_ratio, levels, KL")
     snr = M.snr_db(x, recon)
     snr_clip = M.snr_db_per_clip(x, recon)
     rr = M.recon_ratio(x, recon, y, sr, seed=seed)
@@ -600,7 +520,7 @@ def evaluate(
     comb_db_centres = M.comb_excess_db(centre_audio[present], comb_period)
     kl = M.kl_per_dim(mu, logvar) if logvar is not None else None
 
-    prog.step(f"morphs: {MORPH_STEPS} steps between class centres")
+    prog.start(f"morphs: {MORPH_STEPS} steps between class centres")
     pairs = [(present[i], present[(i + 1) % len(present)]) for i in range(len(present))]
     if len(present) == 2:
         pairs = pairs[:1]
@@ -665,7 +585,7 @@ def evaluate(
                 M.centroid_level_db(train_centre_audio, x, y)[present])),
         }
 
-    prog.step("pictures and sounds")
+    prog.start("pictures and sounds")
     images = {}
     images["latent"] = R.plot_latents(mu, y, names, out_dir / "latent_pca_tsne.png", tsne=tsne,
                                       seed=seed)
@@ -691,11 +611,12 @@ def evaluate(
         out_dir / "wav" / f"morph_{R.safe_name(names[ma])}_to_{R.safe_name(names[mb])}.wav",
         R.concatenate_with_gaps(strip, sr), sr))
 
-    prog.step("writing metrics.json, centroid_dtw.json, report.md")
+    prog.start("writing metrics.json, centroid_dtw.json, report.md")
     metrics["seconds"] = round(time.perf_counter() - t_start, 1)
     R.write_json(out_dir / "metrics.json", metrics)
     R.write_json(out_dir / "centroid_dtw.json", R.consistency_to_json(cons, cons_train))
     R.write_report_md(out_dir / "report.md", metrics, cons, images, wavs, out_dir)
+    prog.done()
     return metrics
 
 
@@ -707,7 +628,7 @@ def _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
     cons* CentroidConsistency results (cons_train / cons_medoid may be None).
     """
     import numpy as np
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
 
     per_class = {}
     for c in present:
@@ -735,7 +656,7 @@ def _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
 def _high_band(clips, recon, centre, sample_rate: int) -> dict:
     """metrics.json's per-class ``high_band``: clips, recon [n, L], centre [L] -> dB figures."""
     import numpy as np
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
 
     real = float(M.share_db(np.median(M.high_band_share(clips, sample_rate))))
     centre_db = float(M.share_db(M.high_band_share(centre, sample_rate)[0]))
@@ -748,7 +669,7 @@ def _training_centres(model: EvalModel, data: EvalData, names: list[str]):
     """([C, D] training centroids aligned with the data's class names or None,
     latent means of the model's own training clips [N_train, D] or None)."""
     import numpy as np
-    from vae_synth.train import metrics as M
+    from vae_synth.evaluate import metrics as M
 
     mu_train = None
     if data.train_x is not None and len(data.train_x):

@@ -60,7 +60,15 @@ def one_nn_accuracy(latents: np.ndarray, labels: np.ndarray) -> float:
 
 
 def class_centroids(latents: np.ndarray, labels: np.ndarray, n_classes: int | None = None) -> np.ndarray:
-    """Mean latent of each class. latents [N, D], labels [N] -> [C, D] (NaN rows for empty classes)."""
+    """Mean latent of each class. latents [N, D], labels [N] -> [C, D] (NaN rows for empty classes).
+
+    Which clips: a preset's class centre, the point its pads play, is this mean over the
+    encoder means of the class's *training* clips (export/stats.py stores it in preset.json; a
+    training run's own end figures use the same centres). The thesis's protocol figures of
+    ``vae-synth evaluate`` (centroid dist, centre level, morphs; Tables 5.2-5.5) take it over the
+    *evaluated* clips instead, and evaluate reports the preset's centres beside them
+    (``training_centroids``).
+    """
     latents = np.asarray(latents, dtype=np.float64)
     labels = np.asarray(labels).astype(int)
     n_classes = int(labels.max()) + 1 if n_classes is None else n_classes

@@ -1,7 +1,7 @@
 """Pictures (matplotlib, Agg), sounds (WAV) and the Markdown report of ``vae-synth evaluate``.
 
-Every file is written atomically (temporary file in the same folder, then ``os.replace``), so a
-crash never leaves a half-written report behind.
+Every file is written through ``vae_synth.synth.atomic`` (a temporary file beside it, renamed
+into place), so a crash never leaves a half-written report behind.
 """
 
 from __future__ import annotations
@@ -9,18 +9,26 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from vae_synth.train import metrics as M
+from vae_synth.evaluate import metrics as M
+from vae_synth.synth.atomic import atomic_path
 
 THESIS = {  # thesis Tables 5.2 and 5.5 (spoken digits, one speaker, latent 20)
     "conv": {"one_nn": 0.94, "dist_mean": 0.20, "dist_std": 1.26},
     "dilated": {"one_nn": 0.96, "dist_mean": -0.33, "dist_std": 0.58},
     "hybrid": {"one_nn": 0.09, "dist_mean": 5.47, "dist_std": 1.89},
+}
+# thesis Table 5.5 per digit: centroid dist (mean, std) of each architecture
+THESIS_PER_DIGIT = {
+    "conv": [(0.79, 1.65), (0.79, 1.72), (0.03, 1.13), (0.69, 1.71), (0.38, 1.43),
+             (0.02, 1.14), (-0.24, 0.93), (-0.21, 0.90), (-0.05, 1.19), (-0.23, 0.83)],
+    "dilated": [(-0.29, 0.96), (-0.47, 0.16), (-0.38, 0.51), (0.00, 1.19), (-0.25, 0.71),
+                (-0.46, 0.14), (-0.32, 0.73), (-0.37, 0.27), (-0.42, 0.47), (-0.32, 0.68)],
+    "hybrid": [(6.89, 2.47), (4.22, 0.64), (4.27, 0.86), (5.36, 1.67), (5.73, 4.46),
+               (7.58, 1.63), (5.71, 1.38), (7.13, 1.78), (4.96, 1.81), (2.83, 0.56)],
 }
 
 
@@ -34,18 +42,11 @@ def _pyplot():
 
 
 def _atomic_write(path: Path, write) -> Path:
-    """Call write(tmp_path) then move it onto ``path``."""
+    """Call write(tmp_path), then move the finished file onto ``path`` (folders created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
@@ -58,18 +59,55 @@ def _save_figure(fig, path: Path, dpi: int = 80) -> Path:
         plt.close(fig)
 
 
+def summary_line(m: dict) -> str:
+    """One line of the figures in a metrics dict: `vae-synth evaluate`'s metrics.json, or a
+    training run's (whose centre levels are per class: {class: dB})."""
+
+    def f(key, fmt):
+        v = m.get(key)
+        return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, fmt)
+
+    parts = [f"1-NN {f('one_nn_accuracy', '.3f')}",
+             f"nearest-centroid {f('nearest_centroid_accuracy', '.3f')}"]
+    if "centroid_dist_mean" in m:
+        parts.append(f"centroid dist {f('centroid_dist_mean', '+.2f')} ± "
+                     f"{f('centroid_dist_std', '.2f')} (a real take "
+                     f"{f('training_medoid_dist_mean', '+.2f')})")
+    parts += [f"SNR {f('recon_snr_db', '.2f')} dB", f"recon_ratio {f('recon_ratio', '.3f')}"]
+    levels = m.get("centroid_level_db")
+    if isinstance(levels, dict):
+        parts.append("centre level vs real (dB) "
+                     + " ".join(f"{k}:{v:+.1f}" for k, v in levels.items()))
+    else:
+        parts.append(f"centroid level {f('centroid_level_db', '+.1f')} dB")
+    if "morph_smoothness" in m:
+        parts.append(f"morph {f('morph_smoothness', '.2f')}")
+    if "comb_db" in m:
+        parts.append(f"comb {f('comb_db', '.1f')} dB")
+    return "  ".join(parts) + _high_band_summary(m)
+
+
+def _high_band_summary(m: dict) -> str:
+    """``  above 11 kHz vs real (centre/recon): hihat -1.2/-0.4 ...`` where Nyquist allows
+    (evaluate's metrics; a training run's have no high band)."""
+    if "high_band_hz" not in m or m["model"]["sample_rate"] / 2 <= m["high_band_hz"]:
+        return ""
+    parts = [f"{name} {p['high_band']['centre_vs_real_db']:+.1f}/"
+             f"{p['high_band']['recon_vs_real_db']:+.1f}"
+             for name, p in m["per_class"].items() if "high_band" in p]
+    return f"  above {m['high_band_hz'] / 1e3:g} kHz vs real, dB (centre/recon): " + " ".join(parts)
+
+
 def safe_name(name: str) -> str:
     """A class name usable in a file name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)) or "class"
 
 
 def write_json(path: Path, data) -> Path:
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
-
-    return _atomic_write(path, write)
+    """JSON with no NaN or infinity in it (they are not JSON): a figure that is not a number is
+    written as null by the caller."""
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
@@ -461,8 +499,4 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
     if data.get("attribution"):
         L += ["", f"Data: {data['attribution']} ({data.get('licence', '')})."]
     text = "\n".join(L) + "\n"
-
-    def write(tmp):
-        Path(tmp).write_text(text)
-
-    return _atomic_write(path, write)
+    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
