@@ -68,7 +68,9 @@ install_python_packages() {
   fi
   say "installing vae-synth$extras into $venv (first time: a few minutes)"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e ".$extras"
+  # -qq: errors still print; setuptools' "Editable installation" note (information only, shown for
+  # any editable install of a package-dir layout) does not
+  "$venv/bin/python" -m pip install -qq -e ".$extras"
   echo "$wanted" > "$stamp"
 }
 
