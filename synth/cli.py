@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 
 from vae_synth.synth.keyboard import HELP as KEYBOARD_HELP
 
@@ -63,7 +64,8 @@ playing:
   knobs     CC 1 morph toward the target class, CC 16/17 XY pad over four corner classes,
             CC 18 variation, CC 20.. timbre macros (PCA axes), CC 7 volume, CC 120/123 panic;
             Program Change switches presets; MIDI learn re-binds a control (saved per user)
-  keyboard  {KEYBOARD_HELP.removeprefix("keys: ")}
+  keyboard  {textwrap.fill(KEYBOARD_HELP.removeprefix("keys: "), 100, initial_indent=" " * 12,
+                           subsequent_indent=" " * 12).lstrip()}
 
 examples:
   vae-synth play --preset drums                      all hardware MIDI inputs, default audio device
