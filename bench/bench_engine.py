@@ -81,12 +81,18 @@ midi.close_port(); midi.delete()
 """
 
 
-def start_jack(name: str, realtime: bool) -> subprocess.Popen:
+def start_jack(name: str, realtime: bool, log_path: Path | None = None) -> subprocess.Popen:
+    """jackd (dummy backend) writing to ``log_path`` (a file, never a pipe: see
+    tests/fixtures_jack.py); it dies with this process."""
+    from fixtures_jack import _die_with_parent
+
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
     args = ["jackd", "-n", name] + (["-R"] if realtime else ["--no-realtime"]) + [
         "-d", "dummy", "-r", str(SR), "-p", str(BLOCK)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(log_path or os.devnull, "ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
     subprocess.run(["jack_wait", "-w", "-t", "10"], check=True, capture_output=True)
     import sounddevice as sd
 

@@ -9,7 +9,7 @@ on the same server in one run:
    (``jack_frames_since_cycle_start``), engine and trivial client side by side, with the
    engine idle, with its decode thread busy (knob sweeps), and with a Python thread busy in the
    engine's process (the GIL held by plain Python code);
-2. the soak: a drum pattern (16ths at 120 bpm) and continuous sweeps of morph, variation and the
+2. the soak: a drum pattern (16ths at 120 bpm, 8.3 notes/s) and continuous sweeps of morph, variation and the
    XY pad (100 controller messages/s) for ``--soak`` seconds: engine underruns (measure (a)) vs the
    trivial client's, server xruns, decode p50/p99, RSS after 1 minute and at the end, the recorded
    output's peak and any NaN (recorded in 20 s chunks);
@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,6 +36,92 @@ import bench_engine  # noqa: E402  (pins BLAS threads before numpy, as `vae-synt
 import numpy as np  # noqa: E402
 
 SR, BLOCK = bench_engine.SR, bench_engine.BLOCK
+
+# The pattern's sender, in a process of its own. A MIDI writer in the engine's process waits for
+# the GIL, falls behind, and JACK then runs rtmidi's input while the writer still clears and fills
+# the same buffer: rtmidi reads an event that is gone (jack_midi_event_get fails, RtMidi 5.0 does
+# not check) and crashed the soak twice (SIGSEGV in _rtmidi). "go SECONDS SWEEPS NOTES NOTE..."
+# starts the pattern at the next cycle; it prints "done" when it has written all of it.
+SENDER = r"""
+import math, sys, threading, jack
+client = jack.Client("soak-sender", no_start_server=True)
+out = client.midi_outports.register("midi_out")
+state = {"start": -1, "end": -1, "sweeps": True, "notes": True, "kit": [36], "done": None}
+STEP = 480  # frames between controller messages: 100 a second at 48 kHz
+@client.set_process_callback
+def process(frames):
+    out.clear_buffer()
+    start, end = state["start"], state["end"]
+    f0 = client.last_frame_time
+    if start < 0 or f0 + frames <= start:
+        return
+    if f0 >= end:
+        if state["done"] is not None:
+            state["done"].set()
+        return
+    first = max(0, -(-(f0 - start) // STEP))
+    i = first
+    while start + i * STEP < min(f0 + frames, end):
+        offset = start + i * STEP - f0
+        if state["sweeps"]:
+            cc = (1, 18, 16, 17)[i % 4]
+            out.write_midi_event(offset, bytes((0xB9, cc, int(64 + 63 * math.sin(i / (40 + 7 * (i % 4)))))))
+        if state["notes"] and i % 12 == 0:
+            kit = state["kit"]
+            out.write_midi_event(offset, bytes((0x99, kit[(i // 12) % len(kit)], 100 + (i // 12) % 27)))
+        i += 1
+client.activate()
+print("ready", flush=True)
+for line in sys.stdin:
+    words = line.split()
+    if not words or words[0] != "go":
+        break
+    seconds, sweeps, notes, kit = float(words[1]), words[2] == "1", words[3] == "1", words[4:]
+    state.update(sweeps=sweeps, notes=notes, kit=[int(k) for k in kit], done=threading.Event())
+    start = client.frame_time + 2 * client.blocksize
+    state["end"] = start + int(seconds * client.samplerate)
+    state["start"] = start
+    state["done"].wait()
+    print("done", flush=True)
+client.deactivate(); client.close()
+"""
+
+
+class Sender:
+    """The soak-sender process, connected to the engine's and the trivial client's inputs."""
+
+    def __init__(self, rig):
+        import subprocess
+
+        self.proc = subprocess.Popen([sys.executable, "-c", SENDER], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+        for target in ("vae-synth:midi_in", "trivial:midi_in"):
+            rig.sender.client.connect("soak-sender:midi_out", target)
+        by_class = {}
+        for note, name in sorted(rig.engine.instrument.preset.midi.notes.items()):
+            by_class.setdefault(name, note)
+        kit = list(by_class.values())   # 16ths: kick, hat, snare, hat (the classes in order)
+        self.kit = [kit[0], kit[-1], kit[min(1, len(kit) - 1)], kit[-1]]
+
+    def play(self, seconds: float, sweeps: bool = True, notes: bool = True, every=None) -> None:
+        """The pattern for ``seconds`` of JACK time; ``every()`` is called every 20 s meanwhile."""
+        import selectors
+
+        self.proc.stdin.write(f"go {seconds} {int(sweeps)} {int(notes)} "
+                              f"{' '.join(map(str, self.kit))}\n")
+        self.proc.stdin.flush()
+        selector = selectors.DefaultSelector()
+        selector.register(self.proc.stdout, selectors.EVENT_READ)
+        while not selector.select(timeout=20):
+            if every is not None:
+                every()
+        assert self.proc.stdout.readline().strip() == "done"
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=10)
 DELAYS = np.zeros(1 << 20, np.float32)   # engine callback start after its cycle start (us)
 _count = [0]
 
@@ -64,13 +151,33 @@ def measure_engine_callback() -> None:
     measure_engine_callback.clock = clock
 
 
+def server_log_counts(log_path: Path, offset: int) -> tuple[dict, int]:
+    """Counts of jackd's log lines from ``offset`` on: server xruns (a cycle whose graph did not
+    finish, or the driver woke late) and, per client, cycles it did not finish in time."""
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        text = log.read()
+    counts = {"server_xruns": 0, "late_clients": {}}
+    for line in text.decode(errors="replace").splitlines():
+        if "ProcessGraphAsyncMaster: Process error" in line or "Process XRun" in line:
+            counts["server_xruns"] += 1
+        elif "was not finished" in line:
+            client = line.split("client = ", 1)[1].split(" was not", 1)[0]
+            counts["late_clients"][client] = counts["late_clients"].get(client, 0) + 1
+    return counts, offset + len(text)
+
+
 class Phase:
-    """Counters of one phase: engine and trivial underruns and callback delays, server xruns."""
+    """Counters of one phase: engine and trivial underruns and callback delays, server xruns
+    and late clients (jackd's log)."""
+
+    log_path: Path = Path()
 
     def __init__(self, rig, name: str):
         self.rig, self.name = rig, name
+        self.log0 = self.log_path.stat().st_size
         self.tu0 = rig.trivial_stats()[0]  # (also starts the trivial client's delay window)
-        self.u0, self.x0, self.c0 = rig.engine.underruns, rig.recorder.xruns, _count[0]
+        self.u0, self.c0 = rig.engine.underruns, _count[0]
         self.b0, self.t0 = rig.engine.blocks, time.monotonic()
 
     def end(self, **extra) -> dict:
@@ -83,41 +190,10 @@ class Phase:
         blocks = rig.engine.blocks - self.b0
         return {"phase": self.name, "seconds": round(seconds, 1),
                 "engine_underruns": rig.engine.underruns - self.u0, "engine_blocks": blocks,
-                "trivial_underruns": trivial[0] - self.tu0, "server_xruns": rig.recorder.xruns - self.x0,
+                "trivial_underruns": trivial[0] - self.tu0,
+                **server_log_counts(self.log_path, self.log0)[0],
                 "engine_delay_us_p50_p99_max": [round(float(v)) for v in q],
                 "trivial_delay_us_p50_p99_max": trivial[2:5], **extra}
-
-
-def drive(rig, seconds: float, notes: bool = True, sweeps: bool = True, chunks=None) -> None:
-    """Send a drum pattern (16ths at 120 bpm: kick, hat, snare, hat) and controller sweeps
-    (morph, variation, x, y in turn, 100 messages/s) for ``seconds`` of JACK time. ``chunks``:
-    called every 20 s (the soak's recording chunks)."""
-    sender = rig.sender
-    pad = rig.engine.instrument.preset.midi.notes
-    by_class = {}
-    for note, name in sorted(pad.items()):
-        by_class.setdefault(name, note)
-    kit = list(by_class.values())
-    pattern = [kit[0], kit[-1], kit[min(1, len(kit) - 1)], kit[-1]]
-    t = sender.frame_time + 4 * BLOCK
-    end = t + int(seconds * SR)
-    step = SR // 100
-    i, next_chunk = 0, time.monotonic() + 20
-    while t < end:
-        if sweeps:
-            cc = (1, 18, 16, 17)[i % 4]
-            sender.send([0xB9, cc, int(64 + 63 * np.sin(i / (40 + 7 * (i % 4))))], at_frame=t)
-        if notes and i % 12 == 0:  # 8.3 notes/s
-            sender.send([0x99, pattern[(i // 12) % 4], 100 + (i // 12) % 27], at_frame=t + 1)
-        t += step
-        i += 1
-        if i % 50 == 0:
-            while t > sender.frame_time + SR:   # schedule at most a second ahead
-                time.sleep(0.02)
-            if chunks is not None and time.monotonic() >= next_chunk:
-                chunks()
-                next_chunk = time.monotonic() + 20
-    sender.wait_sent(timeout=seconds + 30)
 
 
 def main() -> int:
@@ -130,7 +206,9 @@ def main() -> int:
     parser.add_argument("--realtime", action="store_true", help="jackd -R")
     parser.add_argument("--json", help="write results here too")
     args = parser.parse_args()
-    jack_proc = bench_engine.start_jack(f"bench-soak-{os.getpid()}", args.realtime)
+    Phase.log_path = Path(tempfile.mkdtemp(prefix="bench-soak-")) / "jackd.log"
+    jack_proc = bench_engine.start_jack(f"bench-soak-{os.getpid()}", args.realtime,
+                                        Phase.log_path)
     results = {"preset": args.preset, "realtime": args.realtime,
                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "load_avg_at_start": os.getloadavg(), "phases": []}
@@ -138,12 +216,15 @@ def main() -> int:
     try:
         measure_engine_callback()
         rig = bench_engine.Rig(Path(args.preset))
+        for target in ("vae-synth:midi_in", "trivial:midi_in"):   # see SENDER
+            rig.sender.client.disconnect(rig.sender.midi_out, target)
+        sender = Sender(rig)
         time.sleep(3)
         phase = Phase(rig, "idle (no MIDI)")
         time.sleep(args.phase)
         results["phases"].append(phase.end())
         phase = Phase(rig, "decode busy (pattern + sweeps)")
-        drive(rig, args.phase)
+        sender.play(args.phase)
         results["phases"].append(phase.end())
         stop = threading.Event()
 
@@ -156,7 +237,7 @@ def main() -> int:
         spinner = threading.Thread(target=busy, daemon=True)
         phase = Phase(rig, "a Python thread busy (pattern, no sweeps)")
         spinner.start()
-        drive(rig, args.phase, sweeps=False)
+        sender.play(args.phase, sweeps=False)
         stop.set()
         spinner.join()
         results["phases"].append(phase.end())
@@ -181,7 +262,7 @@ def main() -> int:
         d0 = rig.engine.decoder.stats.count
         phase = Phase(rig, f"soak {args.soak:.0f} s")
         rig.recorder.start_recording()
-        drive(rig, args.soak, chunks=chunk)
+        sender.play(args.soak, every=chunk)
         chunk()
         rig.recorder.stop_recording()
         rss["end_mb"] = round(_rss_mb(), 1)
@@ -193,14 +274,17 @@ def main() -> int:
             class_decodes=stats.count - d0, notes=rig.engine.notes,
             callback_max_ms=round(rig.engine.callback_max * 1e3, 2),
             dropped_midi=rig.engine.dropped_midi))
+        rig.sender.connect_midi("vae-synth:midi_in")   # frame-stamped notes, nothing else
         results["latency_after_soak"] = bench_engine.bench_latency(rig)
+        rig.sender.client.disconnect(rig.sender.midi_out, "vae-synth:midi_in")
 
         # the trivial client alone: the engine's stream stopped
         rig.stream.stop()
         phase = Phase(rig, "trivial client alone (engine stream stopped)")
-        drive(rig, args.alone)
+        sender.play(args.alone)
         results["phases"].append(phase.end())
         rig.stream.start()
+        sender.close()
     finally:
         if rig is not None:
             rig.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from vae_synth.evaluate.metrics import class_centroids
 from vae_synth.synth.preset import PCA, PresetClass
 
 
@@ -18,14 +19,21 @@ def class_stats(mu: np.ndarray, labels: np.ndarray, class_names: list[str],
     """
     mu = np.asarray(mu, np.float64)
     labels = np.asarray(labels)
+    # the one definition of a class centre (evaluate.metrics); here over the training clips
+    centres = class_centroids(mu, labels, len(class_names))
+    if fallback_mu is not None and fallback_labels is not None:
+        fallback = class_centroids(np.asarray(fallback_mu, np.float64),
+                                   np.asarray(fallback_labels), len(class_names))
     out = []
     for i, name in enumerate(class_names):
         rows = mu[labels == i]
+        centre = centres[i]
         if len(rows) == 0 and fallback_mu is not None and fallback_labels is not None:
             rows = np.asarray(fallback_mu, np.float64)[np.asarray(fallback_labels) == i]
+            centre = fallback[i]
         if len(rows) == 0:
             raise ValueError(f"class {name!r} has no clip to compute its centroid from")
-        out.append(PresetClass(name, rows.mean(0), rows.std(0), int((labels == i).sum())))
+        out.append(PresetClass(name, centre, rows.std(0), int((labels == i).sum())))
     return out
 
 

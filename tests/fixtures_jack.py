@@ -290,23 +290,22 @@ class JackProbe:
         self._start_frame = -1
         self._pending: collections.deque[tuple[int, bytes]] = collections.deque()
         self.sent: list[tuple[int, bytes]] = []  # (frame actually written, message), in order
-        self.xruns = 0
-        # a flood (see flood()): controller messages written straight from the process callback
-        self._flood_messages = [bytes([0xB9, 1 + 17 * (i % 2), i % 128]) for i in range(256)]
-        self._flood_per_cycle = 0
-        self.flood_cycles_left = 0
-        self.flooded = 0
+        # cycles this client missed (its frame time jumped): counted in the process callback,
+        # not with a Python xrun callback, whose notification thread would wait for the GIL
+        # while jackd writes xrun notifications to it (a full notification socket blocks the
+        # server's notifier and so every client: seen in a 40-minute in-process run)
+        self.missed_cycles = 0
+        self._last_block = -1
         self._closed = False
         self.client.set_process_callback(self._process)
-        self.client.set_xrun_callback(self._xrun)
         self.client.activate()
 
     # -- JACK callbacks (JACK's thread) -------------------------------------------------------
-    def _xrun(self, delay_usecs: float) -> None:
-        self.xruns += 1
-
     def _process(self, frames: int) -> None:
         block_start = self.client.last_frame_time
+        if self._last_block >= 0 and block_start - self._last_block > frames:
+            self.missed_cycles += (block_start - self._last_block) // frames - 1
+        self._last_block = block_start
         self.midi_out.clear_buffer()
         last_offset = 0
         while self._pending and self._pending[0][0] < block_start + frames:
@@ -318,13 +317,6 @@ class JackProbe:
             # empty, and a test then reads `sent` (it once raced between popleft and append).
             self._pending.popleft()
             last_offset = offset
-        if self.flood_cycles_left > 0:
-            per_cycle, messages = self._flood_per_cycle, self._flood_messages
-            for k in range(per_cycle):
-                self.midi_out.write_midi_event(max(last_offset, k * frames // per_cycle),
-                                               messages[(self.flooded + k) % 256])
-            self.flooded += per_cycle
-            self.flood_cycles_left -= 1
         if self._recording:
             if self._start_frame < 0:
                 self._start_frame = block_start
@@ -379,12 +371,6 @@ class JackProbe:
         self._pending.append((int(at_frame), bytes(message)))
         return int(at_frame)
 
-    def flood(self, per_second: int, seconds: float) -> None:
-        """Write controller messages (CC 1 and 18 alternating, sweeping) at ``per_second``,
-        spread evenly over each block, for ``seconds`` of JACK time; ``flooded`` counts them."""
-        self._flood_per_cycle = max(1, round(per_second * self.blocksize / self.samplerate))
-        self.flood_cycles_left = int(seconds * self.samplerate / self.blocksize)
-
     def start_recording(self) -> None:
         self._buffer[:] = 0.0
         self._write_pos = 0
@@ -424,6 +410,72 @@ class JackProbe:
         self._closed = True
         self.client.deactivate()
         self.client.close()
+
+
+_FLOODER = r"""
+import sys, threading, jack
+per_cycle, cycles, note_cycle, target = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+client = jack.Client("flooder", no_start_server=True)
+out = client.midi_outports.register("midi_out")
+messages = [bytes([0xB9, 1 + 17 * (i % 2), i % 128]) for i in range(256)]
+state = {"cycle": -1, "sent": 0}
+done = threading.Event()
+@client.set_process_callback
+def process(frames):
+    out.clear_buffer()
+    cycle = state["cycle"]
+    if cycle < 0 or cycle >= cycles:
+        return
+    if cycle == note_cycle:
+        out.write_midi_event(0, bytes([0x99, 38, 100]))
+    for k in range(per_cycle):
+        out.write_midi_event(k * frames // per_cycle, messages[(state["sent"] + k) % 256])
+    state["sent"] += per_cycle
+    state["cycle"] = cycle + 1
+    if cycle + 1 == cycles:
+        done.set()
+client.activate()
+client.connect(out, target)
+print("ready", flush=True)
+sys.stdin.readline()
+state["cycle"] = 0
+done.wait()
+print(state["sent"], flush=True)
+sys.stdin.readline()
+client.deactivate(); client.close()
+"""
+
+
+class Flooder:
+    """A MIDI flood from a JACK client in a process of its own: ``per_second`` controller
+    messages (CC 1 and 18 alternating, sweeping), spread over each block, for ``seconds`` of JACK
+    time, and one snare note ``note_at`` seconds in. Its own process, because a Python writer in
+    the engine's process falls behind under the GIL, and RtMidi 5.0 then reads events the writer
+    is clearing (jack_midi_event_get fails unchecked: SIGSEGV in _rtmidi, seen here)."""
+
+    def __init__(self, server: JackServer, target: str, per_second: int, seconds: float,
+                 note_at: float):
+        blocksize, rate = server.blocksize, server.samplerate
+        per_cycle = max(1, round(per_second * blocksize / rate))
+        cycles = int(seconds * rate / blocksize)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _FLOODER, str(per_cycle), str(cycles),
+             str(int(note_at * rate / blocksize)), target],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+        self.sent = 0
+
+    def start(self) -> None:
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def wait(self) -> int:
+        """Until the flood is written; returns how many controller messages it wrote."""
+        self.sent = int(self.proc.stdout.readline())
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.flush()
+        self.proc.wait(timeout=10)
+        return self.sent
 
 
 @pytest.fixture

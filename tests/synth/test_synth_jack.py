@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from fixtures_jack import Flooder
 from fixtures_preset import make_test_preset, tone_frequencies
 from synth_rig import band_energy, connect, expected_oneshot, live_engine
 from vae_synth.synth.midi import FLOOD_LIMIT, FLOOD_WINDOW_S
@@ -67,20 +68,32 @@ def _hit(sender, message, gap_s: float = 0.0) -> int:
     return [f for f, m in sender.sent if m == bytes(message)][-1]
 
 
+def _play(sender, engine, message, tries: int = 3) -> None:
+    """Send a note until the engine has it: rtmidi's JACK input loses what arrives in a cycle
+    its client missed (a loaded machine), and these tests are about what the note sounds like."""
+    for _ in range(tries):
+        notes = engine.notes
+        _hit(sender, message)
+        _wait(lambda: engine.notes > notes, timeout=1.0)  # noqa: B023 - used at once
+        if engine.notes > notes:
+            return
+    raise AssertionError(f"{message} never reached the engine in {tries} tries")
+
+
 def test_recorded_one_shot_matches_the_decoded_frame(jack_server, midi_port, jack_probe, tones_preset):
     """Tolerance: 1e-5 absolute per 128-frame block. An xrun on this shared 2-core machine drops
     or repeats a JACK cycle, shifting the rest of the note by whole blocks, so each expected
     block may be found up to 3 blocks early or late; 90 % of the blocks must be found, less 3 for
-    each xrun the recorder saw during the note."""
+    cycle the recorder missed during the note."""
     block = jack_server.blocksize
     with live_engine(tones_preset, jack_server, midi_port) as engine:
         sender, recorder = connect(jack_probe)
         recorder.start_recording()
         time.sleep(0.05)
-        xruns = recorder.xruns
+        xruns = recorder.missed_cycles
         _hit(sender, [0x99, 38, 100], gap_s=0.3)
         recording = recorder.stop_recording()
-        xruns = recorder.xruns - xruns
+        xruns = recorder.missed_cycles - xruns
         want = expected_oneshot(engine.instrument.preset, 1, 100, engine)
     left = recording.audio[:, 0].astype(np.float64)
     # voices start at the first frame of a cycle, and the recording starts at a cycle too
@@ -99,7 +112,7 @@ def test_recorded_one_shot_matches_the_decoded_frame(jack_server, midi_port, jac
         worst = max(worst, best)
         found += best < 1e-5
     print(f"one-shot blocks found to 1e-5: {found}/{blocks}, worst block {worst:.2e}, "
-          f"{xruns} xruns while recording")
+          f"{xruns} cycles missed while recording")
     # the dummy driver's own xruns (about one a second here) each cost a few blocks
     assert blocks - found <= 0.1 * blocks + 3 * xruns
     np.testing.assert_array_equal(recording.audio[:, 0], recording.audio[:, 1])
@@ -140,10 +153,9 @@ def test_limiter_holds_loud_and_nan_models_on_the_real_output(
             time.sleep(0.05)
             _hit(sender, [0xB9, 7, 127])
             for note in (36, 38, 42, 45, 36, 38):
-                _hit(sender, [0x99, note, 127])
+                _play(sender, engine, [0x99, note, 127])
             time.sleep(0.2)
             recording = recorder.stop_recording()
-            _wait(lambda: engine.notes == 6)  # (rtmidi's thread may lag under load)
             assert engine.notes == 6 and engine.callback_errors == 0
         peak = np.abs(recording.audio).max()
         assert np.all(np.isfinite(recording.audio))
@@ -163,8 +175,10 @@ def test_malformed_midi_and_floods_leave_the_engine_playing(jack_server, midi_po
                 [0xF8], [0x99, 36, 200], [0xE9, 0x00]]
         for i, message in enumerate(junk):
             sender.send(message, at_frame=t + i)
+        for i, message in enumerate(junk):   # again a cycle later: a missed cycle loses a batch
+            sender.send(message, at_frame=t + block + i)
         # a flood: 2400 controller messages in 1 s (2400/s), sweeping morph and variation
-        xruns = sender.xruns
+        xruns = sender.missed_cycles + recorder.missed_cycles
         for i in range(2400):
             cc = 1 if i % 2 == 0 else 18
             sender.send([0xB9, cc, (i // 2) % 128], at_frame=t + 2 * block + i * 20)
@@ -176,10 +190,12 @@ def test_malformed_midi_and_floods_leave_the_engine_playing(jack_server, midi_po
         # engine takes what arrives and keeps playing.
         _wait(lambda: stats.malformed + stats.ignored >= 1)
         assert stats.malformed + stats.ignored >= 1, vars(stats)
-        # rtmidi's JACK input loses the events of a cycle its client misses (an xrun: ~6.4
-        # messages a cycle here); the state still ends where it should
-        xruns = sender.xruns - xruns
-        print(f"flood: {engine.router.stats.controls} of 2400 controller messages, {xruns} xruns")
+        # rtmidi's JACK input loses the events of a cycle its client misses (~6.4 messages a
+        # cycle here; the cycles the sender and recorder missed stand for them); the state still ends
+        # where it should
+        xruns = sender.missed_cycles + recorder.missed_cycles - xruns
+        print(f"flood: {engine.router.stats.controls} of 2400 controller messages, {xruns} cycles "
+              f"missed")
         assert engine.router.stats.controls >= 0.95 * 2400 - 7 * xruns
         decoded = engine.decoder.stats
         print(f"flood: {engine.router.stats.messages} messages -> {decoded.states} states "
@@ -384,31 +400,29 @@ def test_a_flood_of_100k_midi_messages_a_second_for_10_s_is_shed_and_counted(
     with live_engine(tones_preset, jack_server, midi_port) as engine:
         sender, recorder = connect(jack_probe)
         before = _onset_latencies(sender, recorder, block)
-        underruns, blocks = engine.underruns, engine.blocks
+        flooder = Flooder(jack_server, "vae-synth:midi_in", per_second=100_000, seconds=10,
+                          note_at=3)          # and a snare note in the middle of the flood
+        underruns, blocks, notes = engine.underruns, engine.blocks, engine.notes
         started = time.monotonic()
-        sender.flood(per_second=100_000, seconds=10)
-        time.sleep(3)
-        notes = engine.notes
-        _hit(sender, [0x99, 38, 100])             # a note in the middle of the flood
-        _wait(lambda: engine.notes > notes, timeout=2)
-        mid_note = engine.notes - notes
-        _wait(lambda: sender.flood_cycles_left == 0, timeout=30)
+        flooder.start()
+        flooded = flooder.wait()
         flood_s = time.monotonic() - started
         flood_blocks = engine.blocks - blocks
+        mid_note = engine.notes - notes
         time.sleep(0.5)
         after = _onset_latencies(sender, recorder, block)
         stats = engine.router.stats
         summary = engine.summary(flood_s)
-        print(f"flood: {sender.flooded} sent in {flood_s:.1f} s, {stats.controls} parsed, "
+        print(f"flood: {flooded} sent in {flood_s:.1f} s, {stats.controls} parsed, "
               f"{stats.dropped} dropped by the guard; engine blocks {flood_blocks} of "
               f"{flood_s * rate / block:.0f} cycles, {engine.underruns - underruns} underruns; "
               f"onset latency before {before}, after {after} frames, mid-flood note {mid_note}, "
-              f"sender xruns {sender.xruns}\n{summary}")
+              f"recorder missed {recorder.missed_cycles} cycles\n{summary}")
     # What Python never sees was lost in JACK: cycles that rtmidi's client, calling Python for
     # every message, did not finish in time. The guard sheds and counts what reaches it.
-    assert sender.flooded >= 900_000
+    assert flooded >= 990_000
     assert stats.dropped > 0                                      # shed, and counted
-    assert stats.controls + stats.dropped <= sender.flooded
+    assert stats.controls + stats.dropped <= flooded
     assert stats.controls <= 1.2 * FLOOD_LIMIT / FLOOD_WINDOW_S * flood_s  # the guard's budget
     assert engine.dropped_midi == stats.dropped and "MIDI messages dropped" in summary
     assert flood_blocks > 0.5 * flood_s * rate / block             # the callback kept running

@@ -166,12 +166,16 @@ def test_resume_after_kill_9(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 180
+        backup_state = out / "checkpoints/backup/current/training_metadata.json"
         while time.time() < deadline:
-            if (out / "history.csv").exists() and len(_history(out)) >= 4:
+            # 4 epochs logged and backed up (on a loaded machine the backup trails the log)
+            if ((out / "history.csv").exists() and len(_history(out)) >= 4
+                    and backup_state.exists()
+                    and json.loads(backup_state.read_text() or "{}").get("epoch", 0) >= 4):
                 break
             time.sleep(0.2)
         else:
-            pytest.fail("training did not reach 4 epochs in 180 s")
+            pytest.fail("training did not reach 4 backed-up epochs in 180 s")
         time.sleep(0.7)  # land somewhere inside an epoch or a checkpoint write
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
