@@ -77,11 +77,11 @@ for line in sys.stdin:
     if not words or words[0] != "go":
         break
     seconds, sweeps, notes, kit = float(words[1]), words[2] == "1", words[3] == "1", words[4:]
-    state.update(sweeps=sweeps, notes=notes, kit=[int(k) for k in kit], done=threading.Event())
     start = client.frame_time + 2 * client.blocksize
-    state["end"] = start + int(seconds * client.samplerate)
-    state["start"] = start
-    state["done"].wait()
+    state.update(sweeps=sweeps, notes=notes, kit=[int(k) for k in kit], start=start,
+                 end=start + int(seconds * client.samplerate))
+    done = state["done"] = threading.Event()  # after the new end: the old one is long past
+    done.wait()
     print("done", flush=True)
 client.deactivate(); client.close()
 """

@@ -211,7 +211,10 @@ def open_model(target: str | os.PathLike, checkpoint: str = "best", device: str 
 def _open_run(path: Path, checkpoint: str) -> EvalModel:
     import numpy as np
     from vae_synth.evaluate.inference import batched
+    from vae_synth.train.backend import import_backend_quietly
     from vae_synth.train.run import load_run
+
+    import_backend_quietly()
 
     run = load_run(path, checkpoint=checkpoint)
     cfg = run.config
@@ -451,6 +454,12 @@ def evaluate(
     present = [c for c in range(len(names)) if np.any(y == c)]
     if len(present) < 2:
         raise EvaluateError(f"need clips of at least 2 classes, got {[names[c] for c in present]}")
+    counts = {names[c]: int(np.sum(y == c)) for c in present}
+    if max(counts.values()) < 2:
+        # recon_ratio and eq. 5.3 compare a clip with other clips of its class
+        raise EvaluateError(f"need at least 2 evaluated clips of one class, got {counts}: "
+                            "evaluate on more clips (a larger split=holdout:FRACTION, or "
+                            "split=none to score every clip)")
     if max_per_class < 3:
         raise EvaluateError("--max-per-class must be at least 3 (eq. 5.3 needs a std of 2 others)")
 

@@ -15,7 +15,10 @@ does the work for any encoder/decoder/classifier triple and its data:
 An interrupted export (exception, Ctrl-C, kill -9) never leaves a half-written preset at ``out``:
 until the final rename the work lives in ``.NAME.export-PID-*`` beside it (removed on failure; after
 a kill -9 it stays hidden until the next export to NAME removes it, and preset listings skip hidden
-folders).
+folders). Exporting over an existing preset replaces only the files export writes (preset.json and
+the model files); its model card, LICENSE, pictures, evaluation.json and anything else a user put
+there are kept. ``force`` replaces the folder whole; the old one stays in place until the new one
+is complete.
 """
 
 from __future__ import annotations
@@ -66,18 +69,23 @@ class ExportResult:
     parity: dict[str, float]  # check name -> max abs error ONNX Runtime vs TensorFlow
     seconds: float
     steps: list[tuple[str, float]] = field(default_factory=list)  # (step, seconds)
+    kept: list[str] = field(default_factory=list)  # files of the old folder export did not write
 
 
 # --------------------------------------------------------------------------------------------
 # Output folder handling
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path, force: bool = False) -> None:
+    """Refuse an ``out`` export must not touch: a file, or a non-empty folder that is not a
+    preset (unless ``force``: then that folder is replaced whole)."""
     if out.exists() and not out.is_dir():
         raise ExportError(f"{out} exists and is not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not (out / PRESET_JSON).is_file():
+    if (not force and out.is_dir() and any(out.iterdir())
+            and not (out / PRESET_JSON).is_file()):
         raise ExportError(f"{out} is a non-empty folder that is not a preset; refusing to replace "
-                          f"it (choose an empty or new --out, or an existing preset to update)")
+                          f"it (choose an empty or new --out, an existing preset to update, or "
+                          f"pass --force to replace this folder and what it holds)")
 
 
 def _remove_stale_exports(out: Path) -> None:
@@ -120,16 +128,46 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _install(tmp: Path, out: Path) -> None:
-    """Move the finished bundle ``tmp`` to ``out``, replacing an existing preset safely."""
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)   # no second copy of a user's big files; the old folder goes
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _carry_over(old: Path, new: Path) -> list[str]:
+    """Put into ``new`` every entry of ``old`` that ``new`` does not have (a model card, LICENSE,
+    pictures, evaluation.json, a user's notes and folders): export replaces only the files it
+    writes. Returns the names carried over, sorted."""
+    kept = []
+    for entry in sorted(old.iterdir(), key=lambda p: p.name):
+        target = new / entry.name
+        if target.exists() or target.is_symlink():
+            continue  # a file this export wrote
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry), target)
+        elif entry.is_dir():
+            shutil.copytree(entry, target, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(str(entry), str(target))
+        kept.append(entry.name)
+    return kept
+
+
+def _install(tmp: Path, out: Path, force: bool = False) -> list[str]:
+    """Move the finished bundle ``tmp`` to ``out``. An existing folder keeps every file this
+    export does not write (returned, sorted), unless ``force``: then it is replaced whole. The old
+    folder stays in place, untouched, until the new one is complete; one rename swaps them."""
+    kept = [] if force or not out.exists() else _carry_over(out, tmp)
     # Flush the files and their folder first: a power cut after the rename must not leave a preset
     # of empty files.
     for path in [*tmp.iterdir(), tmp]:
-        _fsync(path)
+        if path.is_file() or path == tmp:
+            _fsync(path)
     if not out.exists():
         os.rename(tmp, out)
     elif _exchange(tmp, out):
-        shutil.rmtree(tmp)  # now holds the old preset
+        shutil.rmtree(tmp)  # now holds the old folder
     else:
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         os.rename(out, old)
@@ -139,6 +177,7 @@ def _install(tmp: Path, out: Path) -> None:
         _fsync(out.parent)
     except OSError:
         pass  # some filesystems cannot fsync a folder; the rename itself is done
+    return kept
 
 
 # --------------------------------------------------------------------------------------------
@@ -229,18 +268,20 @@ def check_parity(folder: Path, encoder, decoder, classifier, clips: np.ndarray,
 def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str], *, name: str,
                   training: dict[str, Any], description: str | None = None,
                   sustain: bool | None = None, tolerance: float = PARITY_TOLERANCE,
-                  extra: dict[str, Any] | None = None, progress: Progress | None = None
-                  ) -> ExportResult:
+                  extra: dict[str, Any] | None = None, progress: Progress | None = None,
+                  force: bool = False) -> ExportResult:
     """Write a verified preset bundle for these Keras models to ``out`` (atomically).
 
     encoder: audio [N, L] -> (mu [N, D], logvar [N, D]); decoder: z [N, D] -> audio [N, L];
     classifier: z [N, D] -> logits [N, C]. data: ``LabelledAudio``-like (train_x [N, L],
     train_y [N], test_x, test_y, class_names, sample_rate, frame_length).
     training: the preset's ``training`` object (arch, config, data, licence, attribution, metrics).
+    An existing preset at ``out`` keeps the files export does not write (``ExportResult.kept``);
+    ``force`` replaces the folder whole, even one that is not a preset.
     """
     t_start = time.perf_counter()
     out = Path(out).expanduser().absolute()
-    _check_out(out)
+    _check_out(out, force)
     progress = progress or Progress(8, "export")
     class_names = list(data.class_names)
     frame_length, sample_rate = int(data.frame_length), int(data.sample_rate)
@@ -306,13 +347,13 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
         except PresetError as e:
             raise ExportError(f"the exported bundle does not pass the preset checks: {e}") from e
         progress.start(f"installing {out}")
-        _install(tmp, out)
+        kept = _install(tmp, out, force)
         progress.done()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     preset = load_preset(out, check_onnx=False)
-    return ExportResult(out, preset, parity, time.perf_counter() - t_start, progress.steps)
+    return ExportResult(out, preset, parity, time.perf_counter() - t_start, progress.steps, kept)
 
 
 def _json_safe(obj: Any) -> Any:
@@ -403,11 +444,12 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
                name: str | None = None, checkpoint: str = "last",
                tolerance: float = PARITY_TOLERANCE, show_progress: bool = True,
                licence: str | None = None, attribution: str | None = None,
-               load_run: Callable | None = None) -> ExportResult:
+               load_run: Callable | None = None, force: bool = False) -> ExportResult:
     """Export the run in ``run_dir`` (written by ``vae-synth train``) to the preset ``out``.
 
     name: the preset's name (default: ``out``'s folder name). checkpoint: ``last`` or ``best``.
     licence / attribution: of the training data, when the run's config has none (or to correct it).
+    force: replace ``out`` whole (see :func:`export_models`).
     Raises ExportError for plain (non-variational) runs, parity failures and unusable folders.
     """
     run_dir = Path(run_dir).expanduser()
@@ -420,13 +462,12 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
             f"{run_dir} is a plain (non-variational) autoencoder run (trained with --plain): it has "
             f"no latent distribution and no classifier to play, so it cannot become a preset. "
             f"Train without --plain to export.")
-    _check_out(out.absolute())
+    _check_out(out.absolute(), force)
     progress = Progress(9, "export", enabled=show_progress)
-    # TensorFlow prints its start-up lines on import and on first device use: let it, before the
-    # progress display starts.
-    import tensorflow as tf
+    # TensorFlow starts (and probes CUDA) before the progress display does, its noise filtered
+    from vae_synth.train.backend import import_backend_quietly
 
-    tf.config.list_logical_devices()
+    import_backend_quietly()
 
     progress.start(f"loading run {run_dir} ({checkpoint} checkpoint)")
     if load_run is None:
@@ -463,4 +504,5 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
         name=name or out.name, training=training, sustain=sustain, tolerance=tolerance,
         # the run folder's name, not its path: a preset is shared, this machine's folders are not
         extra={"run_dir": run_dir.absolute().name, "checkpoint": checkpoint}, progress=progress,
+        force=force,
     )

@@ -22,8 +22,8 @@ say() { printf '\033[1mvae-synth setup:\033[0m %s\n' "$*" >&2; }
 
 case "$mode" in
   play) system_packages=(libportaudio2 libasound2); extras="" ;;
-  # The test rig runs a real JACK server; a player's desktop never gets one pushed onto it.
-  test) system_packages=(libportaudio2 libasound2 jackd2); extras="[train,dev]" ;;
+  # The test rig runs a real JACK server (and the terminal test a tmux); a player's desktop never gets them.
+  test) system_packages=(libportaudio2 libasound2 jackd2 tmux); extras="[train,dev]" ;;
   plugin) system_packages=(libportaudio2 libasound2); extras="" ;;
   *) echo "usage: scripts/setup.sh play|test|plugin [args...]" >&2; exit 2 ;;
 esac
@@ -68,7 +68,9 @@ install_python_packages() {
   fi
   say "installing vae-synth$extras into $venv (first time: a few minutes)"
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e ".$extras"
+  # -qq: errors still print; setuptools' "Editable installation" note (information only, shown for
+  # any editable install of a package-dir layout) does not
+  "$venv/bin/python" -m pip install -qq -e ".$extras"
   echo "$wanted" > "$stamp"
 }
 

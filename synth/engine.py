@@ -144,7 +144,7 @@ class Engine:
         self.learn_store = LearnStore(preset.name, learn_path) if learn else None
         self.router = MidiRouter(self.ring, self.snapshot, self._controls_for(preset), channel,
                                  on_latent_change=self._wake_decoder, on_program=self.program,
-                                 learn_store=self.learn_store)
+                                 learn_store=self.learn_store, on_learned=self._learned)
         self.pool = VoicePool(voices, self.samplerate, self.max_frames)
         self.output = OutputStage(self.samplerate, self.max_frames)
         self._mix = np.zeros((2, self.max_frames), dtype=np.float64)
@@ -160,6 +160,7 @@ class Engine:
         self.blocks = 0
         self.notes = 0
         self.unmapped_notes = 0
+        self.unmapped_by_note = np.zeros(128, dtype=np.int64)  # [128] note-ons with no pad
         self.underruns = 0
         self.callback_errors = 0
         self.callback_error: str | None = None
@@ -170,8 +171,14 @@ class Engine:
     def _controls_for(self, preset) -> dict[int, str]:
         controls = dict(preset.midi.controls)
         if self.learn_store is not None:
-            controls.update(self.learn_store.load())
+            controls = self.learn_store.apply(controls)
         return controls
+
+    def _learned(self, cc: int, name: str, error: str | None) -> None:
+        """MIDI learn bound a controller (MIDI thread): say so on the status display (a binding
+        that could not be saved is reported by the learn store's ``error``, which play prints)."""
+        self.messages.append(f"CC {cc} → {name}, saved" if error is None
+                             else f"CC {cc} → {name}, not saved")
 
     def start(self) -> None:
         """Start the decode thread (live play). ``render`` decodes synchronously instead.
@@ -198,10 +205,15 @@ class Engine:
 
     # -- program change --------------------------------------------------------------------
     def program(self, number: int, wait: bool = False) -> None:
-        """Switch to ``programs[number % len]`` on a loader thread (audio keeps running)."""
+        """Switch to ``programs[number]`` on a loader thread (audio keeps running); a number
+        with no preset is reported and changes nothing."""
         if not self.programs or self._loading:
             return
-        target = self.programs[number % len(self.programs)]
+        if not 0 <= number < len(self.programs):
+            self.messages.append(f"program {number}: no preset has that number (0-"
+                                 f"{len(self.programs) - 1}; `vae-synth presets` lists them)")
+            return
+        target = self.programs[number]
         self._loading = True
         thread = threading.Thread(target=self._load_program, args=(target,), daemon=True,
                                   name="vae-synth-program")
@@ -316,6 +328,7 @@ class Engine:
         c = int(inst.note_class[note])
         if c < 0:
             self.unmapped_notes += 1
+            self.unmapped_by_note[note] += 1
             return
         values = self.snapshot.values
         decay = values[_DECAY]

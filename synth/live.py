@@ -24,7 +24,32 @@ STALL_S = 2.0  # an active stream without a callback this long: the audio server
 
 
 class AudioUnavailable(RuntimeError):
-    """No usable audio output; the message says what was tried."""
+    """No usable audio output; the message says what was tried, ``hint`` what to do instead."""
+
+    def __init__(self, message: str, hint: str = NO_AUDIO_HINT):
+        super().__init__(message)
+        self.hint = hint
+
+
+def _no_jack_server() -> AudioUnavailable:
+    """--audio-api jack, but PortAudio lists no JACK host API: it does so only while a JACK
+    server runs (and never starts one: JACK_NO_START_SERVER)."""
+    import shutil
+
+    server = os.environ.get("JACK_DEFAULT_SERVER")
+    named = f" named {server!r} (JACK_DEFAULT_SERVER)" if server else ""
+    if shutil.which("jackd") is None and shutil.which("pw-jack") is None:
+        return AudioUnavailable(
+            "--audio-api jack: JACK is not installed (no jackd on the PATH)",
+            "install it (Debian/Ubuntu: apt-get install jackd2) and start a server, or play on "
+            "the default audio device (leave out --audio-api), or render to a file (vae-synth "
+            "render --preset NAME --midi FILE.mid --out OUT.wav)")
+    return AudioUnavailable(
+        f"--audio-api jack: no JACK server{named} is running",
+        "start one first, e.g. `jackd -d alsa -r 48000 -p 128` on your sound card, "
+        "`jackd -d dummy -r 48000 -p 128` without one, or QjackCtl; with PipeWire run "
+        "`pw-jack vae-synth ...`. Or leave out --audio-api to play on the default device, or "
+        "render to a file (vae-synth render --preset NAME --midi FILE.mid --out OUT.wav)")
 
 
 def _sounddevice():
@@ -50,9 +75,12 @@ def resolve_output(audio_api: str | None, device: str | None) -> tuple[int, dict
     if audio_api:
         matches = [k for k, a in enumerate(apis) if audio_api.lower() in a["name"].lower()]
         if not matches:
+            if audio_api.lower() == "jack":
+                raise _no_jack_server()
             names = ", ".join(a["name"] for a in apis) or "none"
             raise AudioUnavailable(f"no PortAudio host API matches {audio_api!r} "
-                                   f"(available: {names})")
+                                   f"(available: {names})",
+                                   "choose one of those, or leave out --audio-api")
         api_index = matches[0]
         outputs = [i for i in outputs if devices[i]["hostapi"] == api_index]
         default = apis[api_index]["default_output_device"]
@@ -86,7 +114,8 @@ def resolve_output(audio_api: str | None, device: str | None) -> tuple[int, dict
 
 def open_midi(engine, api: str | None, port: str | None, audio_api_name: str):
     """Open MIDI inputs; falls back to JACK MIDI when the platform's API is unusable (no ALSA
-    sequencer in containers). Returns (MidiInputs or None, message)."""
+    sequencer in containers). Returns (MidiInputs or None, message). A named ``port`` that no
+    API has is None with a message listing the ports there are: the caller stops there."""
     from vae_synth.synth.midi import MidiInputs
     from vae_synth.synth.quiet import native_stderr_silenced
 
@@ -98,14 +127,13 @@ def open_midi(engine, api: str | None, port: str | None, audio_api_name: str):
             with native_stderr_silenced():
                 inputs.open()
             return inputs, f"MIDI in ({name or 'default API'}): {', '.join(inputs.names())}"
-        except (RuntimeError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - rtmidi raises its own types for missing back ends
             inputs.close()
-            errors.append(f"{name or 'default'}: {exc}")
-            if port not in (None, "virtual"):
-                break
-        except Exception as exc:  # rtmidi raises its own error types for missing back ends
-            inputs.close()
-            errors.append(f"{name or 'default'}: {exc}")
+            errors.append(f"{name or 'default API'}: {exc}")
+    if port not in (None, "virtual"):
+        return None, (f"--midi-in {port}: no MIDI input port of that name ("
+                      + "; ".join(errors) + "). `vae-synth devices` lists the ports; "
+                      "--midi-in virtual opens a port other programs connect to")
     return None, "no MIDI input (" + "; ".join(errors) + "); use the computer keyboard or --demo"
 
 
@@ -149,23 +177,25 @@ def _play(args, preset, watchdog) -> int:
         with watchdog.watch("initialising PortAudio (listing the audio devices)"):
             index, info, api_name = resolve_output(args.audio_api, args.device)
     except AudioUnavailable as exc:
-        print(f"vae-synth: {exc}.\nvae-synth: {NO_AUDIO_HINT}.", file=sys.stderr)
+        print(f"vae-synth: {exc}.\nvae-synth: {exc.hint}.", file=sys.stderr)
         return 1
     samplerate = int(args.samplerate or info["default_samplerate"])
     channels = min(2, int(info["max_output_channels"]))
 
     from vae_synth.synth.engine import Engine, freeze_collector, thaw_collector
-    from vae_synth.synth.keyboard import HELP, Demo, TerminalKeyboard, status_line
-    from vae_synth.synth.preset import PresetError, list_presets
+    from vae_synth.synth.keyboard import (
+        Demo,
+        TerminalKeyboard,
+        legend,
+        status_line,
+        wrap_message,
+    )
+    from vae_synth.synth.midi import program_list
 
-    try:
-        programs = [preset] + [i.path for i in list_presets() if i.path != preset.path]
-    except (PresetError, OSError):
-        programs = [preset]
     try:
         engine = Engine(preset, samplerate, args.blocksize, args.voices, args.midi_channel,
                         device=args.decode_device, interpolation=args.interpolation,
-                        seed=args.seed, programs=programs)
+                        seed=args.seed, programs=program_list(preset))
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"vae-synth: cannot start preset {preset.name}: {exc}", file=sys.stderr)
         return 2
@@ -193,11 +223,19 @@ def _play(args, preset, watchdog) -> int:
         return 1
     with watchdog.watch("opening the MIDI inputs"):
         inputs, midi_message = open_midi(engine, args.midi_api, args.midi_in, api_name)
+    if inputs is None and args.midi_in not in (None, "virtual"):
+        print(f"vae-synth: {midi_message}.", file=sys.stderr)
+        with watchdog.watch("closing the audio output"):
+            stream.close()
+        return 2
     tty = sys.stderr.isatty()
-    print(f"vae-synth: {preset.name} ({len(preset.classes)} classes) on {info['name']} "
-          f"({api_name}), {samplerate} Hz, {args.blocksize}-frame blocks, decode on "
-          f"{engine.instrument.device}", file=sys.stderr)
-    print(f"vae-synth: {midi_message}", file=sys.stderr)
+
+    def say(text: str) -> None:  # on a terminal, wrapped to its width (it never wraps itself)
+        print(("\r\x1b[K" + wrap_message(text)) if tty else f"vae-synth: {text}", file=sys.stderr)
+
+    say(f"{preset.name} ({len(preset.classes)} classes) on {info['name']} ({api_name}), "
+        f"{samplerate} Hz, {args.blocksize}-frame blocks, decode on {engine.instrument.device}")
+    say(midi_message)
 
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -221,7 +259,7 @@ def _play(args, preset, watchdog) -> int:
         if not args.no_keyboard and TerminalKeyboard.available():
             keyboard = TerminalKeyboard(engine, stop.set)
             keyboard.start()
-            print(f"vae-synth: {HELP}", file=sys.stderr)
+            print("\n".join(legend(engine)), file=sys.stderr)
         if args.demo:
             demo = Demo(engine)
             demo.start()
@@ -232,8 +270,7 @@ def _play(args, preset, watchdog) -> int:
             if args.duration is not None and now - t0 >= args.duration:
                 break
             while engine.messages:
-                text = engine.messages.pop(0)
-                print(("\r\x1b[K" if tty else "") + f"vae-synth: {text}", file=sys.stderr)
+                say(engine.messages.pop(0))
             if engine.callback_error and not failed:
                 failed.append(f"audio callback error: {engine.callback_error}")
             learn_store = engine.learn_store
@@ -298,7 +335,8 @@ def _play(args, preset, watchdog) -> int:
         print("\r\x1b[K", end="", file=sys.stderr)
     for text in failed:
         print(f"vae-synth: {text}", file=sys.stderr)
-    print(engine.summary(elapsed))
+    summary = engine.summary(elapsed)
+    print(wrap_message(summary.removeprefix("vae-synth: ")) if sys.stdout.isatty() else summary)
     if gone.is_set():
         # PortAudio and rtmidi cannot be closed on a dead server, nor can the interpreter exit
         # normally (sounddevice's atexit handler would call Pa_Terminate and wait forever)

@@ -56,13 +56,16 @@ class MidiRouter:
     channel: 1..16 to listen on one channel, None for all.
     on_latent_change: called (from the MIDI thread) when a latent parameter moved.
     on_program: called with the program number (0..127) on Program Change.
+    on_learned: called (from the MIDI thread) with (cc, parameter, error) when MIDI learn bound a
+    controller; error is None when the binding was saved, else why it was not.
     """
 
     def __init__(self, ring: ev.EventRing, snapshot: ControlSnapshot,
                  controls: dict[int, str], channel: int | None = None,
                  on_latent_change: Callable[[], None] | None = None,
                  on_program: Callable[[int], None] | None = None,
-                 learn_store: LearnStore | None = None):
+                 learn_store: LearnStore | None = None,
+                 on_learned: Callable[[int, str, str | None], None] | None = None):
         if channel is not None and not 1 <= channel <= 16:
             raise ValueError(f"MIDI channel must be 1-16, got {channel}")
         self.ring = ring
@@ -73,6 +76,7 @@ class MidiRouter:
         self.on_latent_change = on_latent_change
         self.on_program = on_program
         self.learn_store = learn_store
+        self.on_learned = on_learned
         self.learning: str | None = None   # parameter waiting for a controller to move
         self.last_learned: tuple[int, str] | None = None
         self.stats = MidiStats()
@@ -101,10 +105,23 @@ class MidiRouter:
                 self.on_latent_change()
 
     def learn(self, name: str | None) -> None:
-        """Arm MIDI learn: the next controller that moves is bound to parameter ``name``."""
+        """Arm MIDI learn: the next controller that moves is bound to parameter ``name``
+        (None cancels an armed learn)."""
         if name is not None and unknown_parameter(name):
             raise ValueError(unknown_parameter(name))
         self.learning = name
+
+    def forget(self, name: str, preset_controls: dict[int, str]) -> str | None:
+        """Clear the learned binding of parameter ``name``: the preset's own mapping
+        (``preset_controls``) applies to it again. Returns None when saved, else why not."""
+        error = self.learn_store.clear(name) if self.learn_store is not None else None
+        with self._lock:
+            if self.learning == name:
+                self.learning = None
+            kept = {cc: n for cc, n in self.controls.items() if n != name}
+            kept.update({cc: n for cc, n in preset_controls.items() if n == name})
+            self.set_controls(kept)
+        return error
 
     # -- the entry point ---------------------------------------------------------------------
     def rtmidi_callback(self, event, data=None) -> None:
@@ -189,8 +206,9 @@ class MidiRouter:
             self.controls = {k: v for k, v in self.controls.items() if v != name}
             self.controls[cc] = name
             self.last_learned = (cc, name)
-            if self.learn_store is not None:
-                self.learn_store.bind(cc, name)
+            error = self.learn_store.bind(cc, name) if self.learn_store is not None else None
+            if self.on_learned is not None:
+                self.on_learned(cc, name, error)
         name = self.controls.get(cc)
         if name is None:
             st.ignored += 1
@@ -201,15 +219,23 @@ class MidiRouter:
 
 class LearnStore:
     """MIDI-learn bindings per preset, saved to ``$XDG_CONFIG_HOME/vae-synth/midi_learn.json``
-    (default ``~/.config``) as {preset name: {cc: parameter}}; written atomically."""
+    (default ``~/.config``) as {preset name: {cc: parameter}}; written atomically.
+
+    A learned binding replaces the preset's own controllers for that parameter (``apply``);
+    ``clear`` gives a parameter back to the preset's map and ``reset`` forgets whole presets.
+    Methods that write return None when the file was saved, else the reason it was not (also
+    kept in ``error``); a binding that could not be saved still holds for the session.
+    """
 
     def __init__(self, preset_name: str, path: Path | None = None):
         self.preset_name = preset_name
-        if path is None:
-            base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
-            path = Path(base) / "vae-synth" / "midi_learn.json"
-        self.path = Path(path)
+        self.path = Path(path) if path is not None else self.default_path()
         self.error: str | None = None
+
+    @staticmethod
+    def default_path() -> Path:
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(Path.home(), ".config")
+        return Path(base) / "vae-synth" / "midi_learn.json"
 
     def _read_all(self) -> dict:
         try:
@@ -221,7 +247,22 @@ class LearnStore:
             self.error = f"ignoring unreadable MIDI-learn file {self.path}: {exc}"
             return {}
 
+    def _save(self, data: dict, change: str) -> str | None:
+        """Write ``data`` (presets left with no binding dropped); ``change`` says what holds
+        for the session when it cannot be saved."""
+        kept = {k: v for k, v in data.items() if v}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_text(self.path, json.dumps(kept, indent=1, sort_keys=True))
+        except OSError as exc:  # a full or read-only disk: the file on disk is left as it was
+            reason = exc.strerror or str(exc)
+            self.error = (f"could not save MIDI learn to {self.path} ({reason}); {change} lasts "
+                          f"until you quit, the saved mappings are unchanged")
+            return self.error
+        return None
+
     def load(self) -> dict[int, str]:
+        """This preset's learned bindings {cc: parameter}."""
         entry = self._read_all().get(self.preset_name, {})
         out = {}
         if isinstance(entry, dict):
@@ -233,19 +274,103 @@ class LearnStore:
                     continue
         return out
 
-    def bind(self, cc: int, name: str) -> None:
+    def apply(self, controls: dict[int, str]) -> dict[int, str]:
+        """The map in use: the preset's ``controls`` {cc: parameter} with the learned bindings
+        in place of the preset's controllers for the same parameters."""
+        learned = self.load()
+        merged = {cc: name for cc, name in controls.items() if name not in learned.values()}
+        merged.update(learned)
+        return merged
+
+    def bind(self, cc: int, name: str) -> str | None:
+        """Save ``cc`` -> parameter ``name`` (replacing the parameter's earlier binding)."""
         data = self._read_all()
         entry = data.get(self.preset_name)
         entry = {k: v for k, v in entry.items() if v != name} if isinstance(entry, dict) else {}
         entry[str(cc)] = name
         data[self.preset_name] = entry
+        return self._save(data, f"CC {cc} -> {name}")
+
+    def clear(self, name: str) -> str | None:
+        """Forget the learned binding of parameter ``name`` for this preset."""
+        data = self._read_all()
+        entry = data.get(self.preset_name)
+        if not isinstance(entry, dict) or name not in entry.values():
+            return None
+        data[self.preset_name] = {k: v for k, v in entry.items() if v != name}
+        return self._save(data, f"clearing {name}'s learned binding")
+
+    def reset(self, every_preset: bool = False) -> tuple[int, str | None]:
+        """Forget this preset's learned bindings (or every preset's). Returns (bindings removed,
+        None or why the file could not be saved)."""
+        data = self._read_all()
+        names = list(data) if every_preset else [self.preset_name]
+        removed = sum(len(data[n]) for n in names if isinstance(data.get(n), dict))
+        if not any(n in data for n in names):
+            return 0, None
+        for n in names:
+            data.pop(n, None)
+        return removed, self._save(data, "the reset")
+
+
+# -- the map in use, Program Change numbers ----------------------------------------------
+def installed_programs() -> list:
+    """The installed presets in Program Change order: sorted by name, the first of each name on
+    the search path (what ``--preset NAME`` loads). [PresetInfo]"""
+    from vae_synth.synth.preset import list_presets
+
+    return sorted((i for i in list_presets() if not i.shadowed), key=lambda i: i.name)
+
+
+def program_list(current) -> list:
+    """What Program Change n selects: the n-th of :func:`installed_programs`, whatever preset
+    the session started with. ``current`` (the loaded Preset) stands in for its own entry, or
+    comes last when it is not installed (a preset given by path). [Preset | Path]"""
+    from vae_synth.synth.preset import PresetError
+
+    try:
+        paths = [info.path for info in installed_programs()]
+    except (PresetError, OSError):
+        paths = []
+    programs: list = []
+    found = False
+    for path in paths:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_text(self.path, json.dumps(data, indent=1, sort_keys=True))
-        except OSError as exc:  # a full or read-only disk: the file on disk is left as it was
-            reason = exc.strerror or str(exc)
-            self.error = (f"could not save MIDI learn to {self.path} ({reason}); CC {cc} -> "
-                          f"{name} lasts until you quit, the saved mappings are unchanged")
+            same = path.resolve() == current.path.resolve()
+        except OSError:
+            same = False
+        programs.append(current if same else path)
+        found = found or same
+    return programs if found else [*programs, current]
+
+
+def describe_midi_map(preset, store=None) -> list[str]:
+    """Lines describing the MIDI map in use for ``preset``: its pads, every controller binding
+    (marked where MIDI learn replaced the preset's own) and the Program Change numbers."""
+    midi = preset.midi
+    learned = store.load() if store is not None else {}
+    controls = store.apply(midi.controls) if store is not None else dict(midi.controls)
+    lines = [f"MIDI map of preset {preset.name} ({preset.path / 'preset.json'})"]
+    by_class: dict[str, list[int]] = {}
+    for note in sorted(midi.notes):
+        by_class.setdefault(midi.notes[note], []).append(note)
+    lines.append("pads (class: notes), any channel:")
+    lines += [f"  {name:12s} {', '.join(map(str, notes))}" for name, notes in by_class.items()]
+    lines.append("controllers (CC -> control):")
+    for cc in sorted(controls):
+        mark = "  learned" if cc in learned else ""
+        lines.append(f"  CC {cc:3d}  {controls[cc]}{mark}")
+    lines.append(f"  CC {CC_ALL_SOUND_OFF:3d}  all sound off   CC {CC_ALL_NOTES_OFF:3d}  all notes off")
+    if store is not None:
+        lines.append(f"learned bindings: {store.path}"
+                     f"{'' if store.path.exists() else ' (none yet)'}")
+    try:
+        programs = [f"{n} {info.name}" for n, info in enumerate(installed_programs())]
+    except OSError:
+        programs = []
+    if programs:
+        lines.append("program change: " + ", ".join(programs))
+    return lines
 
 
 # -- ports ---------------------------------------------------------------------------------

@@ -662,7 +662,8 @@ def _read_json(json_path: Path) -> Any:
     except UnicodeDecodeError as e:
         raise PresetError(json_path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
     except json.JSONDecodeError as e:
-        raise PresetError(json_path, f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}"
+        # e.msg may end in "at" ("Unterminated string starting at"): the position follows a colon
+        raise PresetError(json_path, f"invalid JSON: {e.msg}: line {e.lineno} column {e.colno}"
                           ) from None
     except RecursionError:
         raise PresetError(json_path, "invalid JSON: nested too deeply") from None

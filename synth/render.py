@@ -1,31 +1,122 @@
-"""Offline render: a MIDI file through the same engine code, sample-accurately, to a WAV file.
+"""Offline render: a MIDI file through the same engine code, sample-accurately, to a sound file.
 
 Events are applied at their exact sample (the engine renders up to the event, hands the raw
 bytes to the same ``MidiRouter`` live play uses, then goes on). Controller moves are decoded
 synchronously before the next note that needs them (or, while sustained voices sound, at the
 move), so the result does not depend on timing: two renders are bit-identical.
+
+The output is checked before any work is done (never one of the inputs, never a folder, a name
+that fits the format) and written through ``vae_synth.synth.atomic``: a failure leaves neither a
+partial file nor a temporary one, and an existing file is replaced only by a complete one.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from vae_synth.synth.atomic import atomic_path
 from vae_synth.synth.engine import Engine
 
 
+@dataclass(frozen=True)
+class OutputFormat:
+    """One ``--format``: libsndfile's container and sample type, and how the summary names it."""
+
+    container: str   # soundfile ``format``
+    subtype: str     # soundfile ``subtype``
+    label: str
+    suffix: str      # the file name ending this format belongs to
+
+
+FORMATS: dict[str, OutputFormat] = {
+    "float": OutputFormat("WAV", "FLOAT", "WAV 32-bit float", ".wav"),
+    "pcm16": OutputFormat("WAV", "PCM_16", "WAV 16-bit PCM", ".wav"),
+    "pcm24": OutputFormat("WAV", "PCM_24", "WAV 24-bit PCM", ".wav"),
+    "flac": OutputFormat("FLAC", "PCM_24", "FLAC 24-bit", ".flac"),
+}
+DEFAULT_FORMAT = "float"
+_SUFFIXES = {".wav": ".wav", ".wave": ".wav", ".flac": ".flac"}
+
+
+class RenderError(ValueError):
+    """The render cannot start or its output cannot be written; the message says why."""
+
+
+def output_format(out_path, name: str | None = None) -> OutputFormat:
+    """The format for ``out_path``: ``name`` when given, else from its ending (``.flac`` -> flac,
+    anything else -> float WAV). Raises RenderError when the name and the ending disagree."""
+    suffix = _SUFFIXES.get(Path(out_path).suffix.lower())
+    if name is None:
+        return FORMATS["flac"] if suffix == ".flac" else FORMATS[DEFAULT_FORMAT]
+    if name not in FORMATS:
+        raise RenderError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
+    fmt = FORMATS[name]
+    if suffix is not None and suffix != fmt.suffix:
+        raise RenderError(f"--format {name} writes {fmt.label}, but {out_path} ends in "
+                          f"{Path(out_path).suffix}; name the file *{fmt.suffix}")
+    return fmt
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_output(out_path, inputs: dict[str, Path]) -> Path:
+    """``out_path`` as a Path, or RenderError: it is a folder, or it is one of ``inputs``
+    ({what: path}, e.g. {"the MIDI file": beat.mid}), which the render would overwrite."""
+    out = Path(out_path).expanduser()
+    if out.is_dir():
+        raise RenderError(f"--out {out_path} is a folder; give a file name, e.g. "
+                          f"{out / 'render.wav'}")
+    for what, path in inputs.items():
+        if _same_file(out, Path(path)):
+            raise RenderError(f"--out {out_path} is {what}; refusing to overwrite an input "
+                              f"(choose another output name)")
+    return out
+
+
 def midi_events(path, samplerate: int) -> list[tuple[int, list[int]]]:
-    """[(sample, message bytes)] of a MIDI file in time order (tempo changes honoured)."""
+    """[(sample, message bytes)] of a MIDI file in time order (tempo changes honoured).
+
+    Raises RenderError with the reason a file cannot be read (missing, empty, not a Standard
+    MIDI File, truncated, bad data)."""
     import mido
 
+    path = Path(path)
+    if path.is_dir():
+        raise RenderError(f"{path}: is a folder, not a MIDI file")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise RenderError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if size == 0:
+        raise RenderError(f"{path}: not a readable MIDI file (it is empty, 0 bytes)")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise RenderError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not head.startswith(b"MThd"):
+        raise RenderError(f"{path}: not a readable MIDI file (a Standard MIDI File starts with "
+                          f"'MThd'; this one starts with {head!r})")
     try:
         midi_file = mido.MidiFile(str(path))
-    except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        raise ValueError(f"{path}: not a readable MIDI file ({exc})") from exc
+        messages = list(midi_file)   # merged tracks, .time = delta in seconds
+    except EOFError:
+        raise RenderError(f"{path}: not a readable MIDI file (truncated: it ends inside a "
+                          f"chunk)") from None
+    except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise RenderError(f"{path}: not a readable MIDI file ({reason})") from None
     events = []
     seconds = 0.0
-    for message in midi_file:  # merged tracks, .time = delta in seconds
+    for message in messages:
         seconds += message.time
         if message.is_meta:
             continue
@@ -72,26 +163,71 @@ class Renderer:
         return out
 
 
+def unmapped_summary(engine: Engine) -> str | None:
+    """One sentence on the notes no pad of the preset plays, or None when every note had one."""
+    if not engine.unmapped_notes:
+        return None
+    counts = engine.unmapped_by_note
+    notes = ", ".join(f"{n} (x{int(counts[n])})" if counts[n] > 1 else str(n)
+                      for n in np.flatnonzero(counts))
+    plural = "s" if engine.unmapped_notes != 1 else ""
+    return (f"{engine.unmapped_notes} note{plural} had no pad in preset {engine.instrument.name!r}"
+            f" and {'were' if plural else 'was'} not played: MIDI note{'s' if ',' in notes else ''}"
+            f" {notes} (`vae-synth midi-map --preset {engine.instrument.name}` shows its pads)")
+
+
+def _write_failure(out: Path, audio: np.ndarray, fmt: OutputFormat, exc: Exception) -> str:
+    """Why libsndfile could not write ``audio``: most often a full disk, which it does not say."""
+    needed = audio.size * {"PCM_16": 2, "PCM_24": 3}.get(fmt.subtype, 4)
+    try:
+        stat = os.statvfs(out.parent)
+        free = stat.f_bavail * stat.f_frsize
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return str(exc)
+    if free < needed:
+        return (f"No space left on device ({free / 1e6:.1f} MB free in {out.parent}, the file "
+                f"needs up to {needed / 1e6:.1f} MB)")
+    return str(exc)
+
+
 def render_file(preset, midi_path, out_path, samplerate: int = 48000, blocksize: int = 128,
                 voices: int = 16, tail_s: float | None = None, interpolation: str = "lerp",
-                seed: int = 0, programs: list | None = None, device: str = "cpu") -> dict:
-    """Render ``midi_path`` with ``preset`` into a float32 stereo WAV at ``out_path`` (written
-    atomically). Returns {"frames", "seconds", "notes", "peak"}."""
+                seed: int = 0, programs: list | None = None, device: str = "cpu",
+                format: str | None = None) -> dict:
+    """Render ``midi_path`` with ``preset`` into a stereo sound file at ``out_path``.
+
+    format: a key of FORMATS (default: from the file name, float WAV unless it ends in .flac).
+    tail_s: seconds after the last event (>= 0; default one decoded frame + 0.1 s); the file
+    always holds at least one sample after the last event, so no event is cut.
+    Nothing is written, and RenderError says why, when the output is a folder or one of the
+    inputs. Returns {"frames", "seconds", "notes", "peak", "format", "unmapped"}.
+    """
     import soundfile as sf
 
+    if tail_s is not None and not (tail_s >= 0 and np.isfinite(tail_s)):
+        raise RenderError(f"--tail must be 0 or more seconds, got {tail_s}")
+    fmt = output_format(out_path, format)
+    inputs = {"the MIDI file being rendered": Path(midi_path),
+              "the preset's preset.json": Path(preset.path) / "preset.json"}
+    inputs.update({f"the preset's {role} file": preset.file(role) for role in preset.files})
+    out = check_output(out_path, inputs)
     events = midi_events(midi_path, samplerate)
     engine = Engine(preset, samplerate, blocksize, voices, device=device,
                     interpolation=interpolation, seed=seed, programs=programs, learn=False)
     if tail_s is None:  # let the last one-shot ring out
         tail = engine.instrument.frame_frames + samplerate // 10
     else:
-        tail = int(tail_s * samplerate)
+        tail = max(1, int(round(tail_s * samplerate)))
     last = events[-1][0] if events else 0
     audio = Renderer(engine).render(events, last + tail)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    sf.write(str(tmp), audio, samplerate, subtype="FLOAT", format="WAV")
-    os.replace(tmp, out_path)
+    if fmt.subtype != "FLOAT":  # integer PCM: the limiter keeps |x| <= 1; clip rounding strays
+        np.clip(audio, -1.0, 1.0, out=audio)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_path(out) as tmp:
+            sf.write(str(tmp), audio, samplerate, subtype=fmt.subtype, format=fmt.container)
+    except RuntimeError as exc:  # libsndfile's errors carry no errno ("System error.")
+        raise RenderError(f"cannot write {out}: {_write_failure(out, audio, fmt, exc)}") from None
     return {"frames": len(audio), "seconds": len(audio) / samplerate, "notes": engine.notes,
-            "peak": float(np.abs(audio).max()) if len(audio) else 0.0}
+            "peak": float(np.abs(audio).max()) if len(audio) else 0.0, "format": fmt.label,
+            "unmapped": unmapped_summary(engine)}

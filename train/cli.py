@@ -251,8 +251,10 @@ def run_train(args: argparse.Namespace) -> int:
             return 0
         if not args.out:
             raise R.RecipeError("--out RUN_DIR is required")
+        from vae_synth.train.backend import import_backend_quietly
         from vae_synth.train.trainer import TrainError, train
 
+        import_backend_quietly()
         try:
             train(recipe, run_options(args, data_root, overrides))
         except TrainError as exc:

@@ -249,9 +249,14 @@ def _load_files(
     frames, kept = [], []
     for i, path in enumerate(files):
         try:
+            if path.stat().st_size == 0:
+                _skip(skipped, path, "empty file (0 bytes)")
+                continue
             audio, sr = read_audio(path)
         except Exception as exc:  # any decoder error means "skip this file", never crash halfway
-            _skip(skipped, path, f"unreadable ({type(exc).__name__}: {exc})")
+            # libsndfile's own words ("Format not recognised."), without the path said again
+            reason = str(getattr(exc, "error_string", "") or exc).rstrip(".")
+            _skip(skipped, path, f"unreadable: {reason}")
             continue
         if np.asarray(audio).size == 0:
             _skip(skipped, path, "empty (no samples)")

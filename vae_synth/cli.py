@@ -17,8 +17,9 @@ from vae_synth import __version__
 # subcommand NAME -> (module defining add_NAME_arguments(parser) and run_NAME(args) -> int, help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "play": ("vae_synth.synth.cli", "play a preset live from MIDI, the computer keyboard or --demo (default)"),
-    "render": ("vae_synth.synth.cli", "render a MIDI file through a preset to a WAV file, offline"),
-    "presets": ("vae_synth.synth.cli", "list the installed presets"),
+    "render": ("vae_synth.synth.cli", "render a MIDI file through a preset to a WAV or FLAC file, offline"),
+    "presets": ("vae_synth.synth.cli", "list the installed presets with their Program Change numbers"),
+    "midi-map": ("vae_synth.synth.cli", "show a preset's MIDI map in use (pads, controllers, learned bindings), or --reset MIDI learn"),
     "devices": ("vae_synth.synth.devices", "list audio output devices and MIDI input ports"),
     "train": ("vae_synth.train.cli", "train a VAE on spoken digits, a folder of one-shots or synthetic data"),
     "export": ("vae_synth.export.cli", "export a trained run to a verified ONNX preset bundle"),
@@ -60,8 +61,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         )
         if name == command:
             module = importlib.import_module(module_name)
-            getattr(module, f"add_{name}_arguments")(sub)
-            sub.set_defaults(_run=getattr(module, f"run_{name}"))
+            function = name.replace("-", "_")
+            getattr(module, f"add_{function}_arguments")(sub)
+            sub.set_defaults(_run=getattr(module, f"run_{function}"))
     return parser
 
 
@@ -85,6 +87,24 @@ def pin_blas_threads() -> None:
             os.environ.setdefault(var, "1")
 
 
+def warnings_as_lines(command: str) -> None:
+    """The project's own warnings (e.g. train.data's DataWarning for a skipped file) as one line
+    each, ``vae-synth COMMAND: message``, not Python's file:line format with a source line."""
+    import warnings
+
+    show = warnings.showwarning
+    default = getattr(show, "default", show)
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("vae_synth."):
+            print(f"vae-synth {command}: {message}", file=file or sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    one_line.default = default
+    warnings.showwarning = one_line
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     argv = _with_default_subcommand(argv)
@@ -92,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         pin_blas_threads()
     parser = build_parser(argv[0] if argv[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
+    warnings_as_lines(args.command)
     try:
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

@@ -139,3 +139,13 @@ def test_probe_sines_on_a_plain_autoencoder(tmp_path, exported_run, capsys):
     # a variational run has no latent signal to read
     rc = main(["evaluate", str(exported_run), "--out", str(tmp_path / "r3"), "--probe-sines", "80"])
     assert rc == 2 and "needs a plain autoencoder" in capsys.readouterr().err
+
+
+def test_one_clip_per_class_is_refused_with_a_reason(exported_preset, tmp_path, capsys):
+    out = tmp_path / "tiny"
+    rc = main(["evaluate", str(exported_preset), "--data", "synthetic:drums?n=4&split=none",
+               "--split", "all", "--out", str(out), "--quiet", "--no-tsne"])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "need at least 2 evaluated clips of one class" in err and "Traceback" not in err
+    assert not (out / "metrics.json").exists()

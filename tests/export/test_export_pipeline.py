@@ -186,28 +186,65 @@ def test_parity_failure_says_by_how_much(exported_preset, run, run_data):
         check_parity(exported_preset, run.encoder, moved, run.classifier, clips)
 
 
-def test_export_cli_writes_a_preset_and_reexport_replaces_it(exported_run, tmp_path, capsys):
+def test_export_cli_writes_a_preset_and_reexport_keeps_what_it_did_not_write(exported_run,
+                                                                            tmp_path, capsys):
     from vae_synth.cli import main
 
     out = tmp_path / "presets" / "mine"
     assert main(["export", str(exported_run), "--out", str(out), "--checkpoint", "best"]) == 0
     captured = capsys.readouterr()
     assert "exported preset 'mine'" in captured.out and "parity max abs err" in captured.out
+    assert "kept from the folder" not in captured.out
     assert "export [9/9] installing" in captured.err  # progress lines
     first = load_preset(out)
     assert first.training["metrics"]["checkpoint"] == "best"
     old_hash = sha256_file(out / "preset.json")
-    (out / "stale-note.txt").write_text("from the old preset")
+    # what a published preset holds beside the models, and a user's own notes and takes
+    mine = {"README.md": b"# mine\nthe model card", "LICENSE": b"CC0", "evaluation.json": b"{}",
+            "morph_strip.png": b"\x89PNG not really", "notes.txt": b"snare too bright",
+            "takes/first.wav": b"RIFF a take"}
+    for name, data in mine.items():
+        (out / name).parent.mkdir(exist_ok=True)
+        (out / name).write_bytes(data)
     assert main(["export", str(exported_run), "--out", str(out), "--name", "renamed", "-q",
                  "--licence", "CC0-1.0", "--attribution", "made by the tests"]) == 0
+    captured = capsys.readouterr()
+    assert ("kept from the folder: LICENSE, README.md, evaluation.json, morph_strip.png, "
+            "notes.txt, takes") in captured.out
     second = load_preset(out)
     assert second.name == "renamed"
     assert (second.training["licence"], second.training["attribution"]) == (
         "CC0-1.0", "made by the tests")
     assert "training_files" not in second.training["config"]  # no local paths in a preset
     assert sha256_file(out / "preset.json") != old_hash
-    assert not (out / "stale-note.txt").exists()  # the folder was replaced, not merged
+    assert {name: (out / name).read_bytes() for name in mine} == mine
     assert sorted(p.name for p in out.parent.iterdir()) == ["mine"]  # no temp folders left
+
+
+def test_force_replaces_a_folder_only_once_the_new_preset_is_complete(exported_run, tmp_path,
+                                                                      monkeypatch, capsys):
+    import vae_synth.export.bundle as bundle
+
+    from vae_synth.cli import main
+
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "thesis.txt").write_text("precious")
+    assert main(["export", str(exported_run), "--out", str(out), "-q"]) == 2
+    assert "pass --force" in capsys.readouterr().err
+
+    def crash(*a, **k):  # late in the export, after the ONNX files were written and checked
+        raise bundle.ExportError("simulated failure before the new preset is complete")
+
+    with monkeypatch.context() as m:
+        m.setattr(bundle, "pca", crash)
+        assert main(["export", str(exported_run), "--out", str(out), "-q", "--force"]) == 2
+    assert [p.name for p in out.iterdir()] == ["thesis.txt"]   # the old folder is still whole
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert main(["export", str(exported_run), "--out", str(out), "-q", "--force"]) == 0
+    assert "kept from the folder" not in capsys.readouterr().out
+    assert load_preset(out).name == "notes" and not (out / "thesis.txt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_plain_runs_are_refused(tmp_path, capsys):

@@ -230,6 +230,15 @@ def test_invalid_json(preset_dir):
     _expect(preset_dir, "preset.json", "invalid JSON", "line 1")
 
 
+def test_an_unterminated_string_names_where_it_starts_once(preset_dir):
+    text = '{"format": "vae-synth-preset", "name": "dru'
+    (preset_dir / "preset.json").write_text(text)
+    err = _expect(preset_dir, "preset.json", "invalid JSON")
+    column = text.index('"dru') + 1
+    assert f"Unterminated string starting at: line 1 column {column}" in str(err)
+    assert "at at" not in str(err)
+
+
 def test_binary_garbage_instead_of_json(preset_dir):
     (preset_dir / "preset.json").write_bytes(b"\xff\xfe\x00garbage")
     _expect(preset_dir, "preset.json", "not UTF-8")

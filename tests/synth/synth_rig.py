@@ -126,3 +126,30 @@ def expected_oneshot(preset, cls: int, velocity: int, engine) -> np.ndarray:
     frame[-len(fade):] *= fade
     gain = velocity / 127 * np.cos(np.pi / 4) * engine.snapshot.get("volume") ** 2
     return dc_block(frame * gain, engine.output.r)
+
+
+def write_midi(path, notes, ccs=(), programs=(), ticks_per_beat=480, bpm=120):
+    """notes: [(seconds, note, velocity, duration)], ccs: [(seconds, cc, value)]."""
+    import mido
+
+    spt = 60.0 / bpm / ticks_per_beat  # seconds per tick
+    events = []
+    for t, note, vel, dur in notes:
+        events.append((t, mido.Message("note_on", note=note, velocity=vel, channel=9)))
+        events.append((t + dur, mido.Message("note_off", note=note, channel=9)))
+    for t, cc, value in ccs:
+        events.append((t, mido.Message("control_change", control=cc, value=value, channel=9)))
+    for t, program in programs:
+        events.append((t, mido.Message("program_change", program=program, channel=9)))
+    events.sort(key=lambda e: e[0])
+    mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+    last = 0
+    for t, msg in events:
+        tick = round(t / spt)
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    mid.save(str(path))
+    return path

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from fixtures_preset import make_test_preset, tone_frequencies
-from synth_rig import band_energy, expected_oneshot, spectral_centroid
+from synth_rig import band_energy, expected_oneshot, spectral_centroid, write_midi
 from vae_synth.synth.output import CEILING
 from vae_synth.synth.preset import load_preset
 
@@ -245,39 +245,12 @@ def test_panic_silences_everything(tones_preset):
     assert np.abs(out[-BLOCK:]).max() < 0.02 * before
 
 
-def _write_midi(path, notes, ccs=(), programs=(), ticks_per_beat=480, bpm=120):
-    """notes: [(seconds, note, velocity, duration)], ccs: [(seconds, cc, value)]."""
-    import mido
-
-    spt = 60.0 / bpm / ticks_per_beat  # seconds per tick
-    events = []
-    for t, note, vel, dur in notes:
-        events.append((t, mido.Message("note_on", note=note, velocity=vel, channel=9)))
-        events.append((t + dur, mido.Message("note_off", note=note, channel=9)))
-    for t, cc, value in ccs:
-        events.append((t, mido.Message("control_change", control=cc, value=value, channel=9)))
-    for t, program in programs:
-        events.append((t, mido.Message("program_change", program=program, channel=9)))
-    events.sort(key=lambda e: e[0])
-    mid = mido.MidiFile(ticks_per_beat=ticks_per_beat)
-    track = mido.MidiTrack()
-    mid.tracks.append(track)
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
-    last = 0
-    for t, msg in events:
-        tick = round(t / spt)
-        track.append(msg.copy(time=tick - last))
-        last = tick
-    mid.save(str(path))
-    return path
-
-
 def test_render_is_sample_accurate_and_bit_identical(tones_preset, tmp_path):
     from vae_synth.synth.render import render_file
 
     notes = [(0.25 * i, (36, 38, 42, 45)[i % 4], 100, 0.1) for i in range(12)]
     ccs = [(0.02 * i, 1, (i * 5) % 128) for i in range(150)]  # morph automation
-    midi = _write_midi(tmp_path / "beat.mid", notes, ccs)
+    midi = write_midi(tmp_path / "beat.mid", notes, ccs)
     a = render_file(load_preset(tones_preset), midi, tmp_path / "a.wav")
     # two runs = two processes of the command, as a user would run it
     for name in ("b.wav", "c.wav"):
@@ -309,7 +282,7 @@ def test_render_follows_program_changes(tones_preset, tmp_path):
 
     other = make_test_preset(tmp_path, classes=("zero", "one", "two"), name="digits-like",
                              sample_rate=8000, frame_length=1024)
-    midi = _write_midi(tmp_path / "prog.mid", [(0.0, 36, 100, 0.1), (0.5, 60, 100, 0.1)],
+    midi = write_midi(tmp_path / "prog.mid", [(0.0, 36, 100, 0.1), (0.5, 60, 100, 0.1)],
                        programs=[(0.3, 1)])
     engine = Engine(load_preset(tones_preset), SR, BLOCK, learn=False,
                     programs=[tones_preset, other])
@@ -321,7 +294,7 @@ def test_render_follows_program_changes(tones_preset, tmp_path):
 
 
 def test_cli_render_and_presets(tones_preset, tmp_path):
-    midi = _write_midi(tmp_path / "x.mid", [(0.0, 36, 100, 0.1), (0.1, 38, 100, 0.1)])
+    midi = write_midi(tmp_path / "x.mid", [(0.0, 36, 100, 0.1), (0.1, 38, 100, 0.1)])
     out = tmp_path / "x.wav"
     env_cmd = [sys.executable, "-m", "vae_synth", "render", "--preset", str(tones_preset),
                "--midi", str(midi), "--out", str(out)]
@@ -360,7 +333,7 @@ def test_a_preset_exported_by_export_plays_and_renders(exported_preset, tmp_path
     assert len(bank.oneshots) == len(preset.classes)
     assert all(len(b) == frames and np.all(np.isfinite(b)) for b in bank.oneshots)
     notes = sorted(preset.midi.notes)[:4]
-    midi = _write_midi(tmp_path / "e.mid", [(0.1 * i, n, 110, 0.05) for i, n in enumerate(notes)],
+    midi = write_midi(tmp_path / "e.mid", [(0.1 * i, n, 110, 0.05) for i, n in enumerate(notes)],
                        ccs=[(0.05, 1, 127)])
     out = Renderer(engine).render(midi_events(midi, SR), SR)
     assert engine.notes == len(notes)
@@ -384,7 +357,10 @@ def test_play_without_an_audio_device_says_so_and_suggests_render(tones_preset):
                           text=True, timeout=60, env=env)
     assert time.monotonic() - t0 < 60
     assert done.returncode == 1
-    assert "vae-synth render" in done.stderr and "JACK server" in done.stderr
+    assert "no JACK server named 'vae-synth-no-such-server'" in done.stderr
+    assert "is running" in done.stderr and "jackd -d dummy" in done.stderr  # how to start one
+    assert "vae-synth render" in done.stderr
+    assert "no PortAudio host API" not in done.stderr and "pass --audio-api" not in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -402,7 +378,27 @@ def test_computer_keyboard_demo_pattern_and_status_line(tones_preset):
     assert engine.notes == 4 and engine.snapshot.get("morph") == pytest.approx(0.15)
     keys.key("1")
     assert engine.router.learning == "morph"
-    line = status_line(engine, 1.0)
-    assert "morph 0.15" in line and "voices" in line and "underruns 0" in line
+    line = status_line(engine, 1.0, width=160)
+    assert "morph .15" in line and "voices" in line and "underruns 0" in line
     steps = Demo(engine).pattern()
     assert len(steps) == 16 and {35, 36} & set(steps[0]) and 38 in steps[4]
+
+
+def test_status_line_fits_each_width_and_drops_the_least_important_first(tones_preset):
+    from vae_synth.synth.keyboard import TerminalKeyboard, status_line
+
+    engine = _engine(tones_preset)
+    keys = TerminalKeyboard(engine, on_quit=lambda: None)
+    keys.key("a")
+    _run(engine, 1)
+    engine.underruns = 12345
+    for width in (40, 60, 80, 100, 120, 200):
+        line = status_line(engine, 75.0, width=width)
+        assert len(line) <= width - 1, (width, line)
+        assert "morph .00 var .00 vol .80 pca1 +.00" in line   # the keys' controls, always
+    at_80 = status_line(engine, 75.0, width=80)
+    assert "pad kick" in at_80 and "decode -" in at_80 and "underruns 12345" in at_80
+    assert "[test-tones]" in status_line(engine, 75.0, width=120)
+    assert "dropped MIDI" not in status_line(engine, 75.0, width=200)
+    engine.router.stats.dropped = 3610   # the flood guard shed messages: shown, also at 80
+    assert "dropped MIDI 3610" in status_line(engine, 75.0, width=80)

@@ -139,6 +139,27 @@ def test_folder_bad_files_are_skipped_with_warnings(tmp_path):
     assert np.allclose(np.max(np.abs(data.train_x), axis=1), 1.0)
 
 
+def test_skipped_files_are_one_clean_line_each_on_the_command_line(tmp_path, tones_preset,
+                                                                    capsys):
+    """`vae-synth evaluate PRESET --data folder:...` (no TensorFlow) on a folder with a corrupt
+    and an empty file: one line each, no Python warnings format, no source line."""
+    from vae_synth.cli import main
+
+    root = _make_folder(tmp_path / "drums", classes=("kick", "snare", "tom", "hihat"),
+                        per_class=4, sr=16000)
+    (root / "kick" / "corrupt.wav").write_bytes(b"RIFF\x00\x00garbage")
+    (root / "snare" / "empty.wav").write_bytes(b"")
+    assert main(["evaluate", str(tones_preset), "--data", f"folder:{root}", "--split", "all",
+                 "--out", str(tmp_path / "report"), "--no-tsne", "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert f"vae-synth evaluate: skipping {root / 'kick' / 'corrupt.wav'}: unreadable: " \
+           "Format not recognised" in lines
+    assert f"vae-synth evaluate: skipping {root / 'snare' / 'empty.wav'}: empty file " \
+           "(0 bytes)" in lines
+    assert "vae-synth evaluate: skipped 2 unusable file(s) in total" in lines
+    assert not [line for line in lines if "DataWarning" in line or "warnings.warn" in line]
+
+
 def test_folder_with_nothing_usable_is_clear_error(tmp_path):
     root = tmp_path / "bad"
     (root / "kick").mkdir(parents=True)
