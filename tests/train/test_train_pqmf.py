@@ -193,3 +193,16 @@ def test_subband_dc_block_keeps_offsets_out_of_the_band_edges():
         full = pqmf.synthesis_numpy(offset_k)[0, 512:-512]
         peak = freq[np.argmax(np.abs(np.fft.rfft(full * np.hanning(full.size))))]
         assert peak == pytest.approx(SR / 16 * round((k + 0.5) / 2), abs=5)
+
+
+def test_the_fullband_candidates_recipe_file_loads():
+    """docs/notes/2026-12-02-fullband-drums.recipe.toml: the candidate's recipe stays valid."""
+    from pathlib import Path
+
+    from vae_synth.train.recipe import load_recipe
+
+    path = Path(__file__).resolve().parents[2] / "docs/notes/2026-12-02-fullband-drums.recipe.toml"
+    recipe, _ = load_recipe(str(path))
+    assert (recipe.model.config, recipe.data.sample_rate, recipe.data.frame_length) == (
+        "fullband", SR, FRAME)
+    assert recipe.augment.interp == "fft" and recipe.model.antialias
