@@ -10,7 +10,9 @@ decodes) <= 15 ms p50 and <= 20 ms p99, >= 100x real time.
 
     nice -n 10 .venv/bin/python bench/bench_fullband.py [--runs 100] [--designs a,b,...]
 
-Prints a markdown table; ``--json PATH`` writes the figures.
+Prints a markdown table; ``--json PATH`` writes the figures; ``--record`` writes
+bench/results/fullband.json (then ``python bench/report.py`` regenerates BENCHMARKS.md; the
+record's readings below the table are replaced by the table alone).
 """
 
 from __future__ import annotations
@@ -99,7 +101,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--designs", help="comma-separated subset of: " + ",".join(designs()))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--record", action="store_true", help="write bench/results/fullband.json")
     args = parser.parse_args()
+    from record import load_average, write_record
+
+    load_start = load_average()
 
     from vae_synth.synth.preset import load_preset
     from vae_synth.synth.runtime import make_session
@@ -141,20 +147,26 @@ def main() -> None:
     header = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.machine()}, "
               f"{os.cpu_count()} cores, ORT 1 intra-op thread (spinning off), {args.runs} "
               f"interleaved runs per case")
-    print(header + "\n")
-    print("| design | rate / samples | decoder params | M MACs per class | one class p50 / p99 ms | "
+    lines = []
+    lines.append("| design | rate / samples | decoder params | M MACs per class | one class p50 / p99 ms | "
           "bank of 4 (single calls) p50 / p99 ms | bank as one batch call p50 ms | "
           "x real time (one class) | export parity (max abs) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         params = f"{r['params']:,}" if r["params"] else "–"
         macs = f"{r['macs'] / 1e6:.0f}" if r["macs"] else "–"
         parity = f"{r['parity']:.1e}" if r["parity"] is not None else "–"
-        print(f"| `{name}`: {r['what']} | {r['sample_rate']} / {r['frame']} | {params} | {macs} | "
+        lines.append(f"| `{name}`: {r['what']} | {r['sample_rate']} / {r['frame']} | {params} | {macs} | "
               f"{r['one_p50']:.2f} / {r['one_p99']:.2f} | {r['bank_p50']:.2f} / "
               f"{r['bank_p99']:.2f} | {r['batch_p50']:.2f} | {r['realtime_one']:.0f}x | {parity} |")
+    print(header + "\n")
+    print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps({"header": header, "rows": rows}, indent=1))
+    if args.record:
+        write_record("fullband", title="Full-band drums decoder (44.1 kHz)", about=__doc__,
+                     body="\n".join(lines), packages=("onnxruntime", "tensorflow", "tf2onnx"),
+                     load_start=load_start)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ RESULTS = BENCH / "results"
 REPO = BENCH.parent
 
 # where each benchmark's section goes in BENCHMARKS.md (smaller first); others append after 100
-ORDER = {"train": 10, "decode": 20, "engine": 30, "presets": 40, "plugin": 50}
+ORDER = {"train": 10, "decode": 20, "engine": 30, "presets": 40, "fullband": 45, "plugin": 50}
 
 
 def command_line(argv: list[str] | None = None) -> str:

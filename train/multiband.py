@@ -18,6 +18,9 @@ Model configuration keys (``models.py``)::
     subband_noise: true/false
     subband_dc_block: W (absent/0: off): each waveform sub-band minus its moving average over
         W steps, a notch at the band edges (see ``multiband_output``)
+    subband_dc_block_band0: W0 (absent/0: band 0 left alone): band 0 minus its W0-step moving
+        average, a high-pass near sr / (N W0) (11 Hz for N 16 and W0 256)
+    subband_noise_bias: the noise gains' initial pre-activation (absent: -4, gains near 0.018)
 
 A constant in a sub-band is a steady tone at a band edge (sub-band DC is k / N of Nyquist in
 a cosine-modulated bank): the first fullband decoder, 12 epochs into training on the drums,
@@ -75,15 +78,26 @@ def multiband_output(x, cfg: dict, frame_length: int):
     if window:
         mean = keras.layers.AveragePooling1D(window, strides=1, padding="same",
                                              name="mb_dc_mean")(sub)
-        # band 0's offset is the audio's own DC (its band edge is 0 Hz), not a tone, and the
-        # engine's output stage blocks it; left alone, a kick's fundamental near 40 Hz is not
-        # touched by the notch
-        not_first = np.ones((1, 1, bands), np.float32)
-        not_first[..., 0] = 0.0
-        sub = keras.layers.Subtract(name="mb_dc_block")([sub, mean * not_first])
+        # band 0's offset is the audio's own DC (its band edge is 0 Hz): blocked over its own,
+        # longer window (subband_dc_block_band0), or not at all. Left alone, the first full
+        # run's decoder met the frame-loudness loss with DC and infrasound instead of the
+        # kicks' and toms' fundamentals (0-30 Hz 24-27 dB above the real clips, 30-150 Hz 24-26
+        # dB below; their centres 10 dB quiet)
+        weight = np.ones((1, 1, bands), np.float32)
+        weight[..., 0] = 0.0
+        sub_mean = mean * weight
+        window0 = int(cfg.get("subband_dc_block_band0") or 0)
+        if window0:
+            first = np.zeros((1, 1, bands), np.float32)
+            first[..., 0] = 1.0
+            mean0 = keras.layers.AveragePooling1D(window0, strides=1, padding="same",
+                                                  name="mb_dc_mean0")(sub)
+            sub_mean = sub_mean + mean0 * first
+        sub = keras.layers.Subtract(name="mb_dc_block")([sub, sub_mean])
     if cfg.get("subband_noise"):
         gains = keras.layers.Conv1D(bands, 1, activation="sigmoid", dtype="float32",
-                                    bias_initializer=keras.initializers.Constant(-4.0),
+                                    bias_initializer=keras.initializers.Constant(
+                                        float(cfg.get("subband_noise_bias", -4.0))),
                                     name="mb_noise_gain")(x)
         table = ops.convert_to_tensor(subband_noise_table(steps, bands, taps))
         sub = keras.layers.Add(name="mb_add_noise")([sub, gains * table[None]])
