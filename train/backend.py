@@ -81,4 +81,6 @@ def import_backend_quietly() -> None:
         if keras.config.backend() == "tensorflow":
             import tensorflow as tf
 
-            tf.config.list_logical_devices()
+            # physical, not logical: listing logical devices initialises the runtime, after
+            # which --cpu-replicas and MultiWorkerMirroredStrategy can no longer configure it
+            tf.config.list_physical_devices()
