@@ -246,9 +246,10 @@ class Engine:
     def start(self) -> None:
         """Start the decode thread (live play). ``render`` decodes synchronously instead.
 
-        With the Python callback, also shortens Python's thread switch interval (5 ms -> 0.5 ms):
-        the audio callback waits at most that long for the GIL while another thread runs Python
-        code. With the native mixer, notes are resolved from now on as they arrive."""
+        Also shortens Python's thread switch interval (5 ms -> 0.5 ms): a Python callback (the
+        Python mixer's audio callback, rtmidi's MIDI callback) waits at most that long for the
+        GIL while another thread runs Python code. With the native mixer, notes are resolved
+        from now on as they arrive."""
         on_publish = None
         if self.native is not None:
             with self.native.lock:
@@ -256,9 +257,8 @@ class Engine:
                 self._sync_loops()
                 self.ring = self.router.ring = _NativeEvents(self)
             on_publish = self._bank_published
-        else:
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(5e-4)
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(5e-4)
         self._on_publish = on_publish
         self.instrument.start_decoder(self.snapshot, self.pool.graveyard, on_publish)
 
