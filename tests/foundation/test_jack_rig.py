@@ -31,10 +31,12 @@ def test_tone_through_portaudio_is_recorded_with_level_and_pitch(jack_server, ja
 
     audio = recording.audio[:, 0]
     assert len(audio) >= jack_server.samplerate
-    steady = audio[len(audio) // 10:]  # skip anything the connection may have cut
-    # the level over the cycles the probe recorded (a cycle it missed on a loaded machine is
-    # left as zeros at its own place; counted, not averaged in)
     block = jack_server.blocksize
+    # skip anything the connection may have cut, keeping the recording's cycle grid: a cycle the
+    # probe missed on a loaded machine is left as zeros at its own place, and a block grid that
+    # straddled it would average part of it in
+    steady = audio[len(audio) // 10 // block * block:]
+    # the level over the cycles the probe recorded (missed ones counted, not averaged in)
     blocks = steady[: len(steady) // block * block].reshape(-1, block)
     recorded = blocks[np.abs(blocks).max(axis=1) > 0]
     assert len(recorded) > 0.5 * len(blocks), f"{len(recorded)} of {len(blocks)} cycles recorded"
