@@ -121,7 +121,7 @@ def build_preset(args, tmp: Path) -> Path:
 class Rig:
     """Engine + sender + recorder on one JACK server (see tests/synth/synth_rig.py)."""
 
-    def __init__(self, preset_path: Path):
+    def __init__(self, preset_path: Path, mixing: str = "auto"):
         import sounddevice as sd
         from fixtures_jack import JackProbe, jack_output_device
         from synth_rig import SharedMidiPort
@@ -135,14 +135,12 @@ class Rig:
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.trivial.stdout.readline().strip() == "ready"
         t0 = time.perf_counter()
-        self.engine = Engine(load_preset(preset_path), SR, BLOCK, 16, learn=False)
+        self.engine = Engine(load_preset(preset_path), SR, BLOCK, 16, learn=False, mixing=mixing)
         self.init_s = time.perf_counter() - t0
         self.first_decode_s = self.engine.instrument.bank.decode_s
         self.engine.start()
         freeze_collector()  # as `vae-synth play` does
-        self.stream = sd.OutputStream(samplerate=SR, blocksize=BLOCK, device=jack_output_device(),
-                                      channels=2, dtype="float32", latency="low",
-                                      callback=self.engine.callback)
+        self.stream = self.engine.open_stream(sd, jack_output_device(), 2)
         self.stream.start()
         self.port.router = self.engine.router
 
@@ -326,6 +324,7 @@ def main() -> int:
     parser.add_argument("--soak", type=float, default=60.0)
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--realtime", action="store_true", help="jackd -R")
+    parser.add_argument("--mixer", choices=("auto", "native", "python"), default="auto")
     parser.add_argument("--json", help="write results here too")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-engine-"))
@@ -336,7 +335,8 @@ def main() -> int:
                "load_avg_at_start": os.getloadavg()}
     rig = None
     try:
-        rig = Rig(preset_path)
+        rig = Rig(preset_path, args.mixer)
+        results["mixing"] = rig.engine.mixing
         results["engine_start_s"] = round(rig.init_s, 2)
         results["first_bank_decode_ms"] = round(rig.first_decode_s * 1e3, 2)
         results["latency"] = bench_latency(rig)

@@ -191,11 +191,16 @@ def _play(args, preset, watchdog) -> int:
         wrap_message,
     )
     from vae_synth.synth.midi import program_list
+    from vae_synth.synth.native import NativeUnavailable
 
     try:
         engine = Engine(preset, samplerate, args.blocksize, args.voices, args.midi_channel,
                         device=args.decode_device, interpolation=args.interpolation,
                         seed=args.seed, programs=program_list(preset), mixing=args.mixer)
+    except NativeUnavailable as exc:
+        print(f"vae-synth: --mixer native: {exc}; --mixer python (or auto) mixes in Python",
+              file=sys.stderr)
+        return 2
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"vae-synth: cannot start preset {preset.name}: {exc}", file=sys.stderr)
         return 2

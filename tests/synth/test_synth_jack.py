@@ -297,6 +297,25 @@ def test_play_command_runs_on_jack_and_exits_cleanly_on_sigterm(jack_server, ton
     assert ("mixing in native code" if available()[0] else "mixing in the Python callback") in err
 
 
+def test_play_without_the_native_library_mixes_in_python_and_says_why(jack_server, tones_preset,
+                                                                     tmp_path):
+    import os
+
+    env = dict(os.environ, VAE_SYNTH_NATIVE_LIB=str(tmp_path / "gone.so"))
+    args = [sys.executable, "-m", "vae_synth", "--preset", str(tones_preset), "--audio-api",
+            "jack", "--midi-in", "virtual", "--no-keyboard", "--demo", "--duration", "3"]
+    refused = subprocess.run([*args, "--mixer", "native"], capture_output=True, text=True,
+                             env=env, timeout=60)
+    assert refused.returncode == 2
+    assert "--mixer native: the native mixer is not available" in refused.stderr
+    assert "gone.so is not built" in refused.stderr and "Traceback" not in refused.stderr
+    fallback = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    assert fallback.returncode == 0, fallback.stderr
+    assert "mixing in the Python callback" in fallback.stderr
+    assert "gone.so is not built" in fallback.stderr
+    assert _summary(fallback.stdout) and int(_summary(fallback.stdout)[1]) > 3, fallback.stdout
+
+
 def test_a_midi_port_that_disappears_and_comes_back_is_reconnected(jack_server, tones_preset):
     import jack
 
