@@ -147,6 +147,12 @@ def test_fine_after_it(jack_server, jack_probe):
     assert probe.client.samplerate == jack_server.samplerate
 
 
+def test_skips(jack_server):
+    import pytest
+
+    pytest.skip("a reason the summary shows")
+
+
 def test_passes_but_never_exits(jack_server):
     import atexit
 
@@ -179,6 +185,7 @@ def test_a_test_stuck_in_a_native_call_fails_alone_within_its_hard_limit(tmp_pat
     assert "PASSED test_wedge.py::test_fine_after_it" in done.stdout
     # a child that reported all its phases but never exited fails too (its teardown)
     assert "ERROR test_wedge.py::test_passes_but_never_exits" in done.stdout
-    assert "1 failed, 2 passed, 1 error" in done.stdout
+    assert "SKIPPED [1] test_wedge.py" in done.stdout and "a reason the summary shows" in done.stdout
+    assert "1 failed, 2 passed, 1 skipped, 1 error" in done.stdout
     assert "INTERNALERROR" not in done.stdout + done.stderr
     assert elapsed < 90, elapsed
