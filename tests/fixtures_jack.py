@@ -240,7 +240,7 @@ def jack_server():
             import sounddevice as sd
 
             if not killed:
-                sd._initialize()  # later tests in this session see the machine's own host APIs
+                sd._initialize()  # the pytest run's later tests see the machine's own host APIs
         except Exception:  # noqa: BLE001
             pass
 
