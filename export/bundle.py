@@ -479,11 +479,23 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
     if getattr(run, "plain", False) or run.classifier is None:
         raise ExportError(f"{run_dir} has no classifier/latent distribution (plain run): "
                           f"cannot export")
-    data = run.load_data()
+    from vae_synth.train.data import DataError
+
+    try:
+        data = run.load_data()
+    except DataError as e:  # the clips moved or the data root is elsewhere
+        raise ExportError(f"cannot load the data the run was trained on: {e}") from e
     cfg = run.config
-    sources = cfg.get("sources") or []
-    # The per-file lists hold this machine's paths and grow with the data set: counts are kept.
-    preset_cfg = {k: v for k, v in cfg.items() if k not in ("training_files", "test_files")}
+    # The per-file lists and the data root's path are this machine's; the lists also grow with
+    # the data set: counts are kept.
+    preset_cfg = {k: v for k, v in cfg.items()
+                  if k not in ("training_files", "test_files", "data_root_path")}
+    if "data_root_path" in cfg:  # the run resolved its sources here: name them as given
+        from vae_synth.train.recipe import Recipe
+
+        given = Recipe.from_dict(cfg["recipe"]).run_config(cfg.get("data_root", "."))
+        preset_cfg["sources"], preset_cfg["split"] = given["sources"], given["split"]
+    sources = preset_cfg.get("sources") or []
     training = {
         "arch": str(cfg.get("arch", "")),
         "config": preset_cfg,

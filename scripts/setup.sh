@@ -4,6 +4,10 @@
 #   scripts/setup.sh play [vae-synth options]   player only (no TensorFlow), then `vae-synth ...`
 #   scripts/setup.sh test [pytest options]      everything (train extras, test tools, JACK, the DAW
 #                                               plugin's build), then pytest
+#
+# Both build the native mixer (native/ -> native/build/libvae_synth_mixer.so, one compiler call)
+# when a C++ compiler is there: the audio callback then never waits for Python. Without one the
+# player mixes in Python and says so; under CI (CI=true) the native mixer must build.
 #   scripts/setup.sh plugin                     the player, then build and install the DAW plugin
 #                                               (~/.vst3, ~/.clap, ~/.lv2; see plugin/README.md)
 #
@@ -96,13 +100,48 @@ build_plugin() {
   fi
 }
 
+# The native mixer: rebuilt when a source in native/ is newer than the library. "required" fails
+# the setup when it cannot be built; "optional" says so and leaves the Python mixer.
+build_native() {
+  local need=$1 lib=native/build/libvae_synth_mixer.so log=native/build/build.log cxx=${CXX:-}
+  if [ -z "$cxx" ]; then
+    for candidate in g++ c++ clang++; do
+      if command -v "$candidate" >/dev/null 2>&1; then cxx=$candidate; break; fi
+    done
+  fi
+  if [ -z "$cxx" ]; then
+    [ "$need" = required ] && { say "no C++ compiler (g++) to build the native mixer"; exit 1; }
+    say "no C++ compiler: the player mixes in Python (install g++ for the native mixer)"
+    return 0
+  fi
+  if [ -f "$lib" ] && [ -z "$(find native -maxdepth 1 \( -name '*.cpp' -o -name '*.h' \) -newer "$lib")" ]; then
+    return 0
+  fi
+  mkdir -p native/build
+  say "building the native mixer ($lib)"
+  # -ffp-contract=off: no fused multiply-adds, so the native mix equals the Python one bit for bit
+  if ! "$cxx" -O2 -std=c++17 -fPIC -shared -fvisibility=hidden -ffp-contract=off -Wall -Wextra \
+      -Inative native/mixer.cpp native/player.cpp -o "$lib.tmp" >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$lib.tmp"
+    [ "$need" = required ] && { say "the native mixer did not build (see $log)"; exit 1; }
+    say "the native mixer did not build (see $log): the player mixes in Python"
+    return 0
+  fi
+  mv -f "$lib.tmp" "$lib"
+}
+
 install_system_packages
 install_python_packages
 
 case "$mode" in
-  play) exec "$venv/bin/vae-synth" "$@" ;;
+  play)
+    build_native optional
+    exec "$venv/bin/vae-synth" "$@" ;;
   test)
+    # the plugin's dependencies bring a C++ compiler; then the native mixer
     if [ "${CI:-}" = true ]; then build_plugin required; else build_plugin optional; fi
+    if [ "${CI:-}" = true ]; then build_native required; else build_native optional; fi
     exec "$venv/bin/python" -m pytest "$@" ;;
   plugin)
     build_plugin required

@@ -172,9 +172,10 @@ class BankDecoder(threading.Thread):
     """
 
     def __init__(self, holder, builder: BankBuilder, snapshot: ControlSnapshot,
-                 keepwarm_s: float = 0.25, graveyard=None):
+                 keepwarm_s: float = 0.25, graveyard=None, on_publish=None):
         super().__init__(name="vae-synth-decode", daemon=True)
         self.graveyard = graveyard   # buffers the audio thread let go of: released here
+        self.on_publish = on_publish   # called with the holder after each bank is published
         self.holder = holder
         self.builder = builder
         self.snapshot = snapshot
@@ -232,6 +233,8 @@ class BankDecoder(threading.Thread):
                 break
             bank = self.builder.build(state, [c], base=bank)
             self.holder.bank = bank
+            if self.on_publish is not None:
+                self.on_publish(self.holder)
             self.stats.add(bank.decode_s)
             self._reap()
             self._last_class = c

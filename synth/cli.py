@@ -55,6 +55,10 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interpolation", choices=("lerp", "slerp"), default="lerp",
                         help="morph path: linear or spherical (default lerp)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the variation knob")
+    parser.add_argument("--mixer", choices=("auto", "native", "python"), default="auto",
+                        help="the audio mixer: native (C, the audio callback never waits for "
+                        "Python), python (the fallback), auto (default: native where it is "
+                        "built); both give the same samples")
 
 
 PLAY_EPILOG = f"""\
@@ -174,6 +178,7 @@ def run_render(args: argparse.Namespace) -> int:
     if preset is None:
         return 2
     from vae_synth.synth.midi import program_list
+    from vae_synth.synth.native import NativeUnavailable
     from vae_synth.synth.render import render_file
 
     t0 = time.perf_counter()
@@ -181,8 +186,9 @@ def run_render(args: argparse.Namespace) -> int:
         result = render_file(preset, args.midi, args.out, samplerate=args.samplerate,
                              blocksize=args.blocksize, voices=args.voices, tail_s=args.tail,
                              interpolation=args.interpolation, seed=args.seed,
-                             programs=program_list(preset), format=args.format)
-    except (ValueError, OSError) as exc:
+                             programs=program_list(preset), format=args.format,
+                             mixing=args.mixer)
+    except (ValueError, OSError, NativeUnavailable) as exc:
         print(f"vae-synth render: {exc}", file=sys.stderr)
         return 2
     took = time.perf_counter() - t0

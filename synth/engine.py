@@ -1,9 +1,17 @@
 """The engine: ties MIDI router, decode thread, voice pool and output stage together.
 
-``Engine.process(out)`` is the whole audio-thread job, shared by the sounddevice callback and
-the offline renderer: it drains the event ring, starts voices from the current bank, mixes,
-runs the output stage and copies into ``out``. It allocates no block-sized arrays, takes no lock,
-does no I/O and never calls the model; a note therefore sounds in the block after it arrives.
+``Engine.process(out)`` is the whole audio-thread job, shared by the live stream and the offline
+renderer: it drains the event ring, starts voices from the current bank, mixes, runs the output
+stage and copies into ``out``. It allocates no block-sized arrays, takes no lock, does no I/O and
+never calls the model; a note therefore sounds in the block after it arrives.
+
+Two mixers do that job with the same arithmetic (``mixing``): the native one (``synth/native.py``,
+``native/``), whose PortAudio callback is C and never waits for the GIL, and the pure-Python one
+(``voices.py``, ``output.py``, the sounddevice callback ``Engine.callback``), the fallback where
+the library is not built. With the native mixer Python still decides what plays: each note is
+resolved here (``_note_params``: buffer, gain, pan, rate, group, decay point) and queued for the
+audio side, live as soon as it arrives (``_NativeEvents``), offline at the block where the
+Python callback would have taken it, so that a render is the same sample for sample either way.
 
 Program Change loads another installed preset on a loader thread and swaps the ``Instrument``
 reference when it is ready; voices already sounding keep their buffers and ring out.
@@ -11,6 +19,7 @@ reference when it is ready; voices already sounding keep their buffers and ring 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import math
 import sys
@@ -19,6 +28,7 @@ import time
 
 import numpy as np
 from vae_synth.synth import events as ev
+from vae_synth.synth import native as native_mixer
 from vae_synth.synth.bank import BankBuilder, BankDecoder, SoundBank
 from vae_synth.synth.latent import LatentMap
 from vae_synth.synth.midi import LearnStore, MidiRouter
@@ -38,6 +48,32 @@ _pitch_semitones = PARAMETER["pitch"].value
 _bend_semitones = PARAMETER["bend"].value
 _decay_fraction = PARAMETER["decay"].value
 _decay_off = PARAMETER["decay"].is_off
+
+
+def block_controls(values: np.ndarray) -> tuple[float, float]:
+    """(master gain, playback-rate scale) for the next block from the snapshot's values
+    [len(PARAM_NAMES)]: the volume, pitch and bend tapers of the parameter table."""
+    semitones = _pitch_semitones(values[_PITCH]) + _bend_semitones(values[_BEND])
+    rate_scale = 1.0 if semitones == 0.0 else math.pow(2.0, semitones / 12.0)
+    return _volume_gain(values[_VOLUME]), rate_scale
+
+
+MIXINGS = ("auto", "native", "python")
+
+
+def choose_mixing(mixing: str = "auto") -> tuple[str, str | None]:
+    """("native" | "python", why not native or None) for a requested ``mixing`` of MIXINGS;
+    raises native.NativeUnavailable when "native" was asked for and cannot be had."""
+    if mixing not in MIXINGS:
+        raise ValueError(f"unknown mixing {mixing!r}; choose from {', '.join(MIXINGS)}")
+    if mixing == "python":
+        return "python", "asked for"
+    ok, why = native_mixer.available()
+    if ok:
+        return "native", None
+    if mixing == "native":
+        raise native_mixer.NativeUnavailable(f"the native mixer is not available: {why}")
+    return "python", why
 
 
 def freeze_collector() -> None:
@@ -105,9 +141,12 @@ class Instrument:
     def name(self) -> str:
         return self.preset.name
 
-    def start_decoder(self, snapshot: ControlSnapshot, graveyard=None) -> BankDecoder:
-        """graveyard: the voice pool's (synth.voices.Graveyard), reaped by the decode thread."""
-        self.decoder = BankDecoder(self, self.builder, snapshot, graveyard=graveyard)
+    def start_decoder(self, snapshot: ControlSnapshot, graveyard=None,
+                      on_publish=None) -> BankDecoder:
+        """graveyard: what the mixer let go of (synth.voices.Graveyard, or the native player),
+        reaped by the decode thread; on_publish(instrument): called after each new bank."""
+        self.decoder = BankDecoder(self, self.builder, snapshot, graveyard=graveyard,
+                                   on_publish=on_publish)
         self.decoder.start()
         return self.decoder
 
@@ -121,13 +160,14 @@ class Engine:
     """A playable instrument: ``process(out)`` renders the next block into out [frames, ch].
 
     preset: a loaded ``Preset``; samplerate: the device rate; voices: polyphony;
-    channel: 1-16 or None (all); programs: presets (names or paths) Program Change selects.
+    channel: 1-16 or None (all); programs: presets (names or paths) Program Change selects;
+    mixing: one of MIXINGS ("auto": native where the library is built, else Python).
     """
 
     def __init__(self, preset, samplerate: int, blocksize: int = 128, voices: int = 16,
                  channel: int | None = None, device: str = "auto", interpolation: str = "lerp",
                  seed: int = 0, programs: list | None = None, learn: bool = True,
-                 learn_path=None):
+                 learn_path=None, mixing: str = "auto"):
         if samplerate <= 0 or blocksize <= 0:
             raise ValueError(f"need a positive sample rate and block size, got {samplerate}, "
                              f"{blocksize}")
@@ -137,35 +177,47 @@ class Engine:
         self.device = device
         self.interpolation = interpolation
         self.seed = seed
+        self.mixing, self.mixing_note = choose_mixing(mixing)
         self.snapshot = ControlSnapshot()
-        self.ring = ev.EventRing()
+        self._queue = ev.EventRing()   # what the Python callback (or an offline block) drains
+        self.ring = self._queue        # where the router puts events (see start)
         self.instrument = Instrument(preset, self.samplerate, self.snapshot, device,
                                      interpolation, seed, self.max_frames)
         self.learn_store = LearnStore(preset.name, learn_path) if learn else None
         self.router = MidiRouter(self.ring, self.snapshot, self._controls_for(preset), channel,
                                  on_latent_change=self._wake_decoder, on_program=self.program,
                                  learn_store=self.learn_store, on_learned=self._learned)
-        self.pool = VoicePool(voices, self.samplerate, self.max_frames)
+        self.native = None
+        if self.mixing == "native":
+            self.native = native_mixer.NativePlayer(voices, self.samplerate, self.max_frames)
+            self.pool = native_mixer.NativePool(self.native)
+            self.snapshot.on_engine_change = self._engine_controls_changed
+            self._engine_controls_changed()
+        else:
+            self.pool = VoicePool(voices, self.samplerate, self.max_frames)
+        # the Python mixer's output stage (its constants are the native one's too)
         self.output = OutputStage(self.samplerate, self.max_frames)
         self._mix = np.zeros((2, self.max_frames), dtype=np.float64)
         self._loops_bank = None
         self._held_bank = None       # the bank the audio thread last read (see _block)
         self._retired = None         # the instrument a program change replaced (see _load_program)
+        self._on_publish = None      # the decode threads' hook (see start)
         self.programs = list(programs or [])
         self.messages: list[str] = []   # for the status line / log, appended off the audio thread
         self._loading = False
         self.sync_programs = False   # render: load programs synchronously (deterministic)
-        # statistics (written by the audio thread only)
-        self.frames = 0
-        self.blocks = 0
+        # statistics (the Python callback's written by the audio thread only; the native
+        # mixer counts its own, read through the properties below)
+        self._frames = 0
+        self._blocks = 0
         self.notes = 0
         self.unmapped_notes = 0
         self.unmapped_by_note = np.zeros(128, dtype=np.int64)  # [128] note-ons with no pad
-        self.underruns = 0
+        self._underruns = 0
         self.callback_errors = 0
         self.callback_error: str | None = None
-        self.callback_seconds = 0.0
-        self.callback_max = 0.0
+        self._callback_seconds = 0.0
+        self._callback_max = 0.0
 
     # -- set-up ----------------------------------------------------------------------------
     def _controls_for(self, preset) -> dict[int, str]:
@@ -180,14 +232,35 @@ class Engine:
         self.messages.append(f"CC {cc} → {name}, saved" if error is None
                              else f"CC {cc} → {name}, not saved")
 
+    @property
+    def mixing_description(self) -> str:
+        """Which mixer plays, for the start-up line of ``play``."""
+        if self.native is not None:
+            return "mixing in native code (C audio callback, no GIL)"
+        return f"mixing in the Python callback ({self.mixing_note})"
+
+    def _engine_controls_changed(self) -> None:
+        """The native mixer's block controls follow the snapshot (any thread that sets it)."""
+        self.native.set_block_controls(*block_controls(self.snapshot.values))
+
     def start(self) -> None:
         """Start the decode thread (live play). ``render`` decodes synchronously instead.
 
-        Also shortens Python's thread switch interval (5 ms -> 0.5 ms): the audio callback waits
-        at most that long for the GIL while another thread runs Python code."""
+        Also shortens Python's thread switch interval (5 ms -> 0.5 ms): a Python callback (the
+        Python mixer's audio callback, rtmidi's MIDI callback) waits at most that long for the
+        GIL while another thread runs Python code. With the native mixer, notes are resolved
+        from now on as they arrive."""
+        on_publish = None
+        if self.native is not None:
+            with self.native.lock:
+                self._dispatch_pending()   # whatever came before
+                self._sync_loops()
+                self.ring = self.router.ring = _NativeEvents(self)
+            on_publish = self._bank_published
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(5e-4)
-        self.instrument.start_decoder(self.snapshot, self.pool.graveyard)
+        self._on_publish = on_publish
+        self.instrument.start_decoder(self.snapshot, self.pool.graveyard, on_publish)
 
     def stop(self) -> None:
         self.instrument.stop_decoder()
@@ -232,13 +305,14 @@ class Engine:
             new = Instrument(preset, self.samplerate, self.snapshot, self.device,
                              self.interpolation, self.seed, self.max_frames)
             if live:
-                new.start_decoder(self.snapshot, self.pool.graveyard)
+                new.start_decoder(self.snapshot, self.pool.graveyard, self._on_publish)
             old = self.instrument
             self.router.set_controls(self._controls_for(preset))
             if self.learn_store is not None:
                 self.learn_store.preset_name = preset.name
-            self.instrument = new        # the swap; the callback sees it at its next block
-            self.ring.push(ev.SWAP)
+            with self.native.lock if self.native is not None else contextlib.nullcontext():
+                self.instrument = new    # the swap; the callback sees it at its next block
+                self.ring.push(ev.SWAP)
             old.stop_decoder()
             # kept until the next program change: the audio thread may still hold the last
             # reference for a block, and must not free sessions and banks itself
@@ -249,12 +323,99 @@ class Engine:
         finally:
             self._loading = False
 
+    # -- the stream ------------------------------------------------------------------------
+    def open_stream(self, sd, device, channels: int, finished_callback=None):
+        """A PortAudio output stream (not started) on ``device`` that plays this engine: the
+        native mixer's C callback, or ``callback`` through sounddevice. sd: the sounddevice
+        module."""
+        kwargs = dict(samplerate=self.samplerate, blocksize=self.blocksize, device=device,
+                      channels=channels, dtype="float32", latency="low",
+                      finished_callback=finished_callback)
+        if self.native is None:
+            return sd.OutputStream(callback=self.callback, **kwargs)
+        self.native.set_channels(channels)
+        callback, userdata = self.native.stream_callback(sd)
+        # sounddevice hands a cffi function pointer and userdata to Pa_OpenStream unwrapped
+        stream = sd._StreamBase(kind="output", callback=callback, userdata=userdata,
+                                wrap_callback=None, **kwargs)
+        stream.vae_synth_player = self.native   # the callback's userdata lives with the stream
+        return stream
+
+    # -- statistics ------------------------------------------------------------------------
+    @property
+    def underruns(self) -> int:
+        """Callbacks whose status carried PortAudio's output-underflow flag."""
+        return int(self.native.stats().underflows) if self.native is not None \
+            else self._underruns
+
+    @property
+    def blocks(self) -> int:
+        return int(self.native.stats().blocks) if self.native is not None else self._blocks
+
+    @property
+    def frames(self) -> int:
+        return int(self.native.stats().frames) if self.native is not None else self._frames
+
+    @property
+    def callback_seconds(self) -> float:
+        """Time spent in audio callbacks so far."""
+        return self.native.stats().callback_ns * 1e-9 if self.native is not None \
+            else self._callback_seconds
+
+    @property
+    def callback_max(self) -> float:
+        """The longest audio callback so far (seconds)."""
+        return self.native.stats().callback_max_ns * 1e-9 if self.native is not None \
+            else self._callback_max
+
+    # -- native mixing: Python resolves, the audio side plays --------------------------------
+    def _dispatch(self, inst: Instrument, bank: SoundBank, kind: int, a: int, b: int) -> None:
+        """One event for the native mixer, resolved with ``inst`` and ``bank`` (the caller
+        holds ``native.lock``)."""
+        native = self.native
+        if kind == ev.NOTE_ON:
+            params = self._note_params(inst, bank, a, b)
+            if params is not None and native.note_on(*params):
+                inst.priority_class = params[1]
+                self.notes += 1
+        elif kind == ev.NOTE_OFF:
+            native.note_off(a)
+        elif kind == ev.PANIC:
+            native.all_off()
+        elif kind == ev.SWAP:
+            native.all_off()        # loops and classes of the old preset end here
+            native.clear_loops()
+            self._loops_bank = None
+            self._sync_loops()
+
+    def _dispatch_pending(self) -> None:
+        """The events queued for a block, resolved as the Python callback would at that block."""
+        queue = self._queue
+        inst = self.instrument
+        bank = inst.bank
+        while queue.read != queue.write:
+            self._dispatch(inst, bank, *queue.pop())
+
+    def _sync_loops(self) -> None:
+        """Sustained presets: the native loop table follows the current bank."""
+        inst = self.instrument
+        bank = inst.bank
+        if inst.sustain and bank is not self._loops_bank:
+            self.native.set_loops(bank.loops)
+            self._loops_bank = bank
+
+    def _bank_published(self, inst: Instrument) -> None:
+        """The decode thread published a bank (live, native mixing)."""
+        with self.native.lock:
+            if inst is self.instrument:
+                self._sync_loops()
+
     # -- the audio thread ------------------------------------------------------------------
     def callback(self, outdata, frames, time_info, status) -> None:
-        """sounddevice OutputStream callback."""
+        """sounddevice OutputStream callback (the Python mixer)."""
         t0 = time.perf_counter()
         if status.output_underflow:
-            self.underruns += 1
+            self._underruns += 1
         try:
             self.process(outdata)
         except Exception as exc:  # keep the stream alive; report once from the main thread
@@ -263,12 +424,19 @@ class Engine:
             if self.callback_error is None:
                 self.callback_error = f"{type(exc).__name__}: {exc}"
         dt = time.perf_counter() - t0
-        self.callback_seconds += dt
-        if dt > self.callback_max:
-            self.callback_max = dt
+        self._callback_seconds += dt
+        if dt > self._callback_max:
+            self._callback_max = dt
 
     def process(self, out: np.ndarray) -> None:
         """Render the next ``len(out)`` frames into out [frames, channels] float32."""
+        native = self.native
+        if native is not None:
+            with native.lock:
+                self._dispatch_pending()
+                self._sync_loops()
+            native.process(out)
+            return
         frames = out.shape[0]
         start = 0
         while start < frames:
@@ -278,7 +446,7 @@ class Engine:
 
     def _block(self, out: np.ndarray) -> None:
         inst = self.instrument
-        ring = self.ring
+        ring = self._queue
         pool = self.pool
         bank = inst.bank
         if bank is not self._held_bank:
@@ -289,7 +457,11 @@ class Engine:
         while ring.read != ring.write:
             kind, a, b = ring.pop()
             if kind == ev.NOTE_ON:
-                self._note_on(inst, bank, a, b)
+                params = self._note_params(inst, bank, a, b)
+                if params is not None:
+                    pool.note_on(*params)
+                    inst.priority_class = params[1]
+                    self.notes += 1
             elif kind == ev.NOTE_OFF:
                 pool.note_off(a)
             elif kind == ev.PANIC:
@@ -305,11 +477,9 @@ class Engine:
         n = out.shape[0]
         mix = self._mix[:, :n]
         mix.fill(0.0)
-        values = self.snapshot.values
-        semitones = _pitch_semitones(values[_PITCH]) + _bend_semitones(values[_BEND])
-        rate_scale = 1.0 if semitones == 0.0 else math.pow(2.0, semitones / 12.0)
+        gain, rate_scale = block_controls(self.snapshot.values)
         pool.mix(mix[0], mix[1], 0, n, rate_scale)
-        mix *= _volume_gain(values[_VOLUME])
+        mix *= gain
         self.output.process(mix)
         channels = out.shape[1]
         if channels >= 2:
@@ -321,28 +491,27 @@ class Engine:
             np.add(mix[0], mix[1], out=mix[0])
             mix[0] *= 0.5
             out[:, 0] = mix[0]
-        self.frames += n
-        self.blocks += 1
+        self._frames += n
+        self._blocks += 1
 
-    def _note_on(self, inst: Instrument, bank: SoundBank, note: int, velocity: int) -> None:
+    def _note_params(self, inst: Instrument, bank: SoundBank, note: int, velocity: int):
+        """What a note-on plays: (note, class, buffer, gain, pan, rate, group, sustained, loop,
+        stop_at), the arguments of ``VoicePool.note_on``; None (counted) for a note no pad
+        plays."""
         c = int(inst.note_class[note])
         if c < 0:
             self.unmapped_notes += 1
             self.unmapped_by_note[note] += 1
-            return
-        values = self.snapshot.values
-        decay = values[_DECAY]
+            return None
+        decay = self.snapshot.values[_DECAY]
         length = inst.frame_frames
         stop_at = math.inf if _decay_off(decay) else length * _decay_fraction(decay)
         if inst.sustain:
             buf, loop = bank.loops[c], bank.loop
         else:
             buf, loop = bank.oneshots[c], (0, 0)
-        self.pool.note_on(note, c, buf, velocity / 127.0, inst.class_pan[c],
-                          inst.note_rate[note], int(inst.class_group[c]), inst.sustain, loop,
-                          stop_at)
-        inst.priority_class = c
-        self.notes += 1
+        return (note, c, buf, velocity / 127.0, inst.class_pan[c], inst.note_rate[note],
+                int(inst.class_group[c]), inst.sustain, loop, stop_at)
 
     # -- reporting -------------------------------------------------------------------------
     def decode_summary(self) -> str:
@@ -364,3 +533,28 @@ class Engine:
         return (f"vae-synth: {self.notes} notes, {self.underruns} underruns in {seconds:.1f} s, "
                 f"{self.decode_summary()}, preset {self.instrument.name} on "
                 f"{self.instrument.device}{flood}")
+
+
+class _NativeEvents:
+    """The router's ring with the native mixer, live: each event is resolved when it arrives
+    (the audio side never calls back into Python) and queued for the audio side. pending():
+    events queued there; dropped: events its ring or its buffer tokens could not take."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.native = engine.native
+
+    def push(self, kind: int, a: int = 0, b: int = 0) -> bool:
+        engine = self.engine
+        with self.native.lock:
+            inst = engine.instrument
+            dropped = self.native.dropped
+            engine._dispatch(inst, inst.bank, kind, a, b)
+            return self.native.dropped == dropped
+
+    def pending(self) -> int:
+        return self.native.pending()
+
+    @property
+    def dropped(self) -> int:
+        return self.native.dropped

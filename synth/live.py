@@ -195,7 +195,7 @@ def _play(args, preset, watchdog) -> int:
     try:
         engine = Engine(preset, samplerate, args.blocksize, args.voices, args.midi_channel,
                         device=args.decode_device, interpolation=args.interpolation,
-                        seed=args.seed, programs=program_list(preset))
+                        seed=args.seed, programs=program_list(preset), mixing=args.mixer)
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"vae-synth: cannot start preset {preset.name}: {exc}", file=sys.stderr)
         return 2
@@ -213,10 +213,7 @@ def _play(args, preset, watchdog) -> int:
 
     try:
         with watchdog.watch("opening the audio output"):
-            stream = sd.OutputStream(samplerate=samplerate, blocksize=args.blocksize,
-                                     device=index, channels=channels, dtype="float32",
-                                     latency="low", callback=engine.callback,
-                                     finished_callback=finished)
+            stream = engine.open_stream(sd, index, channels, finished_callback=finished)
     except Exception as exc:  # PortAudioError and friends
         print(f"vae-synth: cannot open audio output {info['name']!r} ({api_name}): {exc}.\n"
               f"vae-synth: {NO_AUDIO_HINT}.", file=sys.stderr)
@@ -235,6 +232,7 @@ def _play(args, preset, watchdog) -> int:
 
     say(f"{preset.name} ({len(preset.classes)} classes) on {info['name']} ({api_name}), "
         f"{samplerate} Hz, {args.blocksize}-frame blocks, decode on {engine.instrument.device}")
+    say(engine.mixing_description)
     say(midi_message)
 
     previous = {}

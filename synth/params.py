@@ -139,6 +139,9 @@ class ControlSnapshot:
         self.version = 0          # bumped on every latent-parameter change
         self.xy_touched = False   # the XY pad replaces the morph target once it has been moved
         self.variation_seed = 0   # bumped when the variation knob moves: a fresh sample
+        # called (by the thread that set it) after an engine parameter changed: the native
+        # mixer's block controls follow the snapshot this way
+        self.on_engine_change = None
 
     def set(self, name: str, value: float) -> bool:
         """Set parameter ``name`` to ``value`` in [0, 1]; returns True if it changed the latents."""
@@ -148,6 +151,8 @@ class ControlSnapshot:
             return False
         self.values[i] = value
         if name not in LATENT_PARAMS:
+            if self.on_engine_change is not None:
+                self.on_engine_change()
             return False
         if name in ("x", "y"):
             self.xy_touched = True

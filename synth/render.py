@@ -138,7 +138,7 @@ class Renderer:
         state = engine.snapshot.latent_state()
         if state.version == inst.bank.version:
             return
-        sustaining = inst.sustain and bool(engine.pool.active[: engine.pool.n].any())
+        sustaining = inst.sustain and engine.pool.active_count() > 0
         if engine.ring.pending() or sustaining:
             inst.bank = inst.builder.build(state, base=inst.bank)
 
@@ -193,14 +193,15 @@ def _write_failure(out: Path, audio: np.ndarray, fmt: OutputFormat, exc: Excepti
 def render_file(preset, midi_path, out_path, samplerate: int = 48000, blocksize: int = 128,
                 voices: int = 16, tail_s: float | None = None, interpolation: str = "lerp",
                 seed: int = 0, programs: list | None = None, device: str = "cpu",
-                format: str | None = None) -> dict:
+                format: str | None = None, mixing: str = "auto") -> dict:
     """Render ``midi_path`` with ``preset`` into a stereo sound file at ``out_path``.
 
     format: a key of FORMATS (default: from the file name, float WAV unless it ends in .flac).
     tail_s: seconds after the last event (>= 0; default one decoded frame + 0.1 s); the file
     always holds at least one sample after the last event, so no event is cut.
+    mixing: the engine's mixer (engine.MIXINGS): native and Python render the same samples.
     Nothing is written, and RenderError says why, when the output is a folder or one of the
-    inputs. Returns {"frames", "seconds", "notes", "peak", "format", "unmapped"}.
+    inputs. Returns {"frames", "seconds", "notes", "mixing", "peak", "format", "unmapped"}.
     """
     import soundfile as sf
 
@@ -213,7 +214,8 @@ def render_file(preset, midi_path, out_path, samplerate: int = 48000, blocksize:
     out = check_output(out_path, inputs)
     events = midi_events(midi_path, samplerate)
     engine = Engine(preset, samplerate, blocksize, voices, device=device,
-                    interpolation=interpolation, seed=seed, programs=programs, learn=False)
+                    interpolation=interpolation, seed=seed, programs=programs, learn=False,
+                    mixing=mixing)
     if tail_s is None:  # let the last one-shot ring out
         tail = engine.instrument.frame_frames + samplerate // 10
     else:
@@ -229,5 +231,6 @@ def render_file(preset, midi_path, out_path, samplerate: int = 48000, blocksize:
     except RuntimeError as exc:  # libsndfile's errors carry no errno ("System error.")
         raise RenderError(f"cannot write {out}: {_write_failure(out, audio, fmt, exc)}") from None
     return {"frames": len(audio), "seconds": len(audio) / samplerate, "notes": engine.notes,
+            "mixing": engine.mixing,
             "peak": float(np.abs(audio).max()) if len(audio) else 0.0, "format": fmt.label,
             "unmapped": unmapped_summary(engine)}

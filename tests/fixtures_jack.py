@@ -240,7 +240,7 @@ def jack_server():
             import sounddevice as sd
 
             if not killed:
-                sd._initialize()  # later tests in this session see the machine's own host APIs
+                sd._initialize()  # the pytest run's later tests see the machine's own host APIs
         except Exception:  # noqa: BLE001
             pass
 
@@ -602,8 +602,11 @@ def _run_in_child(item, timeout: float) -> list:
         reports = []
         if report_path.exists():
             for line in report_path.read_text().splitlines():
-                reports.append(config.hook.pytest_report_from_serializable(
-                    config=config, data=json.loads(line)))
+                report = config.hook.pytest_report_from_serializable(
+                    config=config, data=json.loads(line))
+                if report.skipped and isinstance(report.longrepr, list):
+                    report.longrepr = tuple(report.longrepr)  # JSON made the (path, line, reason) a list
+                reports.append(report)
         if problem is None and not any(r.when == "teardown" for r in reports):
             problem = f"the child process running the JACK test ended early (exit status " \
                       f"{child.returncode})"

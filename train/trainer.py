@@ -212,7 +212,8 @@ def train(recipe: Recipe | None, options: RunOptions) -> dict:
             raise TrainError(f"--resume continues the recorded recipe; only how long it trains "
                              f"may change (--epochs, --steps), not {', '.join(changed)}")
         recipe = Recipe.from_run_config(saved).replace(options.overrides)
-        options = dataclasses.replace(options, data_root=saved.get("data_root", "."))
+        options = dataclasses.replace(
+            options, data_root=saved.get("data_root_path") or saved.get("data_root", "."))
     elif recipe is None:
         raise TrainError("no recipe to train (give --recipe or --data)")
     elif config_path.exists() and not options.overwrite:
@@ -223,6 +224,12 @@ def train(recipe: Recipe | None, options: RunOptions) -> dict:
     if not recipe.data.sources:
         raise TrainError("the recipe names no data: give --data SOURCE or a recipe with "
                          "[data] sources")
+
+    data_root_given = saved.get("data_root", ".") if saved else options.data_root
+    # A run folder belongs to this machine: its sources are resolved against the data root's
+    # absolute path, so export, evaluate and --resume find the data from any folder. The root
+    # as given is recorded too (a preset names its data by it, never by this machine's path).
+    options = dataclasses.replace(options, data_root=os.path.abspath(options.data_root))
 
     # data first: a bad SOURCE fails before TensorFlow loads
     sample_rate, frame_length = recipe.rate_and_frame()
@@ -275,10 +282,10 @@ def train(recipe: Recipe | None, options: RunOptions) -> dict:
     if chief:
         if saved:  # the recipe now trains longer: recorded, with the flags that said so
             config = {**saved, "version": RUN_CONFIG_VERSION, "recipe": recipe.to_dict(),
-                      "data_root": options.data_root,
                       "resumes": [*saved.get("resumes", []), dict(options.overrides)]}
         else:
             config = _build_config(recipe, options, data, model_cfg, latent_dim)
+        config["data_root"], config["data_root_path"] = data_root_given, options.data_root
         write_json(config_path, config)
 
     encoder_text = "" if m.encoder == "waveform" else f" with the {m.encoder} encoder"

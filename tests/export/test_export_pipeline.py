@@ -344,3 +344,40 @@ def test_export_help_does_not_load_tensorflow():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True False"
+
+
+@pytest.mark.slow
+def test_a_run_with_a_relative_data_root_exports_from_any_folder(tmp_path, monkeypatch):
+    """A run records its data root's path, so export (and evaluate, --resume) find the clips
+    from another folder; the preset names its data by the root as it was given, never by this
+    machine's path."""
+    import soundfile as sf
+    from vae_synth.export.bundle import export_run
+    from vae_synth.train.recipe import Recipe
+    from vae_synth.train.trainer import RunOptions, train
+
+    kit = tmp_path / "data" / "kit"
+    t = np.arange(4000) / 16000
+    for k, name in enumerate(("kick", "snare")):
+        (kit / name).mkdir(parents=True)
+        for i in range(4):
+            tone = 0.5 * np.sin(2 * np.pi * (120 + 400 * k + 9 * i) * t) * np.exp(-8 * t)
+            sf.write(kit / name / f"{i}.wav", tone, 16000)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    recipe = Recipe.from_dict({
+        "data": {"sources": ["folder:kit?split=holdout:0.25"], "sample_rate": 16000,
+                 "frame_length": 2048},
+        "model": {"arch": "conv", "config": "fast", "latent_dim": 4},
+        "schedule": {"steps": 4, "batch_size": 4, "seed": 0}})
+    train(recipe, RunOptions(out="run", data_root="../data", verbose=0, tensorboard=False,
+                             monitor_every=0, checkpoint_every=100))
+    monkeypatch.chdir(tmp_path)  # elsewhere: ../data means nothing here
+    result = export_run(tmp_path / "work" / "run", tmp_path / "preset", name="kit",
+                        show_progress=False)
+    text = (tmp_path / "preset" / "preset.json").read_text()
+    assert str(tmp_path) not in text
+    training = json.loads(text)["training"]
+    assert training["data"] == "folder:../data/kit?split=holdout:0.25"
+    assert training["config"]["sources"][0] == "folder:../data/kit?split=holdout:0.25"
+    assert result.preset.class_names == ["kick", "snare"]

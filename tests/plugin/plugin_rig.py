@@ -27,8 +27,7 @@ CLAP_HOST = BIN / "vae-synth-clap-host"
 LV2_HOST = BIN / "vae-synth-lv2-host"
 CORE_CHECK = BIN / "vae-synth-core-check"
 RTCHECK = BUILD / "lib" / "libvae_synth_rtcheck.so"
-MIXER_LIB = BUILD / "lib" / "libvae_synth_mixer.so"
-ARTIFACTS = (VST3, CLAP, LV2, CLAP_HOST, LV2_HOST, CORE_CHECK, RTCHECK, MIXER_LIB)
+ARTIFACTS = (VST3, CLAP, LV2, CLAP_HOST, LV2_HOST, CORE_CHECK, RTCHECK)
 CEILING = 10.0 ** (-1.0 / 20.0)
 
 

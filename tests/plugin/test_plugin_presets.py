@@ -134,7 +134,8 @@ VALID = {
     "version 2 with pitch and pan": _edit(lambda d: (d.__setitem__("version", 2),
                                                      d["midi"].__setitem__("pitch", {"41": -6.5}),
                                                      d["midi"].__setitem__("pan", {"kick": 0.2}))),
-    "version 1 without pitch and pan": _edit(lambda d: (d["midi"].pop("pitch", None),
+    "version 1 without pitch and pan": _edit(lambda d: (d.__setitem__("version", 1),
+                                                        d["midi"].pop("pitch", None),
                                                         d["midi"].pop("pan", None))),
 }
 

@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 
 import numpy as np
+import pytest
+
+MIXINGS = ("native", "python")
+
+
+def require_native() -> None:
+    """Skip (outside CI) or fail (CI=true: CI builds it) when the native mixer cannot load."""
+    from vae_synth.synth.native import available
+
+    ok, why = available()
+    if ok:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must build the native mixer (scripts/setup.sh test): {why}")
+    pytest.skip(why)
 
 
 class SharedMidiPort:
@@ -54,9 +70,7 @@ def live_engine(preset_path, jack_server, midi_port: SharedMidiPort, voices: int
                     **engine_kwargs)
     engine.start()
     freeze_collector()  # as `vae-synth play` does: the suite's process holds TensorFlow's objects
-    stream = sd.OutputStream(samplerate=jack_server.samplerate, blocksize=jack_server.blocksize,
-                             device=jack_output_device(), channels=2, dtype="float32",
-                             latency="low", callback=engine.callback)
+    stream = engine.open_stream(sd, jack_output_device(), 2)
     stream.start()
     midi_port.router = engine.router
     try:

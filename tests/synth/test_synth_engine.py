@@ -30,8 +30,8 @@ def _run(engine, blocks: int) -> np.ndarray:
     return out
 
 
-def test_a_note_plays_the_decoded_frame_resampled(tones_preset):
-    engine = _engine(tones_preset)
+def test_a_note_plays_the_decoded_frame_resampled(tones_preset, mixing):
+    engine = _engine(tones_preset, mixing=mixing)
     preset = engine.instrument.preset
     engine.router.handle([0x99, 38, 100])          # snare = class 1
     out = _run(engine, 60)
@@ -111,8 +111,8 @@ def test_variation_and_xy_change_the_bank_reproducibly(tones_preset):
         10 * band_energy(xy.oneshots[0], SR, f[0] * 0.9, f[0] * 1.1)
 
 
-def test_limiter_holds_a_model_that_outputs_ten(loud_preset):
-    engine = _engine(loud_preset)
+def test_limiter_holds_a_model_that_outputs_ten(loud_preset, mixing):
+    engine = _engine(loud_preset, mixing=mixing)
     for note in (36, 38, 41, 42, 45, 36, 38):
         engine.router.handle([0x99, note, 127])
     engine.snapshot.set("volume", 1.0)
@@ -122,8 +122,8 @@ def test_limiter_holds_a_model_that_outputs_ten(loud_preset):
     assert np.abs(out).max() > 0.5 * CEILING   # it still plays, loudly
 
 
-def test_nan_model_gives_silence_not_noise(nan_preset):
-    engine = _engine(nan_preset)
+def test_nan_model_gives_silence_not_noise(nan_preset, mixing):
+    engine = _engine(nan_preset, mixing=mixing)
     assert engine.instrument.bank.nonfinite == frozenset(range(4))
     for note in (36, 38, 42):
         engine.router.handle([0x99, note, 127])
@@ -191,10 +191,11 @@ def test_decoder_updates_the_played_class_first_without_starving_the_others(tone
 def test_the_audio_thread_never_frees_a_decoded_frame(tones_preset):
     """A voice outlives the bank its frame came from (the knob moved, kick was re-decoded): when
     the voice ends, the audio thread hands the frame to the graveyard instead of freeing it, and
-    it is released only when the graveyard is reaped (by the decode thread)."""
+    it is released only when the graveyard is reaped (by the decode thread). The Python mixer's
+    graveyard; the native mixer's buffer tokens: test_synth_native.py."""
     import weakref
 
-    engine = _engine(tones_preset)
+    engine = _engine(tones_preset, mixing="python")
     inst = engine.instrument
     engine.router.handle([0x99, 36, 100])
     _run(engine, 2)                                  # kick sounds from the first bank
@@ -208,9 +209,9 @@ def test_the_audio_thread_never_frees_a_decoded_frame(tones_preset):
     assert old_kick() is None                        # released here, not on the audio thread
 
 
-def test_sustained_voice_loops_while_held_and_follows_the_morph_knob(tmp_path):
+def test_sustained_voice_loops_while_held_and_follows_the_morph_knob(tmp_path, mixing):
     folder = make_test_preset(tmp_path, name="sus", sustain=True, frame_length=1024)
-    engine = _engine(folder)
+    engine = _engine(folder, mixing=mixing)
     frame_frames = engine.instrument.frame_frames            # 3072 at 48 kHz
     engine.router.handle([0x90, 36, 100])
     held = _run(engine, 4 * frame_frames // BLOCK)          # four frames' worth
@@ -231,8 +232,8 @@ def test_sustained_voice_loops_while_held_and_follows_the_morph_knob(tmp_path):
     assert np.sqrt(np.mean(after[BLOCK * 4:, 0] ** 2)) < 0.05 * np.sqrt(np.mean(moved ** 2))
 
 
-def test_panic_silences_everything(tones_preset):
-    engine = _engine(tones_preset)
+def test_panic_silences_everything(tones_preset, mixing):
+    engine = _engine(tones_preset, mixing=mixing)
     for note in (36, 38, 41, 42):
         engine.router.handle([0x99, note, 127])
     _run(engine, 2)
@@ -387,11 +388,11 @@ def test_computer_keyboard_demo_pattern_and_status_line(tones_preset):
 def test_status_line_fits_each_width_and_drops_the_least_important_first(tones_preset):
     from vae_synth.synth.keyboard import TerminalKeyboard, status_line
 
-    engine = _engine(tones_preset)
+    engine = _engine(tones_preset, mixing="python")
     keys = TerminalKeyboard(engine, on_quit=lambda: None)
     keys.key("a")
     _run(engine, 1)
-    engine.underruns = 12345
+    engine._underruns = 12345   # as the Python callback counts them
     for width in (40, 60, 80, 100, 120, 200):
         line = status_line(engine, 75.0, width=width)
         assert len(line) <= width - 1, (width, line)

@@ -20,9 +20,10 @@ pytestmark = pytest.mark.jack
 
 
 
-def test_note_onset_is_within_one_block_of_the_note(jack_server, midi_port, jack_probe, tones_preset):
+def test_note_onset_is_within_one_block_of_the_note(jack_server, midi_port, jack_probe, tones_preset,
+                                                    mixing):
     block = jack_server.blocksize
-    with live_engine(tones_preset, jack_server, midi_port) as engine:
+    with live_engine(tones_preset, jack_server, midi_port, mixing=mixing) as engine:
         sender, recorder = connect(jack_probe)
         recorder.start_recording()
         time.sleep(0.05)
@@ -80,13 +81,14 @@ def _play(sender, engine, message, tries: int = 3) -> None:
     raise AssertionError(f"{message} never reached the engine in {tries} tries")
 
 
-def test_recorded_one_shot_matches_the_decoded_frame(jack_server, midi_port, jack_probe, tones_preset):
+def test_recorded_one_shot_matches_the_decoded_frame(jack_server, midi_port, jack_probe, tones_preset,
+                                                     mixing):
     """Tolerance: 1e-5 absolute per 128-frame block. An xrun on this shared 2-core machine drops
     or repeats a JACK cycle, shifting the rest of the note by whole blocks, so each expected
     block may be found up to 3 blocks early or late; 90 % of the blocks must be found, less 3 for
     cycle the recorder missed during the note."""
     block = jack_server.blocksize
-    with live_engine(tones_preset, jack_server, midi_port) as engine:
+    with live_engine(tones_preset, jack_server, midi_port, mixing=mixing) as engine:
         sender, recorder = connect(jack_probe)
         recorder.start_recording()
         time.sleep(0.05)
@@ -118,9 +120,10 @@ def test_recorded_one_shot_matches_the_decoded_frame(jack_server, midi_port, jac
     np.testing.assert_array_equal(recording.audio[:, 0], recording.audio[:, 1])
 
 
-def test_morph_knob_changes_the_recorded_spectrum(jack_server, midi_port, jack_probe, tones_preset):
+def test_morph_knob_changes_the_recorded_spectrum(jack_server, midi_port, jack_probe, tones_preset,
+                                                  mixing):
     f = tone_frequencies(4)    # kick 110 Hz; this map's morph target is snare, 165 Hz
-    with live_engine(tones_preset, jack_server, midi_port) as engine:
+    with live_engine(tones_preset, jack_server, midi_port, mixing=mixing) as engine:
         sender, recorder = connect(jack_probe)
         recorder.start_recording()
         time.sleep(0.05)
@@ -145,9 +148,9 @@ def test_morph_knob_changes_the_recorded_spectrum(jack_server, midi_port, jack_p
 
 
 def test_limiter_holds_loud_and_nan_models_on_the_real_output(
-        jack_server, midi_port, jack_probe, loud_preset, nan_preset):
+        jack_server, midi_port, jack_probe, loud_preset, nan_preset, mixing):
     for preset, loud in ((loud_preset, True), (nan_preset, False)):
-        with live_engine(preset, jack_server, midi_port) as engine:
+        with live_engine(preset, jack_server, midi_port, mixing=mixing) as engine:
             sender, recorder = connect(jack_probe)
             recorder.start_recording()
             time.sleep(0.05)
@@ -212,11 +215,25 @@ def test_malformed_midi_and_floods_leave_the_engine_playing(jack_server, midi_po
 
 
 def test_program_change_switches_presets_without_stopping_audio(
-        jack_server, midi_port, jack_probe, tones_preset, tmp_path):
+        jack_server, midi_port, jack_probe, tones_preset, tmp_path, mixing):
+    """The drum map's kick (36) plays before the change and the new map's pad (60) after it;
+    each is silent under the other preset."""
     other = make_test_preset(tmp_path, classes=("zero", "one", "two"), name="other",
                              sample_rate=8000, frame_length=1024)
-    with live_engine(tones_preset, jack_server, midi_port, programs=[tones_preset, other]) as engine:
-        sender, _ = connect(jack_probe)
+    block = jack_server.blocksize
+
+    def heard(sender, recorder, note) -> float:
+        recorder.start_recording()
+        time.sleep(0.05)
+        frame = _hit(sender, [0x99, note, 110], gap_s=0.25)
+        recording = recorder.stop_recording()
+        start = frame - recording.start_frame - block
+        return float(np.abs(recording.audio[max(0, start):start + 20 * block]).max())
+
+    with live_engine(tones_preset, jack_server, midi_port, programs=[tones_preset, other],
+                     mixing=mixing) as engine:
+        sender, recorder = connect(jack_probe)
+        before = {note: heard(sender, recorder, note) for note in (36, 60)}
         blocks = engine.blocks
         _hit(sender, [0xC9, 1])
         deadline = time.monotonic() + 10
@@ -226,9 +243,35 @@ def test_program_change_switches_presets_without_stopping_audio(
         time.sleep(0.1)
         assert engine.blocks > blocks and engine.callback_errors == 0
         assert engine.decoder is not None and engine.decoder.is_alive()
-        _hit(sender, [0x90, 60, 100], gap_s=0.05)      # a note of the new map
-        assert engine.notes == 1 and engine.unmapped_notes == 0
+        after = {note: heard(sender, recorder, note) for note in (36, 60)}
+    print("peaks before the program change", before, "after", after)
+    assert before[36] > 0.05 and before[60] < 1e-3        # the drum map (60 unmapped there)
+    assert after[60] > 0.05 and after[36] < 1e-3          # the new map (36 unmapped there)
+    assert engine.notes == 2 and engine.unmapped_notes == 2
 
+
+def test_panic_silences_held_notes_on_the_real_output(jack_server, midi_port, jack_probe,
+                                                      tmp_path, mixing):
+    """Four sustained notes held, then CC 120: within a block and the 3 ms fade only the DC
+    blocker's decay is left."""
+    held = make_test_preset(tmp_path, name="held", sustain=True, frame_length=1024)
+    block = jack_server.blocksize
+    with live_engine(held, jack_server, midi_port, mixing=mixing) as engine:
+        sender, recorder = connect(jack_probe)
+        recorder.start_recording()
+        time.sleep(0.05)
+        for note in (36, 38, 41, 42):
+            _play(sender, engine, [0x99, note, 120])
+        time.sleep(0.3)
+        panic = _hit(sender, [0xB9, 120, 0], gap_s=0.3)
+        recording = recorder.stop_recording()
+        assert engine.pool.active_count() == 0
+    at = panic - recording.start_frame
+    level_before = np.sqrt(np.mean(recording.audio[at - 4800:at] ** 2))
+    quiet = recording.audio[at + 2 * block + 144:at + 2 * block + 144 + 4800]
+    print(f"RMS before the panic {level_before:.4f}, after {np.sqrt(np.mean(quiet ** 2)):.5f}")
+    assert level_before > 0.02
+    assert np.sqrt(np.mean(quiet ** 2)) < 0.05 * level_before
 
 def test_play_command_runs_on_jack_and_exits_cleanly_on_sigterm(jack_server, tones_preset):
     proc = subprocess.Popen(
@@ -249,6 +292,9 @@ def test_play_command_runs_on_jack_and_exits_cleanly_on_sigterm(jack_server, ton
     match = re.match(r"vae-synth: (\d+) notes, (\d+) underruns in ([\d.]+) s, ", summary)
     assert match, summary
     assert int(match[1]) > 5 and "decode p50" in summary
+    from vae_synth.synth.native import available
+
+    assert ("mixing in native code" if available()[0] else "mixing in the Python callback") in err
 
 
 def test_a_midi_port_that_disappears_and_comes_back_is_reconnected(jack_server, tones_preset):
