@@ -9,6 +9,12 @@ budget of issue 20: one class <= 5 ms p50, a bank of 4 classes (4 single calls, 
 decodes) <= 15 ms p50 and <= 20 ms p99, >= 100x real time.
 
     nice -n 10 .venv/bin/python bench/bench_fullband.py [--runs 100] [--designs a,b,...]
+        [--preset NAME_OR_DIR ...]
+
+``--preset`` (repeatable) times exported preset bundles, trained decoders, in the same
+interleaved rounds instead of the bundled ``drums`` alone (``--designs none``: no untrained
+design), e.g. a 44.1 kHz candidate beside the 22.05 kHz preset:
+``--designs none --preset drums-22k --preset runs/fullband-preset``.
 
 Prints a markdown table; ``--json PATH`` writes the figures; ``--record`` writes
 bench/results/fullband.json (then ``python bench/report.py`` regenerates BENCHMARKS.md; the
@@ -99,7 +105,10 @@ def export_design(cfg: dict, folder: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--designs", help="comma-separated subset of: " + ",".join(designs()))
+    parser.add_argument("--designs", help="comma-separated subset of: " + ",".join(designs())
+                        + " (or none)")
+    parser.add_argument("--preset", action="append", metavar="NAME_OR_DIR",
+                        help="a preset bundle to time (repeatable; default: the bundled drums)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--record", action="store_true", help="write bench/results/fullband.json")
     args = parser.parse_args()
@@ -112,16 +121,22 @@ def main() -> None:
 
     chosen = designs()
     if args.designs:
-        chosen = {k: chosen[k] for k in args.designs.split(",")}
-    preset = load_preset("drums")
-    shipped = {"fixed": make_session(preset.file("decoder"), device="cpu"),
-               "batch": make_session(preset.file("decoder_batch"), device="cpu"),
-               "z": preset.centroids}
-    rows = {"drums": {"what": f"shipped drums decoder ({preset.sample_rate} Hz, "
-                              f"{preset.frame_length} samples)",
+        names = [] if args.designs == "none" else args.designs.split(",")
+        unknown = sorted(set(names) - set(chosen))
+        if unknown:
+            parser.error(f"unknown design(s) {unknown}; expected some of {sorted(chosen)}")
+        chosen = {k: chosen[k] for k in names}
+    rows, sessions = {}, {}
+    for source in args.preset or ["drums"]:
+        preset = load_preset(source)
+        name = preset.name if preset.name not in rows else str(source)
+        sessions[name] = {"fixed": make_session(preset.file("decoder"), device="cpu"),
+                          "batch": make_session(preset.file("decoder_batch"), device="cpu"),
+                          "z": preset.centroids}
+        rows[name] = {"what": f"preset {preset.name} decoder, trained ({preset.sample_rate} "
+                              f"Hz, {preset.frame_length} samples)",
                       "sample_rate": preset.sample_rate, "frame": preset.frame_length,
-                      "params": None, "macs": None, "parity": None}}
-    sessions = {"drums": shipped}
+                      "params": None, "macs": None, "parity": None}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (what, cfg) in chosen.items():
             print(f"... {name}", flush=True)

@@ -156,6 +156,11 @@ def _logspec(n_fft: int = 256, hop: int = 64) -> dict:
 
 ENCODERS = {
     "logspec": [_logspec(256, 64), _c(64, 5, 2), _c(128, 5, 2), _c(128, 5, 2)],
+    # the same front end with 512-point frames and hop 128 (frames a multiple of 1024): at
+    # 44.1 kHz the time-frequency grid ``logspec`` has at 22.05 kHz (86 Hz bins, 2.9 ms hops).
+    # With ``logspec`` at 44.1 kHz a bin is 172 Hz wide, so a kick's 50 Hz and a tom's 120 Hz
+    # fall into the same first bin.
+    "logspec512": [_logspec(512, 128), _c(64, 5, 2), _c(128, 5, 2), _c(128, 5, 2)],
 }
 # ``--encoder waveform+logspec``: the configuration's own encoder and the logspec stack side by
 # side, each with its bottleneck, concatenated before the dense mean and log-variance. On the

@@ -79,7 +79,7 @@ class ModelSection:
                     "(a fixed log-STFT front end and three convolutions) or waveform+logspec "
                     "(both side by side, concatenated before the latent); the decoder, which is "
                     "what the player runs, is the same", "--encoder",
-        choices=("waveform", "logspec", "waveform+logspec"))
+        choices=("waveform", "logspec", "logspec512", "waveform+logspec"))
     latent_dim: int = _field(20, "latent size D", "--latent-dim", minimum=1)
     plain: bool = _field(
         False, "plain (non-variational) autoencoder: the latent is the 1x1 bottleneck signal, "

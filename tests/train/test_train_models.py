@@ -182,6 +182,30 @@ def test_logspec_encoder_is_a_frozen_log_stft_and_exports_to_onnx(tmp_path):
     np.testing.assert_allclose(mu_onnx, np.asarray(enc(x)[0]), atol=1e-4)
 
 
+def test_logspec512_reads_44k_audio_on_the_grid_logspec_reads_22k_audio():
+    """``--encoder logspec512``: 512-point frames every 128 samples, so 32768 samples at 44.1 kHz
+    give the 256 frames of 86 Hz bins (257 of them) that ``logspec`` gives 16384 samples at
+    22.05 kHz (129), and the same latent input (16 bottleneck channels x 32 steps); frames must
+    be a multiple of 1024. (``logspec`` at 44.1 kHz: 172 Hz bins, where a kick's 50 Hz and a
+    tom's 120 Hz share the first two.)"""
+    import keras
+
+    found = {}
+    for name, rate, frame in (("logspec", 22050, 16384), ("logspec512", 44100, 32768)):
+        cfg = models.resolve_config("conv", "fullband", encoder=name)
+        enc = models.build_models(cfg, frame, 10, 4)[0]
+        spec = keras.Model(enc.input, enc.get_layer("enc2_conv").input)
+        sine = np.sin(2 * np.pi * 3 * 86.1328125 * np.arange(frame) / rate)[None]
+        frames = np.asarray(spec(sine.astype(np.float32)))[0]
+        found[name] = (frames.shape, int(np.argmax(frames[100])),
+                       enc.get_layer("mu").input.shape[-1], rate / cfg["encoder"][0]["n_fft"])
+    assert found["logspec"] == ((256, 129), 3, 512, 86.1328125)
+    assert found["logspec512"] == ((256, 257), 3, 512, 86.1328125)
+    with pytest.raises(ValueError, match="not a multiple of the encoder's total stride 1024"):
+        models.build_models(models.resolve_config("conv", "fast", encoder="logspec512"),
+                            4096 + 512, 8, 2)
+
+
 def test_waveform_and_logspec_encoders_side_by_side_export_to_onnx(tmp_path):
     """``--encoder waveform+logspec``: both paths read the same audio, each with its own
     bottleneck; their flattened outputs are concatenated before mu and logvar. Its parameters
