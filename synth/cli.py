@@ -36,13 +36,16 @@ def _positive(value: str) -> int:
     return n
 
 
-def _seconds(value: str) -> float:
+def _tail_seconds(value: str) -> float:
+    from vae_synth.synth.render import MAX_TAIL_S
+
     try:
         seconds = float(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {value!r}") from None
-    if not seconds >= 0 or seconds == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds (0 or more), got {value}")
+        raise argparse.ArgumentTypeError(
+            f"expected seconds (0 to {MAX_TAIL_S:g}), got {value!r}") from None
+    if not 0 <= seconds <= MAX_TAIL_S:
+        raise argparse.ArgumentTypeError(f"expected seconds (0 to {MAX_TAIL_S:g}), got {value}")
     return seconds
 
 
@@ -118,7 +121,7 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> None:
                         + " (default: flac for a .flac name, else float)")
     parser.add_argument("--samplerate", type=_positive, default=48000, metavar="SR",
                         help="output sample rate (default 48000)")
-    parser.add_argument("--tail", type=_seconds, metavar="SECONDS",
+    parser.add_argument("--tail", type=_tail_seconds, metavar="SECONDS",
                         help="audio after the last event (default: one frame + 0.1 s)")
 
 
@@ -168,8 +171,8 @@ def run_render(args: argparse.Namespace) -> int:
     from vae_synth.synth.render import RenderError, check_output, midi_events, output_format
 
     try:  # the cheap checks first: a bad output name or MIDI file needs no preset loaded
-        output_format(args.out, args.format)
         check_output(args.out, {"the MIDI file being rendered": args.midi})
+        output_format(args.out, args.format)
         midi_events(args.midi, args.samplerate)
     except RenderError as exc:
         print(f"vae-synth render: {exc}", file=sys.stderr)

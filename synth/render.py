@@ -38,6 +38,9 @@ FORMATS: dict[str, OutputFormat] = {
     "flac": OutputFormat("FLAC", "PCM_24", "FLAC 24-bit", ".flac"),
 }
 DEFAULT_FORMAT = "float"
+# The longest --tail: a minute of ringing after the last event is more than any one-shot holds,
+# and a mistyped 100000 would otherwise ask for gigabytes before failing.
+MAX_TAIL_S = 60.0
 _SUFFIXES = {".wav": ".wav", ".wave": ".wav", ".flac": ".flac"}
 
 
@@ -47,14 +50,27 @@ class RenderError(ValueError):
 
 def output_format(out_path, name: str | None = None) -> OutputFormat:
     """The format for ``out_path``: ``name`` when given, else from its ending (``.flac`` -> flac,
-    anything else -> float WAV). Raises RenderError when the name and the ending disagree."""
-    suffix = _SUFFIXES.get(Path(out_path).suffix.lower())
+    ``.wav`` -> float WAV). Raises RenderError when the name and the ending disagree, or when
+    the name does not end in ``.wav`` or ``.flac``: WAV data under another ending (``beat.mid``,
+    ``take.mp3``) would be a file no program reads as what its name says, and may overwrite a
+    file of that kind."""
+    text = os.fspath(out_path)
+    if text.endswith(("/", os.sep)) or Path(text).expanduser().is_dir():
+        raise RenderError(f"--out {text} is a folder; give a file name, e.g. "
+                          f"{Path(text) / 'render.wav'}")
+    ending = Path(text).suffix
+    suffix = _SUFFIXES.get(ending.lower())
+    if suffix is None:
+        wanted = FORMATS[name].suffix if name in FORMATS else ".wav"
+        raise RenderError(f"--out {text}: render writes WAV (.wav) or FLAC (.flac), and "
+                          f"{'this name has no ending' if not ending else f'not {ending}'}; "
+                          f"name the file *{wanted}, e.g. {Path(text).with_suffix(wanted)}")
     if name is None:
         return FORMATS["flac"] if suffix == ".flac" else FORMATS[DEFAULT_FORMAT]
     if name not in FORMATS:
         raise RenderError(f"unknown format {name!r}; choose from {', '.join(FORMATS)}")
     fmt = FORMATS[name]
-    if suffix is not None and suffix != fmt.suffix:
+    if suffix != fmt.suffix:
         raise RenderError(f"--format {name} writes {fmt.label}, but {out_path} ends in "
                           f"{Path(out_path).suffix}; name the file *{fmt.suffix}")
     return fmt
@@ -68,12 +84,10 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def check_output(out_path, inputs: dict[str, Path]) -> Path:
-    """``out_path`` as a Path, or RenderError: it is a folder, or it is one of ``inputs``
-    ({what: path}, e.g. {"the MIDI file": beat.mid}), which the render would overwrite."""
+    """``out_path`` as a Path, or RenderError: it is one of ``inputs`` ({what: path}, e.g.
+    {"the MIDI file": beat.mid}), which the render would overwrite. (A folder, or a name that
+    is not a sound file's, is refused by ``output_format``, asked next.)"""
     out = Path(out_path).expanduser()
-    if out.is_dir():
-        raise RenderError(f"--out {out_path} is a folder; give a file name, e.g. "
-                          f"{out / 'render.wav'}")
     for what, path in inputs.items():
         if _same_file(out, Path(path)):
             raise RenderError(f"--out {out_path} is {what}; refusing to overwrite an input "
@@ -197,7 +211,7 @@ def render_file(preset, midi_path, out_path, samplerate: int = 48000, blocksize:
     """Render ``midi_path`` with ``preset`` into a stereo sound file at ``out_path``.
 
     format: a key of FORMATS (default: from the file name, float WAV unless it ends in .flac).
-    tail_s: seconds after the last event (>= 0; default one decoded frame + 0.1 s); the file
+    tail_s: seconds after the last event (0 to MAX_TAIL_S; default one decoded frame + 0.1 s); the file
     always holds at least one sample after the last event, so no event is cut.
     mixing: the engine's mixer (engine.MIXINGS): native and Python render the same samples.
     Nothing is written, and RenderError says why, when the output is a folder or one of the
@@ -205,13 +219,13 @@ def render_file(preset, midi_path, out_path, samplerate: int = 48000, blocksize:
     """
     import soundfile as sf
 
-    if tail_s is not None and not (tail_s >= 0 and np.isfinite(tail_s)):
-        raise RenderError(f"--tail must be 0 or more seconds, got {tail_s}")
-    fmt = output_format(out_path, format)
+    if tail_s is not None and not (0 <= tail_s <= MAX_TAIL_S):
+        raise RenderError(f"--tail must be 0 to {MAX_TAIL_S:g} seconds, got {tail_s}")
     inputs = {"the MIDI file being rendered": Path(midi_path),
               "the preset's preset.json": Path(preset.path) / "preset.json"}
     inputs.update({f"the preset's {role} file": preset.file(role) for role in preset.files})
     out = check_output(out_path, inputs)
+    fmt = output_format(out_path, format)
     events = midi_events(midi_path, samplerate)
     engine = Engine(preset, samplerate, blocksize, voices, device=device,
                     interpolation=interpolation, seed=seed, programs=programs, learn=False,

@@ -48,7 +48,9 @@ def test_an_output_that_is_an_input_is_refused_and_the_input_kept(tones_preset, 
     decoder = tones_preset / "decoder.onnx"
     onnx_bytes = decoder.read_bytes()
     code, _, err = _render(capsys, "--preset", tones_preset, "--midi", beat, "--out", decoder)
-    assert code == 2 and "the preset's decoder file" in err
+    assert code == 2 and "render writes WAV (.wav) or FLAC (.flac)" in err
+    with pytest.raises(RenderError, match="is the preset's decoder file; refusing"):
+        render_file(load_preset(tones_preset), beat, decoder)
     assert decoder.read_bytes() == onnx_bytes
 
 
@@ -92,9 +94,15 @@ def test_a_negative_tail_is_refused_and_tail_zero_keeps_every_note(tones_preset,
         main(["render", "--preset", str(tones_preset), "--midi", str(midi), "--out",
               str(tmp_path / "x.wav"), "--tail", "-1"])
     assert exit_.value.code == 2
-    assert "--tail: expected seconds (0 or more), got -1" in capsys.readouterr().err
-    with pytest.raises(RenderError, match="--tail must be 0 or more"):
-        render_file(load_preset(tones_preset), midi, tmp_path / "x.wav", tail_s=-1.0)
+    assert "--tail: expected seconds (0 to 60), got -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:   # a typo that would ask for gigabytes
+        main(["render", "--preset", str(tones_preset), "--midi", str(midi), "--out",
+              str(tmp_path / "x.wav"), "--tail", "100000"])
+    assert exit_.value.code == 2
+    assert "--tail: expected seconds (0 to 60), got 100000" in capsys.readouterr().err
+    for bad in (-1.0, float("nan"), 1e5):
+        with pytest.raises(RenderError, match="--tail must be 0 to 60 seconds"):
+            render_file(load_preset(tones_preset), midi, tmp_path / "x.wav", tail_s=bad)
     assert not (tmp_path / "x.wav").exists()
     result = render_file(load_preset(tones_preset), midi, tmp_path / "x.wav", tail_s=0.0)
     assert result["notes"] == 6
@@ -145,6 +153,28 @@ def test_the_format_follows_the_name_and_a_mismatch_is_refused(tones_preset, bea
     code, _, err = _render(capsys, "--preset", tones_preset, "--midi", beat, "--out",
                            tmp_path / "x.wav", "--format", "flac")
     assert code == 2 and "name the file *.flac" in err and not (tmp_path / "x.wav").exists()
+
+
+@pytest.mark.parametrize("name", ["other.mid", "take.mp3", "take"])
+def test_a_name_that_is_not_a_sound_file_is_refused_and_the_file_kept(name, tones_preset, beat,
+                                                                      capsys):
+    """WAV data under another ending would be a file nothing reads as what its name says, and
+    --out other.mid would overwrite a second MIDI file (not an input, so not caught as one)."""
+    other = beat.with_name(name)
+    other.write_bytes(b"MThd the user's other groove")
+    listing = sorted(p.name for p in beat.parent.iterdir())
+    code, _, err = _render(capsys, "--preset", tones_preset, "--midi", beat, "--out", other)
+    assert code == 2 and "render writes WAV (.wav) or FLAC (.flac)" in err
+    assert f"e.g. {other.with_suffix('.wav')}" in err
+    assert other.read_bytes() == b"MThd the user's other groove"
+    assert sorted(p.name for p in beat.parent.iterdir()) == listing
+
+
+def test_a_folder_name_that_does_not_exist_yet_is_refused(tones_preset, beat, capsys):
+    code, _, err = _render(capsys, "--preset", tones_preset, "--midi", beat, "--out",
+                           f"{beat.parent / 'takes'}/")
+    assert code == 2 and "is a folder; give a file name" in err
+    assert not (beat.parent / "takes").exists()
 
 
 @pytest.mark.parametrize("content, reason", [
