@@ -171,7 +171,11 @@ def _install(tmp: Path, out: Path, force: bool = False) -> list[str]:
     else:
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         os.rename(out, old)
-        os.rename(tmp, out)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            os.rename(old, out)   # the user's preset back under its own name
+            raise
         shutil.rmtree(old, ignore_errors=True)
     try:
         _fsync(out.parent)
@@ -347,7 +351,11 @@ def export_models(encoder, decoder, classifier, data, out: str | os.PathLike[str
         except PresetError as e:
             raise ExportError(f"the exported bundle does not pass the preset checks: {e}") from e
         progress.start(f"installing {out}")
-        kept = _install(tmp, out, force)
+        try:
+            kept = _install(tmp, out, force)
+        except OSError as e:   # a full disk while keeping the folder's files, a read-only folder
+            raise ExportError(f"cannot install the preset into {out} ({e.strerror or e}); the "
+                              f"folder is as it was") from e
         progress.done()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

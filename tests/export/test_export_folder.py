@@ -74,3 +74,24 @@ def test_a_file_is_never_an_export_folder(tmp_path):
     for force in (False, True):
         with pytest.raises(bundle.ExportError, match="not a folder"):
             bundle._check_out(tmp_path / "mine", force=force)
+
+
+def test_a_failed_swap_puts_the_old_preset_back(tmp_path, monkeypatch):
+    """Without RENAME_EXCHANGE the old folder is renamed aside first; when the new one cannot
+    then take its name, the old one gets its name back instead of staying hidden."""
+    monkeypatch.setattr(bundle, "_exchange", lambda a, b: False)
+    out = _bundle(tmp_path / "mine", "old")
+    new = _bundle(tmp_path / ".mine.export-1-x", "new")
+    real_rename = bundle.os.rename
+
+    def rename(src, dst):
+        if str(src) == str(new):
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(bundle.os, "rename", rename)
+    with pytest.raises(OSError, match="No space"):
+        bundle._install(new, out)
+    assert _tree(out) == {n: f"old {n}" for n in
+                          ("decoder.onnx", "decoder.weights", "preset.json")}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mine.export-1-x", "mine"]

@@ -247,6 +247,35 @@ def test_force_replaces_a_folder_only_once_the_new_preset_is_complete(exported_r
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_a_preset_that_cannot_be_installed_is_an_error_and_the_folder_stays(exported_run,
+                                                                           tmp_path,
+                                                                           monkeypatch, capsys):
+    """A disk that fills while the folder's own files are carried into the new bundle: one
+    line that says so (no traceback), the folder as it was, no temporary left."""
+    import errno
+
+    import vae_synth.export.bundle as bundle
+
+    from vae_synth.cli import main
+
+    out = tmp_path / "mine"
+    assert main(["export", str(exported_run), "--out", str(out), "-q"]) == 0
+    (out / "notes.txt").write_text("my notes")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def full_disk(old, new):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bundle, "_carry_over", full_disk)
+    capsys.readouterr()
+    assert main(["export", str(exported_run), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot install the preset into" in err and "No space left on device" in err
+    assert "the folder is as it was" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+
+
 def test_plain_runs_are_refused(tmp_path, capsys):
     from vae_synth.export.bundle import ExportError, export_run
 
