@@ -8,6 +8,7 @@ never load TensorFlow; the heavy imports happen inside each subcommand's ``run``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -87,13 +88,15 @@ def pin_blas_threads() -> None:
             os.environ.setdefault(var, "1")
 
 
-def warnings_as_lines(command: str) -> None:
-    """The project's own warnings (e.g. train.data's DataWarning for a skipped file) as one line
-    each, ``vae-synth COMMAND: message``, not Python's file:line format with a source line."""
+@contextlib.contextmanager
+def warnings_as_lines(command: str):
+    """While it is entered, the project's own warnings (e.g. train.data's DataWarning for a
+    skipped file) print as one line each, ``vae-synth COMMAND: message``, not Python's
+    file:line format with a source line. The previous handler is back on exit (``main`` runs
+    inside test processes too)."""
     import warnings
 
-    show = warnings.showwarning
-    default = getattr(show, "default", show)
+    default = warnings.showwarning
 
     def one_line(message, category, filename, lineno, file=None, line=None):
         if category.__module__.startswith("vae_synth."):
@@ -101,8 +104,11 @@ def warnings_as_lines(command: str) -> None:
         else:
             default(message, category, filename, lineno, file, line)
 
-    one_line.default = default
     warnings.showwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.showwarning = default
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         pin_blas_threads()
     parser = build_parser(argv[0] if argv[0] in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
-    warnings_as_lines(args.command)
     try:
-        return int(args._run(args) or 0)
+        with warnings_as_lines(args.command):
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         return 130

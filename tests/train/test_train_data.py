@@ -149,8 +149,10 @@ def test_skipped_files_are_one_clean_line_each_on_the_command_line(tmp_path, ton
                         per_class=4, sr=16000)
     (root / "kick" / "corrupt.wav").write_bytes(b"RIFF\x00\x00garbage")
     (root / "snare" / "empty.wav").write_bytes(b"")
+    handler = warnings.showwarning
     assert main(["evaluate", str(tones_preset), "--data", f"folder:{root}", "--split", "all",
                  "--out", str(tmp_path / "report"), "--no-tsne", "--quiet"]) == 0
+    assert warnings.showwarning is handler   # the one-line format ends with the command
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert f"vae-synth evaluate: skipping {root / 'kick' / 'corrupt.wav'}: unreadable: " \
            "Format not recognised" in lines
