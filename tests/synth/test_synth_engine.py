@@ -347,19 +347,33 @@ def test_a_preset_exported_by_export_plays_and_renders(exported_preset, tmp_path
                                atol=1e-5)
 
 
-def test_play_without_an_audio_device_says_so_and_suggests_render(tones_preset):
+@pytest.mark.parametrize("jack_installed", [True, False])
+def test_play_without_an_audio_device_says_so_and_suggests_render(tones_preset, tmp_path,
+                                                                  jack_installed):
+    """--audio-api jack with no server: which server is not running and how to start one; on a
+    machine without JACK, how to install it. Which of the two is decided by jackd on the PATH,
+    so the test lays out the PATH itself (a jackd that is never run, or none)."""
     import os
 
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if jack_installed:
+        (bin_dir / "jackd").write_text("#!/bin/sh\nexit 1\n")
+        (bin_dir / "jackd").chmod(0o755)
     env = {**os.environ, "JACK_DEFAULT_SERVER": "vae-synth-no-such-server",
-           "JACK_NO_START_SERVER": "1"}
+           "JACK_NO_START_SERVER": "1", "PATH": str(bin_dir)}
     t0 = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "vae_synth", "--preset", str(tones_preset),
                            "--audio-api", "jack", "--no-keyboard"], capture_output=True,
                           text=True, timeout=60, env=env)
     assert time.monotonic() - t0 < 60
     assert done.returncode == 1
-    assert "no JACK server named 'vae-synth-no-such-server'" in done.stderr
-    assert "is running" in done.stderr and "jackd -d dummy" in done.stderr  # how to start one
+    if jack_installed:
+        assert "no JACK server named 'vae-synth-no-such-server'" in done.stderr
+        assert "is running" in done.stderr and "jackd -d dummy" in done.stderr  # how to start
+    else:
+        assert "JACK is not installed (no jackd on the PATH)" in done.stderr
+        assert "apt-get install jackd2" in done.stderr
     assert "vae-synth render" in done.stderr
     assert "no PortAudio host API" not in done.stderr and "pass --audio-api" not in done.stderr
     assert "Traceback" not in done.stderr
