@@ -524,15 +524,32 @@ class Engine:
 
     @property
     def dropped_midi(self) -> int:
-        """MIDI messages shed by the router's flood guard (for the status line and summary)."""
-        return self.router.stats.dropped
+        """MIDI messages lost to the player (for the status line and summary): shed by the
+        router's flood guard, or events its queue (the event ring, or the native mixer's) could
+        not take."""
+        return self.router.stats.dropped + self.router.ring.dropped
+
+    def unmapped_summary(self) -> str | None:
+        """One sentence on the note-ons no pad of the preset plays, or None when every one had a
+        pad (render prints it, and play's summary carries it)."""
+        if not self.unmapped_notes:
+            return None
+        counts = self.unmapped_by_note
+        notes = ", ".join(f"{n} (x{int(counts[n])})" if counts[n] > 1 else str(n)
+                          for n in np.flatnonzero(counts))
+        name = self.instrument.name
+        plural = "s" if self.unmapped_notes != 1 else ""
+        return (f"{self.unmapped_notes} note{plural} had no pad in preset {name!r} and "
+                f"{'were' if plural else 'was'} not played: MIDI note{'s' if ',' in notes else ''}"
+                f" {notes} (`vae-synth midi-map --preset {name}` shows its pads)")
 
     def summary(self, seconds: float) -> str:
         dropped = self.dropped_midi
         flood = f", {dropped} MIDI messages dropped in floods" if dropped else ""
+        unmapped = self.unmapped_summary()
         return (f"vae-synth: {self.notes} notes, {self.underruns} underruns in {seconds:.1f} s, "
                 f"{self.decode_summary()}, preset {self.instrument.name} on "
-                f"{self.instrument.device}{flood}")
+                f"{self.instrument.device}{flood}" + (f"; {unmapped}" if unmapped else ""))
 
 
 class _NativeEvents:

@@ -278,7 +278,7 @@ def status_line(engine, elapsed: float, width: int | None = None) -> str:
     fields += [(5, f"[{inst.name}]"), (3, f"pad {pad}"), (0, controls), (2, f"decode {decode}"),
                (1, f"underruns {engine.underruns}"),
                (6, f"voices {engine.pool.active_count()}/{engine.pool.n}")]
-    dropped = engine.dropped_midi + engine.ring.dropped  # shed in a flood, or a full note ring
+    dropped = engine.dropped_midi  # shed in a flood, or a full event queue
     if dropped:
         fields.append((1.5, f"dropped MIDI {dropped}"))  # an alarm: before decode and pad
     if engine.unmapped_notes:

@@ -177,19 +177,6 @@ class Renderer:
         return out
 
 
-def unmapped_summary(engine: Engine) -> str | None:
-    """One sentence on the notes no pad of the preset plays, or None when every note had one."""
-    if not engine.unmapped_notes:
-        return None
-    counts = engine.unmapped_by_note
-    notes = ", ".join(f"{n} (x{int(counts[n])})" if counts[n] > 1 else str(n)
-                      for n in np.flatnonzero(counts))
-    plural = "s" if engine.unmapped_notes != 1 else ""
-    return (f"{engine.unmapped_notes} note{plural} had no pad in preset {engine.instrument.name!r}"
-            f" and {'were' if plural else 'was'} not played: MIDI note{'s' if ',' in notes else ''}"
-            f" {notes} (`vae-synth midi-map --preset {engine.instrument.name}` shows its pads)")
-
-
 def _write_failure(out: Path, audio: np.ndarray, fmt: OutputFormat, exc: Exception) -> str:
     """Why libsndfile could not write ``audio``: most often a full disk, which it does not say."""
     needed = audio.size * {"PCM_16": 2, "PCM_24": 3}.get(fmt.subtype, 4)
@@ -247,4 +234,4 @@ def render_file(preset, midi_path, out_path, samplerate: int = 48000, blocksize:
     return {"frames": len(audio), "seconds": len(audio) / samplerate, "notes": engine.notes,
             "mixing": engine.mixing,
             "peak": float(np.abs(audio).max()) if len(audio) else 0.0, "format": fmt.label,
-            "unmapped": unmapped_summary(engine)}
+            "unmapped": engine.unmapped_summary()}

@@ -417,3 +417,22 @@ def test_status_line_fits_each_width_and_drops_the_least_important_first(tones_p
     assert "dropped MIDI" not in status_line(engine, 75.0, width=200)
     engine.router.stats.dropped = 3610   # the flood guard shed messages: shown, also at 80
     assert "dropped MIDI 3610" in status_line(engine, 75.0, width=80)
+
+
+def test_the_summary_counts_what_was_lost_and_what_had_no_pad(tones_preset):
+    """play's closing line says how many MIDI messages the player lost (a full event queue
+    counts as well as the flood guard) and which notes no pad played, as render does."""
+    engine = _engine(tones_preset, mixing="python")
+    assert "dropped" not in engine.summary(1.0) and "no pad" not in engine.summary(1.0)
+    unmapped = [n for n in range(128) if engine.instrument.note_class[n] < 0][:2]
+    for note in (unmapped[0], unmapped[0], unmapped[1]):
+        engine.router.handle([0x99, note, 100])
+    # more note-ons than the event ring holds, with no audio block draining it in between
+    for _ in range(engine.ring.capacity + 25):
+        engine.router.handle([0x99, 36, 100])
+    assert engine.dropped_midi == engine.ring.dropped >= 25
+    _run(engine, 4)
+    summary = engine.summary(1.0)
+    assert f"{engine.dropped_midi} MIDI messages dropped" in summary
+    assert (f"3 notes had no pad in preset {engine.instrument.name!r} and were not played: "
+            f"MIDI notes {unmapped[0]} (x2), {unmapped[1]}") in summary

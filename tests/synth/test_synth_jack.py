@@ -488,7 +488,7 @@ def test_a_flood_of_100k_midi_messages_a_second_for_10_s_is_shed_and_counted(
     assert stats.dropped > 0                                      # shed, and counted
     assert stats.controls + stats.dropped <= flooded
     assert stats.controls <= 1.2 * FLOOD_LIMIT / FLOOD_WINDOW_S * flood_s  # the guard's budget
-    assert engine.dropped_midi == stats.dropped and "MIDI messages dropped" in summary
+    assert engine.dropped_midi >= stats.dropped and "MIDI messages dropped" in summary
     assert flood_blocks > 0.5 * flood_s * rate / block             # the callback kept running
     # back to normal after the flood (the median: one note of four may meet a loaded moment)
     assert np.median(after) <= block + 96, after
