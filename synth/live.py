@@ -166,10 +166,21 @@ def play(args, preset) -> int:
     from vae_synth.synth.watchdog import CallWatchdog
 
     watchdog = CallWatchdog()
+    # Until the player plays, SIGINT/SIGTERM end it where the main thread is (a KeyboardInterrupt,
+    # main returns 130); during a stuck open the watchdog, told through the wakeup fd, ends it
+    # after its grace. From the first sound on, _play's handlers stop the loop and summarise.
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    watchdog.catch_signals()
     try:
         return _play(args, preset, watchdog)
     finally:
         watchdog.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _play(args, preset, watchdog) -> int:
@@ -243,7 +254,6 @@ def _play(args, preset, watchdog) -> int:
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    watchdog.catch_signals()
     keyboard = None
     demo = None
     engine.start()

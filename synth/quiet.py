@@ -14,7 +14,8 @@ import sys
 
 @contextlib.contextmanager
 def native_stderr_silenced():
-    """Redirect fd 2 to /dev/null for the duration (Python's own sys.stderr keeps working)."""
+    """Redirect fd 2 to /dev/null for the duration. Python's sys.stderr writes to fd 2 too, so
+    what must be seen meanwhile (the watchdog's message) goes to a copy of it made before."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)

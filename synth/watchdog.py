@@ -49,6 +49,12 @@ class CallWatchdog:
         self._read_fd, self._write_fd = os.pipe()
         os.set_blocking(self._write_fd, False)
         self._previous_wakeup_fd: int | None = None
+        # Its own copy of the terminal: a stuck call may be inside native_stderr_silenced
+        # (quiet.py), which points fd 2 at /dev/null, and the message must still be seen.
+        try:
+            self._stderr = os.fdopen(os.dup(sys.stderr.fileno()), "w")
+        except (OSError, ValueError, AttributeError):   # no real fd 2 (a test runner's capture)
+            self._stderr = sys.stderr
         self._thread = threading.Thread(target=self._run, name="vae-synth-watchdog", daemon=True)
         self._thread.start()
 
@@ -60,7 +66,7 @@ class CallWatchdog:
     @contextlib.contextmanager
     def watch(self, label: str):
         """Guard one blocking call; ``label`` says what it is ("stopping the audio stream")."""
-        faulthandler.dump_traceback_later(self.limit + 1.0, exit=True)
+        faulthandler.dump_traceback_later(self.limit + 1.0, exit=True, file=self._stderr)
         self._started = time.monotonic()
         self._label = label
         self._poke()
@@ -80,6 +86,9 @@ class CallWatchdog:
         for fd in (self._read_fd, self._write_fd):
             with contextlib.suppress(OSError):
                 os.close(fd)
+        if self._stderr is not sys.stderr:
+            with contextlib.suppress(OSError):
+                self._stderr.close()
 
     # -- the watchdog thread -----------------------------------------------------------------
     def _poke(self) -> None:
@@ -111,11 +120,12 @@ class CallWatchdog:
 
     def _give_up(self, why: str) -> None:
         print(f"\nvae-synth: {why} (the audio or MIDI back end is stuck); exiting without "
-              f"closing it", file=sys.stderr, flush=True)
+              f"closing it", file=self._stderr, flush=True)
         if self.on_give_up is not None:
             with contextlib.suppress(Exception):
                 self.on_give_up()
         with contextlib.suppress(Exception):
             sys.stdout.flush()
             sys.stderr.flush()
+            self._stderr.flush()
         os._exit(1)

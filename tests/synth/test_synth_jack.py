@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -440,6 +441,67 @@ def test_play_ends_within_two_seconds_of_sigterm_when_the_server_stops_answering
     # the stall is noticed (no callback for 2 s) or the stuck stop is given up after the signal
     assert "did not return after the signal" in err or "no audio callback" in err, err
     assert elapsed < 2.0, elapsed
+
+
+def _has_socket(pid: int) -> bool:
+    try:
+        return any(os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+                   for fd in os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return False
+
+
+def test_sigterm_while_opening_the_audio_on_a_wedged_server_ends_play_within_two_seconds(
+        jack_server, tones_preset):
+    """The server answers nobody before the player starts: the player connects to it (a socket
+    appears) and waits inside PortAudio's start-up, where a Python handler cannot run, with
+    the native libraries' stderr silenced. The signal still ends it within 2 s: it interrupts
+    libjack's wait (the player then quits, 130), or the watchdog gives the call up and says
+    so on the terminal (1)."""
+    jack_server.process.send_signal(signal.SIGSTOP)
+    proc = None
+    try:
+        proc = _start_player(tones_preset)
+        deadline = time.monotonic() + 20
+        while not _has_socket(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None and _has_socket(proc.pid), "the player never reached JACK"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=15)
+        elapsed = time.monotonic() - sent
+    finally:
+        jack_server.process.send_signal(signal.SIGCONT)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+    print(err[-2000:])
+    assert proc.returncode in (1, 130), err
+    if proc.returncode == 1:
+        assert "initialising PortAudio (listing the audio devices) did not return after the " \
+               "signal to quit" in err, err
+    assert "Traceback" not in err
+    assert elapsed < 2.0, elapsed
+
+
+def test_play_on_a_server_that_never_answers_says_which_call_is_stuck(jack_server,
+                                                                      tones_preset):
+    """No signal: the watchdog gives the stuck start-up up after 5 s and says so, although
+    the call runs with the native libraries' stderr silenced (fd 2 on /dev/null)."""
+    jack_server.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "vae_synth", "--preset", str(tones_preset), "--audio-api",
+             "jack", "--midi-in", "virtual", "--no-keyboard"], capture_output=True, text=True,
+            timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        jack_server.process.send_signal(signal.SIGCONT)
+    assert done.returncode == 1, done.stderr
+    assert "initialising PortAudio (listing the audio devices) did not return within 5 s" \
+           in done.stderr, done.stderr
+    assert elapsed < 15, elapsed
 
 
 def _onset_latencies(sender, recorder, block: int, count: int = 4) -> list[int]:
