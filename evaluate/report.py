@@ -7,13 +7,13 @@ into place), so a crash never leaves a half-written report behind.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from pathlib import Path
 
 import numpy as np
 from vae_synth.evaluate import metrics as M
+from vae_synth.synth import atomic
 from vae_synth.synth.atomic import atomic_path
 
 THESIS = {  # thesis Tables 5.2 and 5.5 (spoken digits, one speaker, latent 20)
@@ -106,8 +106,10 @@ def safe_name(name: str) -> str:
 def write_json(path: Path, data) -> Path:
     """JSON with no NaN or infinity in it (they are not JSON): a figure that is not a number is
     written as null by the caller."""
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(path, data, allow_nan=False)
+    return path
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:

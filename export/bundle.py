@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 from vae_synth.export.midimap import default_midi_map
 from vae_synth.export.stats import class_stats, pca
+from vae_synth.synth.atomic import fsync_path
 from vae_synth.synth.preset import (
     DATA_FILES,
     DEFAULT_FILE_NAMES,
@@ -120,14 +121,6 @@ def _exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _link_or_copy(source: str, target: str) -> None:
     try:
         os.link(source, target)   # no second copy of a user's big files; the old folder goes
@@ -163,7 +156,7 @@ def _install(tmp: Path, out: Path, force: bool = False) -> list[str]:
     # of empty files.
     for path in [*tmp.iterdir(), tmp]:
         if path.is_file() or path == tmp:
-            _fsync(path)
+            fsync_path(path)
     if not out.exists():
         os.rename(tmp, out)
     elif _exchange(tmp, out):
@@ -177,10 +170,7 @@ def _install(tmp: Path, out: Path, force: bool = False) -> list[str]:
             os.rename(old, out)   # the user's preset back under its own name
             raise
         shutil.rmtree(old, ignore_errors=True)
-    try:
-        _fsync(out.parent)
-    except OSError:
-        pass  # some filesystems cannot fsync a folder; the rename itself is done
+    fsync_path(out.parent, best_effort=True)
     return kept
 
 

@@ -20,6 +20,8 @@ import platform
 import shutil
 from pathlib import Path
 
+from vae_synth.synth.atomic import write_json, write_text
+
 PICTURES = {
     "latent_pca_tsne.png": "The latent map: encoder means of the held-out clips, PCA and t-SNE, by class",
     "centroid_spectrograms.png": "Each class centre decoded, beside a real clip of the class",
@@ -75,7 +77,6 @@ def _run_summary(run_dir: Path) -> dict:
 
 def _recipe_file(preset_dir: Path, config: dict) -> Path:
     """PRESET_DIR/recipe.toml: the folder's own (kept: it may carry comments), else the run's."""
-    from vae_synth.synth.atomic import write_text
     from vae_synth.train.recipe import Recipe
 
     path = preset_dir / "recipe.toml"
@@ -98,7 +99,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str 
     preset = json.loads((preset_dir / "preset.json").read_text())
     evaluation = json.loads((report_dir / "metrics.json").read_text())
     evaluation.get("model", {}).pop("path", None)
-    (preset_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=1) + "\n")
+    write_json(preset_dir / "evaluation.json", evaluation, indent=1)
     for picture in PICTURES:
         shutil.copyfile(report_dir / picture, preset_dir / picture)
         (preset_dir / picture).chmod(0o644)
@@ -175,7 +176,7 @@ The full figures are in `evaluation.json`.
 {commands.strip()}
 ```
 """
-    (preset_dir / "README.md").write_text(card)
+    write_text(preset_dir / "README.md", card)
 
 
 def main() -> None:

@@ -28,9 +28,18 @@ def _check_target(target: Path) -> None:
         raise FileNotFoundError(f"folder {target.parent} does not exist")
 
 
-def _fsync(path: Path) -> None:
-    with open(path, "rb+") as f:
-        os.fsync(f.fileno())
+def fsync_path(path: str | os.PathLike, best_effort: bool = False) -> None:
+    """Flush a file, or a folder's entries (after a rename into it), to disk. best_effort: an
+    error is ignored (some file systems cannot fsync a folder; the rename itself is done)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        if not best_effort:
+            raise
 
 
 @contextlib.contextmanager
@@ -47,7 +56,7 @@ def atomic_path(target: str | os.PathLike, *, mode: int | None = None) -> Iterat
     tmp = Path(name)
     try:
         yield tmp
-        _fsync(tmp)
+        fsync_path(tmp)
         if mode is None:
             mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
         os.chmod(tmp, mode)
@@ -69,6 +78,8 @@ def write_text(target: str | os.PathLike, text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
-def write_json(target: str | os.PathLike, obj, indent: int | None = 2) -> None:
-    """Replace ``target`` with ``obj`` as JSON (a trailing newline) atomically."""
-    write_text(target, json.dumps(obj, indent=indent) + "\n")
+def write_json(target: str | os.PathLike, obj, indent: int | None = 2,
+               allow_nan: bool = True) -> None:
+    """Replace ``target`` with ``obj`` as JSON (a trailing newline) atomically. allow_nan=False:
+    ValueError on NaN or infinity (not JSON), before anything is written."""
+    write_text(target, json.dumps(obj, indent=indent, allow_nan=allow_nan) + "\n")

@@ -21,21 +21,8 @@ import tempfile
 from pathlib import Path
 
 import keras
-from vae_synth.synth.atomic import write_text
+from vae_synth.synth.atomic import fsync_path, write_text
 from vae_synth.train.run import WEIGHT_FILES, read_state
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _publish(folder: Path, link: Path) -> None:
@@ -45,7 +32,7 @@ def _publish(folder: Path, link: Path) -> None:
         tmp.unlink()
     os.symlink(folder.name, tmp)
     os.replace(tmp, link)
-    _fsync_dir(link.parent)
+    fsync_path(link.parent, best_effort=True)
 
 
 def save_checkpoint(ckpt_root: Path, models: dict, state: dict, names: tuple[str, ...]) -> Path:
@@ -58,15 +45,11 @@ def save_checkpoint(ckpt_root: Path, models: dict, state: dict, names: tuple[str
         for key, model in models.items():
             if model is not None:
                 model.save_weights(str(tmp / WEIGHT_FILES[key]))
-        with open(tmp / "state.json", "w") as f:
-            json.dump(state, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
+        (tmp / "state.json").write_text(json.dumps(state, indent=2))
         for p in tmp.iterdir():
-            with open(p, "rb") as f:
-                os.fsync(f.fileno())
+            fsync_path(p)
         os.replace(tmp, final)
-        _fsync_dir(ckpt_root)
+        fsync_path(ckpt_root, best_effort=True)
     for name in names:
         _publish(final, ckpt_root / name)
     _prune(ckpt_root)
@@ -183,12 +166,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         final = self._root / f"state-{self._current_epoch:07d}"
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-state-", dir=self._root))
         self.model.save_weights(str(tmp / "latest.weights.h5"), overwrite=True)
-        with open(tmp / "training_metadata.json", "w") as f:
-            json.dump({"epoch": self._current_epoch, "batch": self._last_batch_seen}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        with open(tmp / "latest.weights.h5", "rb") as f:
-            os.fsync(f.fileno())
+        (tmp / "training_metadata.json").write_text(
+            json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
+        for p in tmp.iterdir():
+            fsync_path(p)
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
