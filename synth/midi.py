@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -206,9 +207,12 @@ class MidiRouter:
             self.controls = {k: v for k, v in self.controls.items() if v != name}
             self.controls[cc] = name
             self.last_learned = (cc, name)
-            error = self.learn_store.bind(cc, name) if self.learn_store is not None else None
-            if self.on_learned is not None:
-                self.on_learned(cc, name, error)
+            # The binding holds from now on; the file is written on the store's own thread,
+            # never here (under JACK this is RtMidi's process thread: no disk waits there).
+            if self.learn_store is not None:
+                self.learn_store.bind_later(cc, name, self.on_learned)
+            elif self.on_learned is not None:
+                self.on_learned(cc, name, None)
         name = self.controls.get(cc)
         if name is None:
             st.ignored += 1
@@ -231,6 +235,39 @@ class LearnStore:
         self.preset_name = preset_name
         self.path = Path(path) if path is not None else self.default_path()
         self.error: str | None = None
+        self._jobs: queue.Queue = queue.Queue()
+        self._writer: threading.Thread | None = None
+
+    def bind_later(self, cc: int, name: str,
+                   done: Callable[[int, str, str | None], None] | None = None) -> None:
+        """``bind`` on the store's writer thread (started on first use), then ``done(cc, name,
+        error)`` there: for the MIDI thread, which must not wait for a disk."""
+        self._jobs.put((cc, name, done))
+        if self._writer is None:
+            self._writer = threading.Thread(target=self._write_jobs, daemon=True,
+                                            name="vae-synth-midi-learn")
+            self._writer.start()
+
+    def wait_saved(self, timeout: float = 5.0) -> bool:
+        """Block until every ``bind_later`` so far is written (or failed); False on time-out."""
+        deadline = time.monotonic() + timeout
+        while self._jobs.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _write_jobs(self) -> None:
+        while True:
+            cc, name, done = self._jobs.get()
+            try:
+                error = self.bind(cc, name)
+                if done is not None:
+                    done(cc, name, error)
+            except Exception as exc:  # noqa: BLE001 - a writer thread must outlive one bad job
+                self.error = f"could not save MIDI learn to {self.path} ({exc})"
+            finally:
+                self._jobs.task_done()
 
     @staticmethod
     def default_path() -> Path:

@@ -32,7 +32,10 @@ def _engine(preset_path, **kw) -> Engine:
 
 
 def _cc(engine, cc, value):
+    """A controller move, and the learn file written (on the store's thread) if it bound one."""
     engine.router.handle([0xB0, cc, value])
+    if engine.learn_store is not None:
+        assert engine.learn_store.wait_saved()
 
 
 def test_learn_confirms_what_it_bound_and_the_next_session_uses_it(tones_preset, config):
@@ -167,3 +170,32 @@ def test_a_program_number_with_no_preset_changes_nothing_and_says_so(installed):
     assert engine.messages[-1].startswith(f"program {count + 5}: no preset has that number")
     out = np.zeros((BLOCK, 2), np.float32)
     engine.process(out)   # still plays
+
+
+def test_the_learn_file_is_written_off_the_midi_thread(tones_preset, config, monkeypatch):
+    """A disk that hangs (here: a save held until the test lets it go) never holds up the MIDI
+    callback: the binding holds at once, the file is written on the store's own thread, and
+    the confirmation follows the write."""
+    import threading
+
+    from vae_synth.synth.midi import LearnStore
+
+    release, writers = threading.Event(), []
+    real_bind = LearnStore.bind
+
+    def slow_bind(self, cc, name):
+        writers.append(threading.current_thread())
+        assert release.wait(10)
+        return real_bind(self, cc, name)
+
+    monkeypatch.setattr(LearnStore, "bind", slow_bind)
+    engine = _engine(tones_preset)
+    engine.router.learn("morph")
+    engine.router.handle([0xB0, 74, 64])            # returns while the save still waits
+    assert engine.router.controls[74] == "morph" and engine.snapshot.get("morph") == 64 / 127
+    assert not config.exists() and "CC 74 → morph, saved" not in engine.messages
+    release.set()
+    assert engine.learn_store.wait_saved()
+    assert writers and writers[0] is not threading.current_thread()
+    assert engine.messages[-1] == "CC 74 → morph, saved"
+    assert json.loads(config.read_text()) == {"test-tones": {"74": "morph"}}
