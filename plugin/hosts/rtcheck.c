@@ -1,9 +1,10 @@
 /* LD_PRELOAD counter of what must not happen on an audio thread: allocation and freeing, lock
- * and semaphore waits, sleeping, file I/O. Counts only between vs_rtcheck_begin() and
+ * and semaphore waits, sleeping, file I/O (open, read, write). Counts only between vs_rtcheck_begin() and
  * vs_rtcheck_end() on the calling thread (the test hosts call them around each process()).
  * vs_rtcheck_report(stream) prints `rtcheck {"malloc": N, ...}`. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdarg.h>
@@ -19,9 +20,9 @@ extern void* __libc_realloc(void*, size_t);
 extern void __libc_free(void*);
 extern void* __libc_memalign(size_t, size_t);
 
-enum { C_MALLOC, C_FREE, C_MUTEX, C_COND, C_SEM_WAIT, C_SLEEP, C_WRITE, C_OPEN, C_COUNT };
+enum { C_MALLOC, C_FREE, C_MUTEX, C_COND, C_SEM_WAIT, C_SLEEP, C_WRITE, C_OPEN, C_READ, C_COUNT };
 static const char* NAMES[C_COUNT] = {"malloc", "free", "mutex_lock", "cond_wait", "sem_wait", "sleep",
-                                     "write", "open"};
+                                     "write", "open", "read"};
 static long counts[C_COUNT];
 static long blocks;
 static __thread int inside __attribute__((tls_model("initial-exec")));
@@ -91,6 +92,11 @@ int sem_timedwait(sem_t* s, const struct timespec* t) {
     COUNT(C_SEM_WAIT);
     return real_sem_timedwait(s, t);
 }
+int clock_nanosleep(clockid_t c, int flags, const struct timespec* a, struct timespec* b) {
+    NEXT(clock_nanosleep);
+    COUNT(C_SLEEP);
+    return real_clock_nanosleep(c, flags, a, b);
+}
 int nanosleep(const struct timespec* a, struct timespec* b) {
     NEXT(nanosleep);
     COUNT(C_SLEEP);
@@ -116,7 +122,49 @@ int open(const char* path, int flags, ...) {
     COUNT(C_OPEN);
     va_list ap;
     va_start(ap, flags);
-    int mode = va_arg(ap, int);
+    int mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0;
     va_end(ap);
     return real_open(path, flags, mode);
+}
+ssize_t read(int fd, void* p, size_t n) {
+    NEXT(read);
+    COUNT(C_READ);
+    return real_read(fd, p, n);
+}
+/* Programs built with 64-bit file offsets (std::ifstream, CPython) open files through the *64
+ * names, and newer glibc code through openat: each one counts. */
+FILE* fopen64(const char* path, const char* mode) {
+    NEXT(fopen64);
+    COUNT(C_OPEN);
+    return real_fopen64(path, mode);
+}
+static int mode_of(int flags, va_list ap) {
+    return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0;
+}
+int open64(const char* path, int flags, ...) {
+    NEXT(open64);
+    COUNT(C_OPEN);
+    va_list ap;
+    va_start(ap, flags);
+    int mode = mode_of(flags, ap);
+    va_end(ap);
+    return real_open64(path, flags, mode);
+}
+int openat(int dir, const char* path, int flags, ...) {
+    NEXT(openat);
+    COUNT(C_OPEN);
+    va_list ap;
+    va_start(ap, flags);
+    int mode = mode_of(flags, ap);
+    va_end(ap);
+    return real_openat(dir, path, flags, mode);
+}
+int openat64(int dir, const char* path, int flags, ...) {
+    NEXT(openat64);
+    COUNT(C_OPEN);
+    va_list ap;
+    va_start(ap, flags);
+    int mode = mode_of(flags, ap);
+    va_end(ap);
+    return real_openat64(dir, path, flags, mode);
 }

@@ -1,15 +1,19 @@
 """Any host rate and block size, variable blocks, sample-accurate onsets, and nothing on the audio
 thread that may wait: an LD_PRELOAD counter records every allocation, free, lock, semaphore wait,
-sleep, write and open made from inside process()/run() while knobs move; there must be none."""
+sleep, open, read and write made from inside process()/run() while knobs move; there must be
+none. The counter itself is tested to see each kind."""
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
-from plugin_rig import CEILING, host_env, require_build, run_host
+from plugin_rig import CEILING, RTCHECK, host_env, require_build, run_host
 
 NOTES = [("midi", 1000, [0x99, 36, 120]), ("midi", 5555, [0x99, 38, 100]),
          ("midi", 9001, [0x99, 42, 90]), ("midi", 12345, [0x99, 46, 110]),
@@ -94,3 +98,46 @@ def test_the_checker_counts(env, tmp_path):
                           offline=True, rtcheck=True)
     counts = json.loads(re.search(r"rtcheck (\{.*\})", log).group(1))
     assert counts["sem_wait"] > 0
+
+
+# Each kind of call the counter must see, made through the C library by ctypes between begin()
+# and end(): Python's own open() goes through open64/openat, time.sleep through clock_nanosleep.
+_EVERY_KIND = textwrap.dedent("""
+    import ctypes, os, sys, tempfile, time
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.fopen.restype = libc.fopen64.restype = libc.fdopen.restype = ctypes.c_void_p
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    libc.vs_rtcheck_report.argtypes = [ctypes.c_void_p]
+    path = tempfile.mktemp()
+    mutex, sem = ctypes.create_string_buffer(64), ctypes.create_string_buffer(64)
+    libc.sem_init(sem, 0, 1)
+    libc.vs_rtcheck_begin()
+    libc.free(libc.malloc(64))
+    libc.pthread_mutex_lock(mutex); libc.pthread_mutex_unlock(mutex)
+    libc.sem_wait(sem)
+    time.sleep(0.001)
+    with open(path, "wb") as f:
+        f.write(b"x")
+    with open(path, "rb") as f:
+        f.read()
+    libc.fclose(libc.fopen(path.encode(), b"r"))
+    libc.vs_rtcheck_end()
+    libc.vs_rtcheck_report(libc.fdopen(1, b"w"))
+    os.unlink(path)
+""")
+
+
+def test_the_checker_sees_every_kind_of_call_it_counts(tmp_path):
+    """The counter itself: allocation, free, a lock, a semaphore wait, a sleep, a file opened,
+    written and read, each made between begin() and end(), each counted (so the zero above
+    means none was made, not that the hook missed it)."""
+    require_build()
+    done = subprocess.run([sys.executable, "-c", _EVERY_KIND], capture_output=True, text=True,
+                          timeout=60, env={"LD_PRELOAD": str(RTCHECK), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    counts = json.loads(re.search(r"rtcheck (\{.*\})", done.stdout).group(1))
+    assert counts.pop("blocks") == 1
+    missed = {kind: n for kind, n in counts.items() if kind != "cond_wait" and n == 0}
+    assert not missed, counts
