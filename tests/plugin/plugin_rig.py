@@ -132,6 +132,8 @@ def set_param(name, value):
     plugin._get_parameter(name).raw_value = (float(value) - low) / (high - low)
 
 
+if args["state_in"]:   # the host reopens a project: the plugin's state before anything else
+    plugin.raw_state = open(args["state_in"], "rb").read()
 set_param("offline", 1.0 if args["offline"] else 0.0)
 for name, value in args["params"].items():
     set_param(name, value)
@@ -151,13 +153,18 @@ for start, end in zip(cuts[:-1], cuts[1:]):
                    buffer_size=block, reset=False)
     chunks.append(np.asarray(audio, dtype=np.float32).T[: end - start])
 np.concatenate(chunks).astype(np.float32).tofile(args["out"])
+if args["state_out"]:  # the host saves the project
+    open(args["state_out"], "wb").write(plugin.raw_state)
 """
 
 
 def render_vst3(events, frames: int, tmp: Path, env: dict, rate: int = 48000, block: int = 128,
-                offline: bool = True, params: dict | None = None):
+                offline: bool = True, params: dict | None = None,
+                state_in: Path | None = None, state_out: Path | None = None):
     """Render the VST3 through pedalboard (a JUCE host) in a subprocess. Parameter events must
-    fall on block boundaries. Returns (audio [frames, 2], stderr text)."""
+    fall on block boundaries. state_in: a saved plugin state to restore first (a project
+    reopened); state_out: where to save the state after the render. Returns (audio
+    [frames, 2], stderr text)."""
     tag = f"vst3-{rate}-{block}-{len(list(tmp.iterdir()))}"
     script = tmp / "vst3_render.py"
     script.write_text(VST3_SCRIPT)
@@ -165,7 +172,9 @@ def render_vst3(events, frames: int, tmp: Path, env: dict, rate: int = 48000, bl
     out = tmp / f"{tag}.f32"
     args.write_text(json.dumps({"plugin": str(VST3), "rate": rate, "block": block,
                                 "frames": frames, "offline": offline, "params": params or {},
-                                "events": [list(e) for e in events], "out": str(out)}))
+                                "events": [list(e) for e in events], "out": str(out),
+                                "state_in": str(state_in) if state_in else None,
+                                "state_out": str(state_out) if state_out else None}))
     proc = subprocess.run([sys.executable, str(script), str(args)], env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, f"pedalboard failed ({proc.returncode}): {proc.stderr[-2000:]}"

@@ -7,7 +7,15 @@ import shutil
 
 import numpy as np
 import pytest
-from plugin_rig import CEILING, ROOT, host_env, preset_numbers, require_build, run_host
+from plugin_rig import (
+    CEILING,
+    ROOT,
+    host_env,
+    preset_numbers,
+    render_vst3,
+    require_build,
+    run_host,
+)
 
 DIGIT_NOTES = [("midi", 500, [0x90, 60, 100]), ("midi", 9000, [0x80, 60, 0]),
                ("midi", 12000, [0x90, 63, 90]), ("midi", 24000, [0x80, 63, 0])]
@@ -36,6 +44,26 @@ def test_state_brings_back_the_preset_by_folder_not_number(kind, tmp_path):
     restored, log = run_host(kind, DIGIT_NOTES, FRAMES, tmp_path, other,
                              state_in=tmp_path / "project.state")
     assert "playing preset digits" in log
+    assert np.abs(restored - chosen).max() <= 1e-6
+
+
+def test_the_vst3_in_a_juce_host_restores_the_preset_by_folder_not_number(tmp_path):
+    """The same through pedalboard (JUCE's VST3 hosting): the project's state chunk brings
+    digits back on a machine where its number is another preset's."""
+    env = host_env(tmp_path / "home")
+    state = tmp_path / "project.vst3state"
+    chosen, _ = render_vst3(DIGIT_NOTES, FRAMES, tmp_path, env,
+                            params={"preset": preset_numbers(env)["digits"]}, state_out=state)
+    assert np.abs(chosen).max() > 0.05 and state.stat().st_size > 0
+    extra = tmp_path / "extra"
+    for name in ("aaa", "bbb"):
+        shutil.copytree(ROOT / "presets" / "drums", extra / name,
+                        ignore=shutil.ignore_patterns("*.png"))
+    other = host_env(tmp_path / "home2", presets=[extra])
+    assert preset_numbers(other)["digits"] != preset_numbers(env)["digits"]
+    default, _ = render_vst3(DIGIT_NOTES, FRAMES, tmp_path, other)   # drums: no pad on 60/63
+    assert np.abs(default).max() < 1e-4
+    restored, _ = render_vst3(DIGIT_NOTES, FRAMES, tmp_path, other, state_in=state)
     assert np.abs(restored - chosen).max() <= 1e-6
 
 
