@@ -67,6 +67,20 @@ def test_the_vst3_in_a_juce_host_restores_the_preset_by_folder_not_number(tmp_pa
     assert np.abs(restored - chosen).max() <= 1e-6
 
 
+@pytest.mark.parametrize("kind", ["clap", "lv2"])
+def test_a_program_change_selects_the_preset_of_that_number(kind, tmp_path):
+    """MIDI Program Change n plays the n-th preset of `vae-synth presets`, as play does: digits'
+    number before its notes sounds as digits chosen by the parameter (offline: the bank is
+    decoded before the next note)."""
+    env = host_env(tmp_path / "home")
+    digits = preset_numbers(env)["digits"]
+    by_param, _ = run_host(kind, DIGIT_NOTES, FRAMES, tmp_path, env, params={"preset": digits})
+    by_program, log = run_host(kind, [("midi", 100, [0xC0, digits]), *DIGIT_NOTES], FRAMES,
+                               tmp_path, env)
+    assert np.abs(by_param).max() > 0.05
+    assert np.abs(by_program - by_param).max() <= 1e-6, log
+
+
 def test_a_missing_folder_falls_back_to_the_preset_of_that_name(tmp_path):
     env = host_env(tmp_path / "home")
     moved = tmp_path / "elsewhere" / "digits"
