@@ -511,6 +511,46 @@ def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else ("0 / 0" if not a else f"{a} vs 0")
 
 
+# The soak's memory bound: the engine allocates its voices, banks and buffers at start, so
+# after the first minute its resident size may move only by what the allocator and ONNX
+# Runtime's arenas settle to (measured: +1.2 MB over 4 minutes).
+RSS_GROWTH_BOUND_MB = 8.0
+
+
+def _versus(mine: float, trivial: float) -> str:
+    """How an engine's count stands against the trivial client's, for the goal's sentence."""
+    if mine <= trivial:
+        return f"meets it ({mine} against {trivial})"
+    return (f"misses it by {mine - trivial} ({(mine - trivial) / max(trivial, 1):.1%}; {mine} "
+            f"against {trivial})")
+
+
+def goal_lines(soak: dict) -> list[str]:
+    """The soak against the live-reliability goal (underruns and late cycles no higher than the
+    trivial client's, same server, same run), the memory bound and the output's safety, as
+    sentences computed from the figures."""
+    c, e = soak["clients"], soak.get("engines", {})
+    if not all(k in c and "late" in c[k] for k in ("native", "trivial")):
+        return []
+    n, t = c["native"], c["trivial"]
+    lines = [f"Against the goal, the native mixer: (a) PortAudio underrun flags "
+             f"{_versus(n['underruns'], t['underruns'])}; (b) late audio cycles "
+             f"{_versus(n['late'], t['late'])}; its rtmidi client's late cycles "
+             f"{_versus(n['midi_late'], t['midi_late'])} (rtmidi calls Python from JACK's thread "
+             f"and waits for the GIL there; the trivial client's rtmidi does the same with less "
+             f"to do)."]
+    for m in ENGINES:
+        rss = e.get(m, {}).get("rss", {})
+        if rss.get("1_min_mb") is not None and rss.get("end_mb") is not None:
+            growth = rss["end_mb"] - rss["1_min_mb"]
+            verdict = "within" if growth <= RSS_GROWTH_BOUND_MB else "beyond"
+            lines.append(f"{m} engine: RSS {growth:+.1f} MB from the first minute to the end, "
+                         f"{verdict} the bound of {RSS_GROWTH_BOUND_MB:g} MB; output peak "
+                         f"{e[m]['peak']} ({'≤' if e[m]['peak'] <= 1 else 'above'} 1), "
+                         f"{e[m]['nonfinite_samples']} NaN or infinite samples.")
+    return lines
+
+
 def run_markdown(result: dict) -> str:
     mode = "realtime jackd (`-R`)" if result["realtime"] else "jackd without realtime " \
         "(`--no-realtime`)"
@@ -560,6 +600,7 @@ def run_markdown(result: dict) -> str:
                 f"callback runs inside JACK's thread and waits for the GIL, were late in "
                 f"{n['midi_late']} (native engine) and {p['midi_late']} (Python engine) cycles "
                 f"against the trivial client's rtmidi's {t['midi_late']}.")
+        lines += goal_lines(soak)
     if result.get("latency"):
         parts = [f"{m}: {v['heard']}/{v['notes']} heard, p50 {v['p50_frames']:.0f}, p95 "
                  f"{v['p95_frames']:.0f}, max {v['max_frames']} frames"
