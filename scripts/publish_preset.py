@@ -89,7 +89,6 @@ def _default_commands(name: str, evaluation: dict) -> str:
     data = " ".join(f'--data "{s}"' for s in (evaluation.get("data") or {}).get("sources", []))
     return (f"vae-synth train --recipe {name} --out runs/{name}\n"
             f"vae-synth export runs/{name} --out presets/{name} --name {name}\n"
-            f"git checkout presets/{name}/LICENSE presets/{name}/recipe.toml   # kept in git\n"
             f"vae-synth evaluate presets/{name} {data} --out reports/{name}\n"
             f"python scripts/publish_preset.py presets/{name} reports/{name} --run runs/{name}\n")
 
