@@ -5,9 +5,9 @@
     beside it, as in a DAW);
   - time from a parameter change (morph) to the re-decoded bank, all classes, on the engine;
   - offline render speed of the VST3 in pedalboard beside `vae-synth render` (the Python engine)
-    on the same MIDI file, as multiples of real time.
+    on the same pattern, each a command of its own, as multiples of real time.
 
-    .venv/bin/python bench/bench_plugin.py [--preset drums] [--seconds 20] [--trials 40]
+    .venv/bin/python bench/bench_plugin.py [--preset drums] [--seconds 20] [--trials 40] [--record]
 
 Needs the plugin built (make -C plugin, or scripts/setup.sh test).
 """
@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "plugin"))
 
 from plugin_rig import BIN, host_env, preset_numbers, render_vst3, require_build, run_host  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "bench"))
+from record import load_average, write_record  # noqa: E402
 
 RATE = 48000
 
@@ -83,21 +86,63 @@ def redecode(tmp: Path, env: dict, preset: int, trials: int) -> dict:
             "p99_ms": float(np.percentile(t, 99)), "max_ms": float(t.max())}
 
 
-def render_speed(tmp: Path, env: dict, name: str, preset: int, seconds: float) -> dict:
-    from vae_synth.synth.engine import Engine
-    from vae_synth.synth.preset import load_preset
-    from vae_synth.synth.render import Renderer
+def _midi_file(events, path: Path) -> Path:
+    """The pattern's notes as a Standard MIDI File (120 bpm, 9600 ticks a beat: one tick per
+    5 frames at 48 kHz, so each note lands within 5 frames of its place in the plugin's run)."""
+    import mido
 
+    ticks_per_s = 9600 * 2
+    track, last = mido.MidiTrack(), 0
+    for _, frame, data in (e for e in events if e[0] == "midi"):
+        tick = round(frame / RATE * ticks_per_s)
+        track.append(mido.Message.from_bytes(data, time=tick - last))
+        last = tick
+    midi = mido.MidiFile(ticks_per_beat=9600)
+    midi.tracks.append(track)
+    midi.save(str(path))
+    return path
+
+
+def render_speed(tmp: Path, env: dict, name: str, preset: int, seconds: float) -> dict:
+    """The same pattern rendered offline by the VST3 in pedalboard and by `vae-synth render`,
+    each a command of its own (start-up, plugin or preset load and the render included)."""
     events, frames = _pattern(seconds, knobs=False)
     t0 = time.perf_counter()
     render_vst3(events, frames, tmp, env, RATE, 128, params={"preset": preset})
     vst3 = time.perf_counter() - t0
+    midi = _midi_file(events, tmp / "pattern.mid")
     t0 = time.perf_counter()
-    engine = Engine(load_preset(name), RATE, 128, 16, device="cpu", learn=False)
-    Renderer(engine).render([(e[1], e[2]) for e in events], frames)
+    subprocess.run([sys.executable, "-m", "vae_synth", "render", "--preset", name, "--midi",
+                    str(midi), "--out", str(tmp / "pattern.wav"), "--samplerate", str(RATE),
+                    "--tail", "0"], env=env, check=True, capture_output=True, timeout=600)
     python = time.perf_counter() - t0
-    return {"seconds": seconds, "vst3_pedalboard_x": seconds / vst3, "vae_synth_render_x": seconds / python,
-            "vst3_wall_s": vst3, "python_wall_s": python}
+    return {"seconds": seconds, "vst3_pedalboard_x": seconds / vst3,
+            "vae_synth_render_x": seconds / python, "vst3_wall_s": vst3, "python_wall_s": python}
+
+
+ABOUT = """\
+The DAW plugin (plugin/build) on one machine in one run: the CPU time of `process()` per
+128-frame block (the host thread's CPU clock) in the CLAP test host at 48 kHz in real-time mode
+(the worker decodes beside it, as in a DAW) while a drum pattern plays (8 hits/s) and one
+parameter moves every block; the time from a morph change to the whole re-decoded bank in the
+audio thread's hands, on the engine at the audio rate (`vae-synth-bench-core`); and the offline
+render of the same pattern by the VST3 in pedalboard beside `vae-synth render`, each a command
+of its own, start-up and loading included."""
+
+
+def body(cpu: dict, re: dict, speed: dict) -> str:
+    return "\n".join([
+        "| what | figure |", "|---|---|",
+        f"| `process()` CPU time per 128-frame block while knobs move ({cpu['blocks']} blocks) | "
+        f"p50 {cpu['p50_us']:.1f} µs, p99 {cpu['p99_us']:.1f} µs, max {cpu['max_us']:.0f} µs "
+        f"(budget {cpu['budget_us']:.0f} µs: {cpu['p99_us'] / cpu['budget_us']:.1%} at p99) |",
+        f"| morph change → the whole bank re-decoded ({re['trials']} changes) | p50 "
+        f"{re['p50_ms']:.1f} ms, p99 {re['p99_ms']:.1f} ms, max {re['max_ms']:.1f} ms |",
+        f"| offline render of {speed['seconds']:.0f} s of the pattern | VST3 in pedalboard "
+        f"{speed['vst3_pedalboard_x']:.1f}x real time ({speed['vst3_wall_s']:.2f} s), "
+        f"`vae-synth render` {speed['vae_synth_render_x']:.1f}x ({speed['python_wall_s']:.2f} s); "
+        f"the plugin {speed['python_wall_s'] / speed['vst3_wall_s']:.2f}x "
+        f"the speed of the Python engine |"])
 
 
 def main() -> int:
@@ -105,8 +150,10 @@ def main() -> int:
     parser.add_argument("--preset", default="drums")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--record", action="store_true", help="write bench/results/plugin.json")
     args = parser.parse_args()
     require_build()
+    load_start = load_average()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         env = host_env(tmp / "home")
@@ -124,6 +171,10 @@ def main() -> int:
         print(f"offline render of {speed['seconds']:.0f} s: VST3 in pedalboard {speed['vst3_pedalboard_x']:.1f}x "
               f"real time ({speed['vst3_wall_s']:.2f} s, plugin load included), vae-synth render "
               f"{speed['vae_synth_render_x']:.1f}x ({speed['python_wall_s']:.2f} s, preset load included)")
+    if args.record:
+        print(write_record("plugin", title="DAW plugin (plugin/)", about=ABOUT,
+                           body=body(cpu, re, speed), packages=("onnxruntime", "pedalboard"),
+                           load_start=load_start))
     return 0
 
 
