@@ -1,6 +1,6 @@
 """How low can the thesis's centroid dist (eq. 5.3) go on a data source, before any training?
 
-    python scripts/dist_reference.py "fsdd:../shared/data/fsdd?speakers=theo" [SOURCE ...]
+    python scripts/dist_reference.py "fsdd:$DATA/fsdd?speakers=theo" [SOURCE ...]
 
 For each SOURCE: the most typical real training take of each class (least summed MFCC-DTW to the
 class's other training clips) is scored as the class centre on the held-out clips, exactly as
