@@ -21,6 +21,10 @@ Model configuration keys (``models.py``)::
     subband_dc_block_band0: W0 (absent/0: band 0 left alone): band 0 minus its W0-step moving
         average, a high-pass near sr / (N W0) (11 Hz for N 16 and W0 256)
     subband_noise_bias: the noise gains' initial pre-activation (absent: -4, gains near 0.018)
+    subband_dc_block_passes: P (absent: 1): each moving average above is P moving averages in a
+        row. One window's response is a sinc whose side lobes (-13 dB) ripple the blocked band's
+        pass band at every sr / (N W) Hz: on band 0, where the kicks and toms are, a comb of
+        peaks at multiples of 21.5 Hz for W0 64. Two in a row (a triangle) ripple at -26 dB.
 
 A constant in a sub-band is a steady tone at a band edge (sub-band DC is k / N of Nyquist in
 a cosine-modulated bank): the first fullband decoder, 12 epochs into training on the drums,
@@ -75,9 +79,16 @@ def multiband_output(x, cfg: dict, frame_length: int):
                          f"{frame_length // bands} for {frame_length} samples")
     sub = keras.layers.Conv1D(bands, 1, dtype="float32", name="mb_bands")(x)
     window = int(cfg.get("subband_dc_block") or 0)
+    passes = int(cfg.get("subband_dc_block_passes") or 1)
+
+    def moving_average(signal, width: int, name: str):
+        for i in range(passes):
+            signal = keras.layers.AveragePooling1D(width, strides=1, padding="same",
+                                                   name=name if i == 0 else f"{name}_{i}")(signal)
+        return signal
+
     if window:
-        mean = keras.layers.AveragePooling1D(window, strides=1, padding="same",
-                                             name="mb_dc_mean")(sub)
+        mean = moving_average(sub, window, "mb_dc_mean")
         # band 0's offset is the audio's own DC (its band edge is 0 Hz): blocked over its own,
         # longer window (subband_dc_block_band0), or not at all. Left alone, the first full
         # run's decoder met the frame-loudness loss with DC and infrasound instead of the
@@ -90,8 +101,7 @@ def multiband_output(x, cfg: dict, frame_length: int):
         if window0:
             first = np.zeros((1, 1, bands), np.float32)
             first[..., 0] = 1.0
-            mean0 = keras.layers.AveragePooling1D(window0, strides=1, padding="same",
-                                                  name="mb_dc_mean0")(sub)
+            mean0 = moving_average(sub, window0, "mb_dc_mean0")
             sub_mean = sub_mean + mean0 * first
         sub = keras.layers.Subtract(name="mb_dc_block")([sub, sub_mean])
     if cfg.get("subband_noise"):

@@ -195,6 +195,36 @@ def test_subband_dc_block_keeps_offsets_out_of_the_band_edges():
         assert peak == pytest.approx(SR / 16 * round((k + 0.5) / 2), abs=5)
 
 
+def test_two_moving_averages_in_a_row_block_the_offset_without_a_comb():
+    """One moving average's side lobes ripple band 0's pass band every sr / (16 W) Hz (a comb
+    the evaluation reads on the kicks and toms); two in a row still block an offset and ripple
+    far less."""
+    import keras
+
+    steps = FRAME // 16
+    t = np.arange(steps) / (SR / 16)
+
+    def band0_gain(passes: int, hz: float) -> float:
+        cfg = _fullband(output_gate_db=None, subband_dc_block_band0=64,
+                        subband_dc_block_passes=passes)
+        _, dec, _, _ = models.build_models(cfg, FRAME, D, C)
+        probe = keras.Model(dec.get_layer("mb_bands").output, dec.get_layer("mb_dc_block").output)
+        if hz == 0:
+            return float(np.abs(np.asarray(probe(np.ones((1, steps, 16), np.float32)))).max())
+        tone = np.tile(np.sin(2 * np.pi * hz * t)[None, :, None], (1, 1, 16)).astype(np.float32)
+        kept = np.asarray(probe(tone))[0, 400:-400, 0]
+        return float(np.sqrt(np.mean(kept ** 2) / np.mean(tone[0, 400:-400, 0] ** 2)))
+
+    hz = [86.1, 107.7, 129.2, 150.7, 172.3]   # 4 to 8 times 21.5 Hz, on and between the lobes
+    for passes, ripple_db in ((1, 0.8), (2, 0.3)):
+        assert band0_gain(passes, 0) < 1e-5
+        gains_db = [20 * np.log10(band0_gain(passes, f)) for f in hz]
+        spread = max(gains_db) - min(gains_db)
+        assert (spread > ripple_db) if passes == 1 else (spread < ripple_db), (passes, gains_db)
+    # a kick's 50 Hz: one window lifts it by a side lobe (+1.1 dB), two leave it within 0.2 dB
+    assert abs(20 * np.log10(band0_gain(2, 50.0))) < 0.2 < 20 * np.log10(band0_gain(1, 50.0))
+
+
 def test_the_fullband_candidates_recipe_file_loads():
     """docs/notes/2026-12-02-fullband-drums.recipe.toml: the candidate's recipe stays valid."""
     from pathlib import Path
