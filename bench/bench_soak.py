@@ -202,6 +202,11 @@ def _signal_name(code: int | None) -> str:
     return f"exit {code}"
 
 
+# Each client's Python with faulthandler on: a client that dies of a signal (SIGSEGV) prints
+# every thread's Python stack, which says whose thread crashed (the audio callback, rtmidi's).
+CHILD_PYTHON = [sys.executable, "-X", "faulthandler"]
+
+
 class Child:
     """A JACK client in a process of its own, asked for its figures on stdin."""
 
@@ -307,11 +312,11 @@ class Run:
             return {p.name for p in self.jack.get_ports(is_audio=True, is_output=True)}
 
         self.children["trivial"] = Trivial(
-            "trivial", [sys.executable, "-c", bench_engine.TRIVIAL_CLIENT], ports(), self.jack)
+            "trivial", [*CHILD_PYTHON, "-c", bench_engine.TRIVIAL_CLIENT], ports(), self.jack)
         self.midi_clients = {"trivial": "trivial"}
         for mixing in ENGINES:
             name = f"{mixing}-engine"
-            self.children[mixing] = Child(mixing, [sys.executable, "-c", ENGINE, mixing,
+            self.children[mixing] = Child(mixing, [*CHILD_PYTHON, "-c", ENGINE, mixing,
                                                    str(preset), name], ports(), self.jack)
             self.midi_clients[mixing] = name
             started = json.loads(self.children[mixing].start_line)
