@@ -322,6 +322,7 @@ def test_midi_learn_binds_and_persists(tmp_path, monkeypatch):
     router.learn("variation")
     router.handle([0xB0, 74, 64])
     assert router.controls[74] == "variation" and snap.get("variation") == 64 / 127
+    assert store.wait_saved()   # written on the store's own thread
     saved = json.loads((tmp_path / "vae-synth" / "midi_learn.json").read_text())
     assert saved == {"drums": {"74": "variation"}}
     assert LearnStore("drums").load() == {74: "variation"}
