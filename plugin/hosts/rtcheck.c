@@ -117,12 +117,15 @@ FILE* fopen(const char* path, const char* mode) {
     COUNT(C_OPEN);
     return real_fopen(path, mode);
 }
+static int mode_of(int flags, va_list ap) {
+    return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0;
+}
 int open(const char* path, int flags, ...) {
     NEXT(open);
     COUNT(C_OPEN);
     va_list ap;
     va_start(ap, flags);
-    int mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0;
+    int mode = mode_of(flags, ap);
     va_end(ap);
     return real_open(path, flags, mode);
 }
@@ -137,9 +140,6 @@ FILE* fopen64(const char* path, const char* mode) {
     NEXT(fopen64);
     COUNT(C_OPEN);
     return real_fopen64(path, mode);
-}
-static int mode_of(int flags, va_list ap) {
-    return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0;
 }
 int open64(const char* path, int flags, ...) {
     NEXT(open64);

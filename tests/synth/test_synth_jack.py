@@ -419,6 +419,16 @@ def test_play_ends_with_its_summary_when_the_jack_server_is_killed(jack_server, 
     assert elapsed < 2.0, elapsed
 
 
+def _terminate(proc) -> tuple[str, str, float]:
+    """SIGTERM to a player a moment after its server stopped answering: (stdout, stderr,
+    seconds from the signal to its exit)."""
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    out, err = proc.communicate(timeout=15)
+    return out, err, time.monotonic() - sent
+
+
 def test_play_ends_within_two_seconds_of_sigterm_when_the_server_stops_answering(
         jack_server, tones_preset):
     proc = _start_player(tones_preset)
@@ -426,11 +436,7 @@ def test_play_ends_within_two_seconds_of_sigterm_when_the_server_stops_answering
         time.sleep(4)
         assert proc.poll() is None, proc.communicate()
         jack_server.process.send_signal(signal.SIGSTOP)   # wedged: alive, answering nobody
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
-        sent = time.monotonic()
-        out, err = proc.communicate(timeout=15)
-        elapsed = time.monotonic() - sent
+        out, err, elapsed = _terminate(proc)
     finally:
         jack_server.process.send_signal(signal.SIGCONT)
         if proc.poll() is None:
@@ -466,11 +472,7 @@ def test_sigterm_while_opening_the_audio_on_a_wedged_server_ends_play_within_two
         while not _has_socket(proc.pid) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert proc.poll() is None and _has_socket(proc.pid), "the player never reached JACK"
-        time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
-        sent = time.monotonic()
-        out, err = proc.communicate(timeout=15)
-        elapsed = time.monotonic() - sent
+        out, err, elapsed = _terminate(proc)
     finally:
         jack_server.process.send_signal(signal.SIGCONT)
         if proc is not None and proc.poll() is None:
