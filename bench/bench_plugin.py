@@ -30,8 +30,10 @@ import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "plugin"))
+sys.path.insert(0, str(ROOT / "tests" / "synth"))
 
 from plugin_rig import BIN, host_env, preset_numbers, render_vst3, require_build, run_host  # noqa: E402
+from synth_rig import write_midi  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
 from record import load_average, write_record  # noqa: E402
@@ -86,23 +88,6 @@ def redecode(tmp: Path, env: dict, preset: int, trials: int) -> dict:
             "p99_ms": float(np.percentile(t, 99)), "max_ms": float(t.max())}
 
 
-def _midi_file(events, path: Path) -> Path:
-    """The pattern's notes as a Standard MIDI File (120 bpm, 9600 ticks a beat: one tick per
-    5 frames at 48 kHz, so each note lands within 5 frames of its place in the plugin's run)."""
-    import mido
-
-    ticks_per_s = 9600 * 2
-    track, last = mido.MidiTrack(), 0
-    for _, frame, data in (e for e in events if e[0] == "midi"):
-        tick = round(frame / RATE * ticks_per_s)
-        track.append(mido.Message.from_bytes(data, time=tick - last))
-        last = tick
-    midi = mido.MidiFile(ticks_per_beat=9600)
-    midi.tracks.append(track)
-    midi.save(str(path))
-    return path
-
-
 def render_speed(tmp: Path, env: dict, name: str, preset: int, seconds: float) -> dict:
     """The same pattern rendered offline by the VST3 in pedalboard and by `vae-synth render`,
     each a command of its own (start-up, plugin or preset load and the render included)."""
@@ -110,7 +95,10 @@ def render_speed(tmp: Path, env: dict, name: str, preset: int, seconds: float) -
     t0 = time.perf_counter()
     render_vst3(events, frames, tmp, env, RATE, 128, params={"preset": preset})
     vst3 = time.perf_counter() - t0
-    midi = _midi_file(events, tmp / "pattern.mid")
+    # the same hits as a MIDI file (tests/synth/synth_rig.py's writer; the drums ignore note-offs)
+    midi = write_midi(tmp / "pattern.mid", [(e[1] / RATE, e[2][1], e[2][2], 0.05)
+                                             for e in events if e[0] == "midi"],
+                      ticks_per_beat=9600)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "vae_synth", "render", "--preset", name, "--midi",
                     str(midi), "--out", str(tmp / "pattern.wav"), "--samplerate", str(RATE),

@@ -235,18 +235,15 @@ class LearnStore:
         self.preset_name = preset_name
         self.path = Path(path) if path is not None else self.default_path()
         self.error: str | None = None
+        # the writer thread starts here, never on the MIDI thread that hands it a job
         self._jobs: queue.Queue = queue.Queue()
-        self._writer: threading.Thread | None = None
+        threading.Thread(target=self._write_jobs, daemon=True, name="vae-synth-midi-learn").start()
 
     def bind_later(self, cc: int, name: str,
                    done: Callable[[int, str, str | None], None] | None = None) -> None:
-        """``bind`` on the store's writer thread (started on first use), then ``done(cc, name,
-        error)`` there: for the MIDI thread, which must not wait for a disk."""
+        """``bind`` on the store's writer thread, then ``done(cc, name, error)`` there: for the
+        MIDI thread, which must not wait for a disk."""
         self._jobs.put((cc, name, done))
-        if self._writer is None:
-            self._writer = threading.Thread(target=self._write_jobs, daemon=True,
-                                            name="vae-synth-midi-learn")
-            self._writer.start()
 
     def wait_saved(self, timeout: float = 5.0) -> bool:
         """Block until every ``bind_later`` so far is written (or failed); False on time-out."""

@@ -117,54 +117,30 @@ FILE* fopen(const char* path, const char* mode) {
     COUNT(C_OPEN);
     return real_fopen(path, mode);
 }
-static int mode_of(int flags, va_list ap) {
-    return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0;
-}
-int open(const char* path, int flags, ...) {
-    NEXT(open);
-    COUNT(C_OPEN);
-    va_list ap;
-    va_start(ap, flags);
-    int mode = mode_of(flags, ap);
-    va_end(ap);
-    return real_open(path, flags, mode);
-}
 ssize_t read(int fd, void* p, size_t n) {
     NEXT(read);
     COUNT(C_READ);
     return real_read(fd, p, n);
 }
-/* Programs built with 64-bit file offsets (std::ifstream, CPython) open files through the *64
- * names, and newer glibc code through openat: each one counts. */
+/* Every way to open a file counts: programs built with 64-bit file offsets (std::ifstream,
+ * CPython) use the *64 names, and newer glibc code openat. The mode argument is there only with
+ * O_CREAT or O_TMPFILE. */
 FILE* fopen64(const char* path, const char* mode) {
     NEXT(fopen64);
     COUNT(C_OPEN);
     return real_fopen64(path, mode);
 }
-int open64(const char* path, int flags, ...) {
-    NEXT(open64);
-    COUNT(C_OPEN);
-    va_list ap;
-    va_start(ap, flags);
-    int mode = mode_of(flags, ap);
-    va_end(ap);
-    return real_open64(path, flags, mode);
-}
-int openat(int dir, const char* path, int flags, ...) {
-    NEXT(openat);
-    COUNT(C_OPEN);
-    va_list ap;
-    va_start(ap, flags);
-    int mode = mode_of(flags, ap);
-    va_end(ap);
-    return real_openat(dir, path, flags, mode);
-}
-int openat64(int dir, const char* path, int flags, ...) {
-    NEXT(openat64);
-    COUNT(C_OPEN);
-    va_list ap;
-    va_start(ap, flags);
-    int mode = mode_of(flags, ap);
-    va_end(ap);
-    return real_openat64(dir, path, flags, mode);
-}
+#define OPEN_HOOK(name, params, args)                                              \
+    int name params {                                                              \
+        NEXT(name);                                                                \
+        COUNT(C_OPEN);                                                             \
+        va_list ap;                                                                \
+        va_start(ap, flags);                                                       \
+        int mode = (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, int) : 0;          \
+        va_end(ap);                                                                \
+        return real_##name args;                                                   \
+    }
+OPEN_HOOK(open, (const char* path, int flags, ...), (path, flags, mode))
+OPEN_HOOK(open64, (const char* path, int flags, ...), (path, flags, mode))
+OPEN_HOOK(openat, (int dir, const char* path, int flags, ...), (dir, path, flags, mode))
+OPEN_HOOK(openat64, (int dir, const char* path, int flags, ...), (dir, path, flags, mode))
