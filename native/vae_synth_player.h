@@ -31,8 +31,9 @@
 extern "C" {
 #endif
 
-/* Bumped whenever a struct or a function below changes: Python refuses a library of another. */
-#define VS_PLAYER_ABI 1
+/* Bumped whenever a struct or a function below or in vae_synth_jack_midi.h (the same library)
+ * changes: Python refuses a library of another. 2: the JACK MIDI input. */
+#define VS_PLAYER_ABI 2
 
 typedef struct vs_player vs_player;
 

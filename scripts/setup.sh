@@ -121,7 +121,8 @@ build_native() {
   say "building the native mixer ($lib)"
   # -ffp-contract=off: no fused multiply-adds, so the native mix equals the Python one bit for bit
   if ! "$cxx" -O2 -std=c++17 -fPIC -shared -fvisibility=hidden -ffp-contract=off -Wall -Wextra \
-      -Inative native/mixer.cpp native/player.cpp -o "$lib.tmp" >"$log" 2>&1; then
+      -Inative native/mixer.cpp native/player.cpp native/jack_midi.cpp -ldl -o "$lib.tmp" \
+      >"$log" 2>&1; then
     cat "$log" >&2
     rm -f "$lib.tmp"
     [ "$need" = required ] && { say "the native mixer did not build (see $log)"; exit 1; }

@@ -114,19 +114,27 @@ def resolve_output(audio_api: str | None, device: str | None) -> tuple[int, dict
 
 def open_midi(engine, api: str | None, port: str | None, audio_api_name: str):
     """Open MIDI inputs; falls back to JACK MIDI when the platform's API is unusable (no ALSA
-    sequencer in containers). Returns (MidiInputs or None, message). A named ``port`` that no
-    API has is None with a message listing the ports there are: the caller stops there."""
+    sequencer in containers). Returns (inputs or None, message), inputs a ``MidiInputs`` or a
+    ``JackMidiInputs``. A named ``port`` that no API has is None with a message listing the
+    ports there are: the caller stops there."""
+    from vae_synth.synth.jack_midi import JackMidiInputs
     from vae_synth.synth.midi import MidiInputs
+    from vae_synth.synth.native import available
     from vae_synth.synth.quiet import native_stderr_silenced
 
     tries = [api] if api else (["jack"] if "JACK" in audio_api_name else [None, "jack"])
     errors = []
     for name in tries:
-        inputs = MidiInputs(engine.router, name, port)
+        # JACK MIDI is read by native code where the library is built (jack_midi.py says why)
+        native, why_not = available() if name == "jack" else (False, None)
+        inputs = JackMidiInputs(engine.router, port) if native else MidiInputs(engine.router, name,
+                                                                               port)
+        kind = (" native" if native else f" through rtmidi: {why_not}") if name == "jack" else ""
         try:
             with native_stderr_silenced():
                 inputs.open()
-            return inputs, f"MIDI in ({name or 'default API'}): {', '.join(inputs.names())}"
+            return inputs, (f"MIDI in ({name or 'default API'}{kind}): "
+                            f"{', '.join(inputs.names())}")
         except Exception as exc:  # noqa: BLE001 - rtmidi raises its own types for missing back ends
             inputs.close()
             errors.append(f"{name or 'default API'}: {exc}")

@@ -1,6 +1,7 @@
-"""MIDI in: raw bytes from rtmidi's thread -> note events on the ring + controller snapshot.
+"""MIDI in: raw bytes from a port's thread -> note events on the ring + controller snapshot.
 
-``MidiRouter.handle(bytes)`` is the one entry point (rtmidi callback, terminal keyboard,
+``MidiRouter.handle(bytes)`` is the one entry point (port inputs through the flood guard of
+``receive``: rtmidi's callback, the native JACK input of ``jack_midi.py``; terminal keyboard,
 ``--demo`` and the offline renderer all go through it), so live play and ``render`` share the
 same code. It never blocks on the audio thread and never raises: malformed input (truncated
 messages, stray data bytes, SysEx, unknown controllers, real-time bytes) is counted and dropped.
@@ -127,8 +128,12 @@ class MidiRouter:
     # -- the entry point ---------------------------------------------------------------------
     def rtmidi_callback(self, event, data=None) -> None:
         """rtmidi's callback signature: ((message bytes, delta seconds), data)."""
+        self.receive(event[0])
+
+    def receive(self, message) -> None:
+        """A message from a MIDI port (a sequence of ints): the flood guard, then ``handle``.
+        Called by one port thread at a time (rtmidi's, or the JACK MIDI input's reader)."""
         try:
-            message = event[0]
             now = time.monotonic()
             if now - self._window_start >= FLOOD_WINDOW_S:
                 self._window_start = now
@@ -138,7 +143,7 @@ class MidiRouter:
                 self.stats.dropped += 1
                 return
             self.handle(message)
-        except Exception:  # never let a bad message kill rtmidi's thread
+        except Exception:  # never let a bad message kill the port's thread
             self.stats.malformed += 1
 
     def handle(self, message) -> None:
@@ -428,10 +433,8 @@ class MidiInputs:
         self.api_name = api
         self.spec = port
         self.inputs: list = []        # (MidiIn, port name)
-        self.virtual = False
         self.messages: list[str] = []
-        self._wanted: set[str] = set()
-        self._gone: set[str] = set()
+        self.presence: PortPresence | None = None   # the named ports, when not virtual
         self._watcher = None
 
     def open(self) -> None:
@@ -445,24 +448,19 @@ class MidiInputs:
                 f"cannot open MIDI API {self.api_name or 'default'}: {exc}. "
                 "Try --midi-api jack (with a JACK server running)."
             ) from exc
-        names = probe.get_ports()
-        if self.spec == "virtual" or (self.spec is None and not _hardware(names)):
+        try:
+            wanted = ports_to_open(self.spec, probe.get_ports())
+        except RuntimeError:
+            probe.delete()
+            raise
+        if not wanted:
             probe.open_virtual_port(VIRTUAL_PORT)
             self._attach(probe, f"{CLIENT_NAME}:{VIRTUAL_PORT} (virtual)")
-            self.virtual = True
             return
-        if self.spec is None:
-            wanted = _hardware(names)
-        else:
-            wanted = [n for n in names if self.spec.lower() in n.lower()]
-            if not wanted:
-                probe.delete()
-                listing = ", ".join(names) or "none"
-                raise RuntimeError(f"no MIDI input port matches {self.spec!r} (ports: {listing})")
         self._watcher = probe   # kept: lists ports later without creating clients
         for name in wanted:
             self._open_named(name)
-        self._wanted = set(wanted)
+        self.presence = PortPresence(wanted, self.messages)
 
     def _attach(self, midi_in, name: str) -> None:
         midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
@@ -489,17 +487,13 @@ class MidiInputs:
         while JACK waits for the callback). ``pause``: a context manager that stops the audio
         stream around the rare re-open.
         """
-        if self.virtual or not self._wanted or self._watcher is None:
+        if self.presence is None or self._watcher is None:
             return
         try:
-            present = set(self._watcher.get_ports())
+            present = self._watcher.get_ports()
         except Exception:  # noqa: BLE001 - a vanished back end reads as no ports
-            present = set()
-        for name in sorted(self._wanted):
-            if name not in present and name not in self._gone:
-                self._gone.add(name)
-                self.messages.append(f"MIDI port disappeared: {name} (waiting for it)")
-        back = [n for n in sorted(self._gone) if n in present]
+            present = []
+        back = self.presence.update(present)
         if not back:
             return
         import contextlib
@@ -512,8 +506,7 @@ class MidiInputs:
                     midi_in.delete()
             for name in back:
                 if self._open_named(name):
-                    self._gone.discard(name)
-                    self.messages.append(f"MIDI port back: {name}")
+                    self.presence.back(name)
 
     def names(self) -> list[str]:
         return [name for _, name in self.inputs]
@@ -539,6 +532,44 @@ class MidiInputs:
 def _hardware(names: list[str]) -> list[str]:
     """Input ports worth opening by default: not our own, not ALSA's 'Midi Through'."""
     return [n for n in names if CLIENT_NAME not in n and "through" not in n.lower()]
+
+
+def ports_to_open(spec: str | None, names: list[str]) -> list[str]:
+    """The source ports ``--midi-in spec`` selects among ``names``; [] means a virtual port
+    ("virtual", or no spec and no hardware port). RuntimeError when a named spec matches none."""
+    if spec == "virtual" or (spec is None and not _hardware(names)):
+        return []
+    if spec is None:
+        return _hardware(names)
+    wanted = [n for n in names if spec.lower() in n.lower()]
+    if not wanted:
+        listing = ", ".join(names) or "none"
+        raise RuntimeError(f"no MIDI input port matches {spec!r} (ports: {listing})")
+    return wanted
+
+
+class PortPresence:
+    """Which of the named source ports are present; says when one disappears or comes back
+    (appending lines to ``messages``, which the player prints)."""
+
+    def __init__(self, wanted: list[str], messages: list[str]):
+        self.wanted = sorted(wanted)
+        self.messages = messages
+        self.gone: set[str] = set()
+
+    def update(self, present: list[str]) -> list[str]:
+        """Notes the ports missing from ``present``; returns the gone ones that are back (the
+        caller reconnects them and calls ``back``)."""
+        present = set(present)
+        for name in self.wanted:
+            if name not in present and name not in self.gone:
+                self.gone.add(name)
+                self.messages.append(f"MIDI port disappeared: {name} (waiting for it)")
+        return [n for n in sorted(self.gone) if n in present]
+
+    def back(self, name: str) -> None:
+        self.gone.discard(name)
+        self.messages.append(f"MIDI port back: {name}")
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.005) -> bool:

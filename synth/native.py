@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-ABI = 1   # VS_PLAYER_ABI of the header this module speaks
+ABI = 2   # VS_PLAYER_ABI of the header this module speaks
 LIBRARY_NAME = "libvae_synth_mixer.so"
 ROOT = Path(__file__).resolve().parents[1]   # the repository, in a source checkout
 SOURCES = ROOT / "native"
@@ -57,6 +57,19 @@ class _Stats(ctypes.Structure):
                   ("callbacks", "underflows", "blocks", "frames", "events", "callback_ns",
                    "callback_max_ns", "tokens_held", "released_lost", "timings")),
                 ("mixer", _MixerStats)]
+
+
+class MidiMessage(ctypes.Structure):
+    """vs_midi_message of vae_synth_jack_midi.h."""
+    _fields_ = [("frame", ctypes.c_uint32), ("size", ctypes.c_uint8),
+                ("bytes", ctypes.c_uint8 * 3)]
+
+
+class MidiInStats(ctypes.Structure):
+    """vs_midi_in_stats of vae_synth_jack_midi.h."""
+    _fields_ = [(name, ctypes.c_int64) for name in
+                ("received", "dropped", "ignored", "malformed", "unreadable", "cycles",
+                 "server_gone")]
 
 
 def library_path() -> Path:
@@ -117,6 +130,18 @@ def load(path: Path, sources: Path | None = None):
     lib.vs_player_timings.argtypes = [p, i64, fptr, fptr, i32, ctypes.POINTER(ctypes.c_int64)]
     for name in ("vs_mixer_new", "vs_output_new"):
         getattr(lib, name).restype = p
+    # the JACK MIDI input (vae_synth_jack_midi.h; synth/jack_midi.py)
+    lib.vs_midi_in_open.restype = p
+    lib.vs_midi_in_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, i32, ctypes.c_char_p, i32]
+    lib.vs_midi_in_close.argtypes = [p]
+    lib.vs_midi_in_read.argtypes = [p, ctypes.POINTER(MidiMessage), i32, i32]
+    lib.vs_midi_in_wake.argtypes = [p]
+    lib.vs_midi_in_port_name.restype = ctypes.c_char_p
+    lib.vs_midi_in_port_name.argtypes = [p]
+    lib.vs_midi_in_sources.restype = i64
+    lib.vs_midi_in_sources.argtypes = [p, ctypes.c_char_p, i64]
+    lib.vs_midi_in_connect.argtypes = [p, ctypes.c_char_p]
+    lib.vs_midi_in_get_stats.argtypes = [p, ctypes.POINTER(MidiInStats)]
     return lib, None
 
 
