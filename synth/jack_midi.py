@@ -28,9 +28,11 @@ WAIT_MS = 200      # the reader's longest sleep without a message (it checks for
 class JackMidiInputs:
     """The native JACK MIDI input feeding one router; the interface of ``midi.MidiInputs``."""
 
-    def __init__(self, router: MidiRouter, port: str | None = None):
+    def __init__(self, router: MidiRouter, port: str | None = None,
+                 client_name: str = CLIENT_NAME):
         self.router = router
         self.spec = port
+        self.client_name = client_name
         self.messages: list[str] = []
         self.presence: PortPresence | None = None   # the named ports, when not virtual
         self.server_gone_said = False
@@ -46,7 +48,7 @@ class JackMidiInputs:
         if lib is None:
             raise NativeUnavailable(why)
         error = ctypes.create_string_buffer(512)
-        handle = lib.vs_midi_in_open(CLIENT_NAME.encode(), VIRTUAL_PORT.encode(), RING, error,
+        handle = lib.vs_midi_in_open(self.client_name.encode(), VIRTUAL_PORT.encode(), RING, error,
                                      len(error))
         if not handle:
             raise RuntimeError(f"cannot open MIDI API jack: {error.value.decode(errors='replace')}")

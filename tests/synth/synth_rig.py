@@ -103,6 +103,26 @@ def connect(jack_probe):
     return sender, recorder
 
 
+def onset_latencies(sender, recorder, block: int, count: int = 4) -> list[int]:
+    """Send ``count`` kick notes a quarter second apart; returns each one's onset in frames after
+    its MIDI frame (-block: the first frame of the note's own cycle; 10**6: never heard)."""
+    note = bytes([0x99, 36, 127])
+    recorder.start_recording()
+    time.sleep(0.05)
+    for _ in range(count):
+        sender.send(note)
+        sender.wait_sent()
+        time.sleep(0.25)
+    recording = recorder.stop_recording()
+    latencies = []
+    for frame in [f for f, m in sender.sent if m == note][-count:]:
+        start = frame - recording.start_frame - block
+        above = np.flatnonzero(np.abs(recording.audio[max(0, start):start + 40 * block]).max(
+            axis=1) > 1e-2)
+        latencies.append(int(above[0]) - block if above.size else 10**6)
+    return latencies
+
+
 def band_energy(x: np.ndarray, samplerate: int, lo: float, hi: float) -> float:
     """Energy of x [n] between lo and hi Hz (Hann-windowed FFT)."""
     spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fixtures_jack import Flooder
 from fixtures_preset import make_test_preset, tone_frequencies
-from synth_rig import band_energy, connect, expected_oneshot, live_engine
+from synth_rig import band_energy, connect, expected_oneshot, live_engine, onset_latencies
 from vae_synth.synth.midi import FLOOD_LIMIT, FLOOD_WINDOW_S
 from vae_synth.synth.output import CEILING
 
@@ -506,28 +506,12 @@ def test_play_on_a_server_that_never_answers_says_which_call_is_stuck(jack_serve
     assert elapsed < 15, elapsed
 
 
-def _onset_latencies(sender, recorder, block: int, count: int = 4) -> list[int]:
-    """Send ``count`` kick notes; returns each one's onset in frames after its MIDI frame."""
-    recorder.start_recording()
-    time.sleep(0.05)
-    for _ in range(count):
-        _hit(sender, [0x99, 36, 127], gap_s=0.25)
-    recording = recorder.stop_recording()
-    latencies = []
-    for frame in [f for f, m in sender.sent if m == bytes([0x99, 36, 127])][-count:]:
-        start = frame - recording.start_frame - block
-        above = np.flatnonzero(np.abs(recording.audio[max(0, start):start + 40 * block]).max(
-            axis=1) > 1e-2)
-        latencies.append(int(above[0]) - block if above.size else 10**6)
-    return latencies
-
-
 def test_a_flood_of_100k_midi_messages_a_second_for_10_s_is_shed_and_counted(
         jack_server, midi_port, jack_probe, tones_preset):
     block, rate = jack_server.blocksize, jack_server.samplerate
     with live_engine(tones_preset, jack_server, midi_port) as engine:
         sender, recorder = connect(jack_probe)
-        before = _onset_latencies(sender, recorder, block)
+        before = onset_latencies(sender, recorder, block)
         flooder = Flooder(jack_server, "vae-synth:midi_in", per_second=100_000, seconds=10,
                           note_at=3)          # and a snare note in the middle of the flood
         underruns, blocks, notes = engine.underruns, engine.blocks, engine.notes
@@ -538,7 +522,7 @@ def test_a_flood_of_100k_midi_messages_a_second_for_10_s_is_shed_and_counted(
         flood_blocks = engine.blocks - blocks
         mid_note = engine.notes - notes
         time.sleep(0.5)
-        after = _onset_latencies(sender, recorder, block)
+        after = onset_latencies(sender, recorder, block)
         stats = engine.router.stats
         summary = engine.summary(flood_s)
         print(f"flood: {flooded} sent in {flood_s:.1f} s, {stats.controls} parsed, "
