@@ -5,22 +5,22 @@ Fixtures
 ``jack_server`` (session)
     Starts ``jackd -n <private name> -d dummy -r 48000 -p 128`` and points every JACK client of this
     process at it (``JACK_DEFAULT_SERVER``, ``JACK_NO_START_SERVER``), so sounddevice's JACK host
-    API and python-rtmidi's ``API_UNIX_JACK`` join it. PortAudio is re-initialised so that it sees
-    the JACK host API even if sounddevice was imported before the server started.
+    API, the player's JACK MIDI input and python-rtmidi's ``API_UNIX_JACK`` join it. PortAudio is
+    re-initialised so that it sees the JACK host API even if sounddevice was imported before the
+    server started.
 ``jack_probe`` (function)
     A factory ``jack_probe(name="probe", channels=2) -> JackProbe``: one JACK client that sends MIDI
     at exact frame times and records audio, both on JACK's own frame clock, so latencies are measured
     in frames. Every probe is closed at the end of the test.
 
-python-rtmidi (Cython) holds the GIL while it waits on the JACK server (opening or closing a
-port), and a JACK cycle cannot finish while a Python process callback in this process (a probe,
-a sounddevice stream) waits for that GIL: the two deadlock. So open rtmidi ports before any probe
-or stream is running, and close them only after probes are closed (``probe.close()``) and streams
-stopped. The engine follows the same order.
-
-rtmidi keeps its JACK client (and so its name) until the ``MidiIn`` object is deleted: call
-``midi_in.close_port(); midi_in.delete()`` in tests, or the next client of that name is renamed
-``name-01`` by JACK.
+MIDI into an engine goes through the player's own JACK MIDI input (native code,
+``synth/jack_midi.py``), which never holds the GIL in a JACK call: it opens and closes at any
+time. python-rtmidi, left to the terminal tests' fake controller, does hold the GIL while it
+waits on the JACK server (opening or closing a port), and a JACK cycle cannot finish while a
+Python process callback in this process (a probe, a sounddevice stream) waits for that GIL: the
+two deadlock. So open rtmidi ports before any probe or stream is running, close them only after
+probes are closed and streams stopped, and delete the ``MidiIn``/``MidiOut`` (JACK renames the
+next client of a name still held to ``name-01``).
 
 Teardown order matters (docs/ARCHITECTURE.md, pitfalls): MIDI ports and probes close first (function scope), then
 PortAudio is terminated, then jackd stops; stopping jackd first aborts Python inside PortAudio.
@@ -30,7 +30,7 @@ missing server is an error: CI installs jackd2 and must run them.
 
 Isolation: every JACK test runs in a child pytest process of its own, with its own server, under a
 hard timeout (``--jack-timeout``, 60 s) that the parent enforces from outside: a child stuck in a
-native call (PortAudio, libjack, rtmidi) is killed with its server, and only that test fails. The
+native call (PortAudio, libjack) is killed with its server, and only that test fails. The
 test process cannot simply replace a dead server itself: once a JACK server dies under an open
 PortAudio client, every PortAudio call that follows (stop, abort, close, Pa_Terminate, and so
 interpreter exit) waits forever for a process callback that never comes. ``--jack-in-process``
@@ -476,6 +476,19 @@ class Flooder:
         self.proc.stdin.flush()
         self.proc.wait(timeout=10)
         return self.sent
+
+
+def require_native() -> None:
+    """Skip (outside CI) or fail (CI=true: CI builds it) when the native library (the mixer and
+    the JACK MIDI input) cannot load."""
+    from vae_synth.synth.native import available
+
+    ok, why = available()
+    if ok:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI must build the native library (scripts/setup.sh test): {why}")
+    pytest.skip(why)
 
 
 @pytest.fixture

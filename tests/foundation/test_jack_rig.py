@@ -1,12 +1,13 @@
-"""The JACK rig itself: a real server, a real PortAudio stream, real rtmidi ports."""
+"""The JACK rig itself: a real server, a real PortAudio stream, the player's JACK MIDI input."""
 
 from __future__ import annotations
 
+import ctypes
 import time
 
 import numpy as np
 import pytest
-from fixtures_jack import jack_output_device
+from fixtures_jack import jack_output_device, require_native
 
 pytestmark = pytest.mark.jack
 
@@ -63,44 +64,55 @@ def test_tone_through_portaudio_is_recorded_with_level_and_pitch(jack_server, ja
     assert pitch_hz == pytest.approx(frequency, abs=2.0)
 
 
-def test_probe_midi_reaches_an_rtmidi_jack_input_in_order(jack_server, jack_probe):
-    import rtmidi
+def test_probe_midi_reaches_a_jack_input_in_order_at_its_frames(jack_server, jack_probe):
+    """The probe's MIDI reaches a JACK input (the player's native one, read here directly) in
+    order, each message stamped with the frame the probe scheduled it for."""
+    from vae_synth.synth.native import MidiMessage, load_library
 
-    received: list[list[int]] = []
-    midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="rig-test")
-    midi_in.set_callback(lambda event, data=None: received.append(event[0]))
-    midi_in.open_virtual_port("midi_in")
+    require_native()
+    lib, _ = load_library()
+    error = ctypes.create_string_buffer(256)
+    handle = lib.vs_midi_in_open(b"rig-test", b"midi_in", 64, error, len(error))
+    assert handle, error.value
+    received: list[tuple[int, list[int]]] = []
+    messages = [[0x99, 36, 100], [0xB9, 1, 64], [0x89, 36, 0], [0xE0, 0x00, 0x50]]
     try:
         probe = jack_probe()
         probe.connect_midi("rig-test:midi_in")
-        messages = [[0x99, 36, 100], [0xB9, 1, 64], [0x89, 36, 0], [0xE0, 0x00, 0x50]]
         start = probe.frame_time + 4 * probe.blocksize
         frames = [probe.send(m, at_frame=start + i * 37) for i, m in enumerate(messages)]
         probe.wait_sent()
+        batch = (MidiMessage * 16)()
         deadline = time.monotonic() + 2.0
         while len(received) < len(messages) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        probe.close()  # before rtmidi closes its port (see fixtures_jack: GIL vs JACK cycle)
+            count = lib.vs_midi_in_read(handle, batch, 16, 100)
+            received += [(batch[i].frame, list(batch[i].bytes[:batch[i].size]))
+                         for i in range(count)]
     finally:
-        midi_in.close_port()
-        midi_in.delete()
-    assert received == messages
-    # Each message was written at the exact frame it was scheduled for.
+        lib.vs_midi_in_close(handle)
+    assert [message for _, message in received] == messages
+    # Each message was written at the exact frame it was scheduled for, and read at it.
     assert [frame for frame, _ in probe.sent] == frames
+    assert [frame for frame, _ in received] == frames
 
 
 def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jack_probe):
     """A note-on must be heard within a block or two: the rig can measure it in frames."""
-    import rtmidi
     import sounddevice as sd
+    from vae_synth.synth.jack_midi import JackMidiInputs
+    from vae_synth.synth.midi import MidiStats
 
+    require_native()
     burst = np.full(256, 0.5, np.float32)
-    trigger = np.zeros(1, np.int64)  # written by rtmidi's thread, read by the audio callback
+    trigger = np.zeros(1, np.int64)  # written by the MIDI input's reader, read by the callback
     position = np.full(1, len(burst), np.int64)
 
-    def on_midi(event, data=None):
-        if event[0][0] & 0xF0 == 0x90 and event[0][2] > 0:
-            trigger[0] += 1
+    class NoteTrigger:   # the router's part a JackMidiInputs calls
+        stats = MidiStats()
+
+        def receive(self, message):
+            if message[0] & 0xF0 == 0x90 and message[2] > 0:
+                trigger[0] += 1
 
     seen = np.zeros(1, np.int64)
 
@@ -114,9 +126,8 @@ def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jac
             outdata[:n, 0] = burst[position[0]:position[0] + n]
             position[0] += n
 
-    midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="mini-engine")
-    midi_in.set_callback(on_midi)
-    midi_in.open_virtual_port("midi_in")
+    midi_in = JackMidiInputs(NoteTrigger(), "virtual", client_name="mini-engine")
+    midi_in.open()
     try:
         with sd.OutputStream(device=jack_output_device(), channels=1,
                              samplerate=jack_server.samplerate, blocksize=jack_server.blocksize,
@@ -133,12 +144,12 @@ def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jac
             sender.close()
             recorder.close()
     finally:
-        midi_in.close_port()
-        midi_in.delete()
+        midi_in.close()
     onset = recording.onset_frame(threshold=0.25)
     assert onset is not None, "the note was never heard"
     latency = onset - note_frame
-    # rtmidi hands the note to Python after its JACK cycle; PortAudio plays it in a following one.
+    # The input hands the note to Python after its JACK cycle; PortAudio plays it in a following
+    # one.
     assert 0 <= latency <= 3 * jack_server.blocksize, f"latency {latency} frames"
 
 

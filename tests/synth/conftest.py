@@ -1,7 +1,8 @@
-"""Fixtures of the engine's tests: the mixers, the JACK tests' MIDI port."""
+"""Fixtures of the engine's tests: the mixers."""
 
 import pytest
-from synth_rig import MIXINGS, SharedMidiPort, require_native
+from fixtures_jack import require_native
+from synth_rig import MIXINGS
 
 
 @pytest.fixture(params=MIXINGS)
@@ -10,11 +11,3 @@ def mixing(request) -> str:
     if request.param == "native":
         require_native()
     return request.param
-
-
-@pytest.fixture(scope="module")
-def midi_port(jack_server):
-    """The engine's virtual MIDI input, opened before any probe exists (see SharedMidiPort)."""
-    port = SharedMidiPort()
-    yield port
-    port.close()

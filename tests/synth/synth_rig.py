@@ -3,68 +3,26 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 
 import numpy as np
-import pytest
+from fixtures_jack import require_native
 
 MIXINGS = ("native", "python")
 
 
-def require_native() -> None:
-    """Skip (outside CI) or fail (CI=true: CI builds it) when the native mixer cannot load."""
-    from vae_synth.synth.native import available
-
-    ok, why = available()
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must build the native mixer (scripts/setup.sh test): {why}")
-    pytest.skip(why)
-
-
-class SharedMidiPort:
-    """One rtmidi JACK virtual input ``vae-synth:midi_in`` for a whole test module, forwarding
-    to the router of whichever engine is live.
-
-    Why shared: python-rtmidi holds the GIL in its JACK calls, and opening or closing a port makes
-    JACK wait for the cycle in progress, whose Python callbacks (PortAudio's stream, the probes)
-    need the GIL: a deadlock whenever any Python JACK client is active. So the port is opened
-    before any probe exists and closed after they are all gone (module fixture), and the engine's
-    real ``MidiInputs`` is exercised by the ``vae-synth play`` subprocess test instead.
-    """
-
-    def __init__(self) -> None:
-        import rtmidi
-        from vae_synth.synth.midi import CLIENT_NAME, VIRTUAL_PORT
-
-        self.router = None
-        self.midi_in = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, CLIENT_NAME)
-        self.midi_in.ignore_types(sysex=True, timing=True, active_sense=True)
-        self.midi_in.set_callback(self._forward)
-        self.midi_in.open_virtual_port(VIRTUAL_PORT)
-
-    def _forward(self, event, data=None) -> None:
-        router = self.router
-        if router is not None:
-            router.rtmidi_callback(event, data)
-
-    def close(self) -> None:
-        self.midi_in.close_port()
-        self.midi_in.delete()
-
-
 @contextlib.contextmanager
-def live_engine(preset_path, jack_server, midi_port: SharedMidiPort, voices: int = 16,
-                **engine_kwargs):
-    """A running Engine fed by ``midi_port`` and playing through a PortAudio stream on the rig's
-    JACK server. Yields the engine; stops stream and decode thread on exit."""
+def live_engine(preset_path, jack_server, voices: int = 16, **engine_kwargs):
+    """A running Engine playing through a PortAudio stream on the rig's JACK server, fed by the
+    player's own JACK MIDI input (``vae-synth:midi_in``, native: synth/jack_midi.py). Yields the
+    engine; closes the input, stops stream and decode thread on exit."""
     import sounddevice as sd
     from fixtures_jack import jack_output_device
     from vae_synth.synth.engine import Engine, freeze_collector, thaw_collector
+    from vae_synth.synth.jack_midi import JackMidiInputs
     from vae_synth.synth.preset import load_preset
 
+    require_native()   # the MIDI input is native code, whichever mixer plays
     preset = load_preset(preset_path)
     engine = Engine(preset, jack_server.samplerate, jack_server.blocksize, voices, learn=False,
                     **engine_kwargs)
@@ -72,11 +30,12 @@ def live_engine(preset_path, jack_server, midi_port: SharedMidiPort, voices: int
     freeze_collector()  # as `vae-synth play` does: the suite's process holds TensorFlow's objects
     stream = engine.open_stream(sd, jack_output_device(), 2)
     stream.start()
-    midi_port.router = engine.router
+    inputs = JackMidiInputs(engine.router, "virtual")
+    inputs.open()
     try:
         yield engine
     finally:
-        midi_port.router = None
+        inputs.close()
         stream.stop()
         stream.close()
         engine.stop()

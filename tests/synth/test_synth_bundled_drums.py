@@ -13,11 +13,11 @@ pytestmark = pytest.mark.jack
 
 
 
-def test_bundled_drums_pads_sound_and_differ(jack_server, midi_port, jack_probe):
+def test_bundled_drums_pads_sound_and_differ(jack_server, jack_probe):
     """Kick (36) then hi-hat (42), 0.4 s apart: both are heard within two blocks of their notes,
     at a musical level, and the hi-hat is brighter than the kick."""
     rate, block = jack_server.samplerate, jack_server.blocksize
-    with live_engine(resolve_preset("drums"), jack_server, midi_port) as engine:
+    with live_engine(resolve_preset("drums"), jack_server) as engine:
         sender, recorder = connect(jack_probe)
         recorder.start_recording()
         time.sleep(0.05)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import ctypes
 import sys
 import time
-import types
 
 import pytest
-from fixtures_jack import Flooder
-from synth_rig import MIXINGS, live_engine, onset_latencies, require_native
+from fixtures_jack import Flooder, require_native
 from vae_synth.synth import events as ev
 from vae_synth.synth.midi import MidiRouter, wait_for
 from vae_synth.synth.params import ControlSnapshot
@@ -152,32 +150,3 @@ def test_no_server_is_a_clear_error(tmp_path, monkeypatch, router):
         inputs.open()
     inputs.close()
 
-
-@pytest.mark.parametrize("mixing", MIXINGS)
-def test_notes_through_the_native_input_sound_within_one_block(jack_server, jack_probe,
-                                                              tones_preset, mixing):
-    """The player's own path: JACK MIDI -> native input -> reader thread -> router -> engine.
-    The reader hands a note over after the input's cycle, so it starts at the next block
-    boundary at the latest (rtmidi's input, calling Python in JACK's thread, could start it in
-    the note's own cycle): within one block and 2 ms of its frame."""
-    from vae_synth.synth.jack_midi import JackMidiInputs
-
-    require_native()
-    block = jack_server.blocksize
-    no_shared_port = types.SimpleNamespace(router=None)
-    with live_engine(tones_preset, jack_server, no_shared_port, mixing=mixing) as engine:
-        inputs = JackMidiInputs(engine.router, "virtual")
-        inputs.open()
-        try:
-            sender = jack_probe(name="sender", channels=1)
-            recorder = jack_probe(name="recorder", channels=2)
-            sender.connect_midi(inputs.port_name())
-            recorder.connect_audio("PortAudio")
-            time.sleep(0.1)
-            latencies = onset_latencies(sender, recorder, block, count=8)
-        finally:
-            inputs.close()
-    print(f"{mixing} mixer, native MIDI input: onset latencies {latencies} frames")
-    assert engine.notes == 8
-    assert min(latencies) >= -block, latencies
-    assert max(latencies) <= block + 96, latencies

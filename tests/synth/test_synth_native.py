@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures_jack import require_native
 from fixtures_preset import make_test_preset
-from synth_rig import require_native, write_midi
+from synth_rig import write_midi
 from vae_synth.synth.preset import load_preset
 
 ROOT = Path(__file__).resolve().parents[2]
