@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-JACK_TESTS = ["tests/synth/test_synth_jack.py", "tests/foundation/test_jack_rig.py",
+JACK_TESTS = ["tests/synth/test_synth_jack.py", "tests/synth/test_synth_jack_midi.py",
+              "tests/foundation/test_jack_rig.py",
               "tests/synth/test_synth_terminal.py", "tests/synth/test_synth_bundled_drums.py",
               "tests/foundation/test_devices_cli.py"]
 
