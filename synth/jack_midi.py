@@ -15,12 +15,17 @@ disappears and comes back is simply connected again, with the audio running on.
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 
 from vae_synth.synth.midi import CLIENT_NAME, VIRTUAL_PORT, MidiRouter, PortPresence, ports_to_open
 from vae_synth.synth.native import MidiInStats, MidiMessage, NativeUnavailable, load_library
 
 RING = 4096        # messages JACK's thread may queue ahead of the reader (~40 ms of a flood)
+# The reader's real-time priority where the system allows it (SCHED_FIFO; JACK's own threads run
+# at 60-90): above every ordinary thread, so that a busy machine does not delay a note past the
+# next cycle. rtmidi's callback ran in JACK's real-time thread itself.
+READER_PRIORITY = 10
 BATCH = 256        # messages taken off the ring per read
 WAIT_MS = 200      # the reader's longest sleep without a message (it checks for close)
 
@@ -42,6 +47,7 @@ class JackMidiInputs:
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
         self._counted = MidiInStats()   # what was already added to the router's counts
+        self.reader_realtime: bool | None = None   # set once the reader runs
 
     def open(self) -> None:
         lib, why = load_library()
@@ -126,6 +132,7 @@ class JackMidiInputs:
 
     # -- the reader thread -------------------------------------------------------------------
     def _read(self) -> None:
+        self.reader_realtime = _realtime_thread(READER_PRIORITY)
         lib, handle, router = self._lib, self._handle, self.router
         batch = (MidiMessage * BATCH)()
         while not self._stop.is_set():
@@ -149,3 +156,13 @@ class JackMidiInputs:
             router_stats.malformed += malformed
             router_stats.ignored += ignored
             self._counted = stats
+
+
+def _realtime_thread(priority: int) -> bool:
+    """Gives the calling thread SCHED_FIFO at ``priority`` (Linux: pid 0 is the calling thread);
+    False where the system does not allow it (no rtprio limit, another OS)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        return True
+    except (AttributeError, OSError):
+        return False
