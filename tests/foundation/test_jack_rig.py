@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from fixtures_jack import jack_output_device, require_native
+from fixtures_jack import BUSY_SERVER, jack_output_device, open_jack_midi, require_native
 
 pytestmark = pytest.mark.jack
 
@@ -67,12 +67,16 @@ def test_tone_through_portaudio_is_recorded_with_level_and_pitch(jack_server, ja
 def test_probe_midi_reaches_a_jack_input_in_order_at_its_frames(jack_server, jack_probe):
     """The probe's MIDI reaches a JACK input (the player's native one, read here directly) in
     order, each message stamped with the frame the probe scheduled it for."""
-    from vae_synth.synth.native import MidiMessage, load_library
+    from vae_synth.synth.native import MidiInStats, MidiMessage, load_library
 
     require_native()
     lib, _ = load_library()
     error = ctypes.create_string_buffer(256)
-    handle = lib.vs_midi_in_open(b"rig-test", b"midi_in", 64, error, len(error))
+    for _ in range(3):   # the rig's one retry rule (fixtures_jack.open_jack_midi)
+        handle = lib.vs_midi_in_open(b"rig-test", b"midi_in", 64, error, len(error))
+        if handle or BUSY_SERVER not in error.value.decode():
+            break
+        time.sleep(0.5)
     assert handle, error.value
     received: list[tuple[int, list[int]]] = []
     messages = [[0x99, 36, 100], [0xB9, 1, 64], [0x89, 36, 0], [0xE0, 0x00, 0x50]]
@@ -88,9 +92,14 @@ def test_probe_midi_reaches_a_jack_input_in_order_at_its_frames(jack_server, jac
             count = lib.vs_midi_in_read(handle, batch, 16, 100)
             received += [(batch[i].frame, list(batch[i].bytes[:batch[i].size]))
                          for i in range(count)]
+        stats = MidiInStats()
+        lib.vs_midi_in_get_stats(handle, ctypes.byref(stats))
+        port = lib.vs_midi_in_port_name(handle).decode()
+        seen = {name: getattr(stats, name) for name, _ in stats._fields_}
+        links = [p.name for p in probe.client.get_all_connections(probe.midi_out)]
     finally:
         lib.vs_midi_in_close(handle)
-    assert [message for _, message in received] == messages
+    assert [message for _, message in received] == messages, (port, links, seen)
     # Each message was written at the exact frame it was scheduled for, and read at it.
     assert [frame for frame, _ in probe.sent] == frames
     assert [frame for frame, _ in received] == frames
@@ -99,7 +108,6 @@ def test_probe_midi_reaches_a_jack_input_in_order_at_its_frames(jack_server, jac
 def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jack_probe):
     """A note-on must be heard within a block or two: the rig can measure it in frames."""
     import sounddevice as sd
-    from vae_synth.synth.jack_midi import JackMidiInputs
     from vae_synth.synth.midi import MidiStats
 
     require_native()
@@ -126,8 +134,7 @@ def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jac
             outdata[:n, 0] = burst[position[0]:position[0] + n]
             position[0] += n
 
-    midi_in = JackMidiInputs(NoteTrigger(), "virtual", client_name="mini-engine")
-    midi_in.open()
+    midi_in = open_jack_midi(NoteTrigger(), client_name="mini-engine")
     try:
         with sd.OutputStream(device=jack_output_device(), channels=1,
                              samplerate=jack_server.samplerate, blocksize=jack_server.blocksize,
@@ -148,9 +155,11 @@ def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jac
     onset = recording.onset_frame(threshold=0.25)
     assert onset is not None, "the note was never heard"
     latency = onset - note_frame
-    # The input hands the note to Python after its JACK cycle; PortAudio plays it in a following
-    # one.
-    assert 0 <= latency <= 3 * jack_server.blocksize, f"latency {latency} frames"
+    # The input hands the note to Python after its JACK cycle; PortAudio plays it in the same
+    # cycle when the reader was quicker than PortAudio's callback (from the cycle's first frame,
+    # up to a block before the note's own), else in a following one.
+    block = jack_server.blocksize
+    assert -block <= latency <= 3 * block, f"latency {latency} frames"
 
 
 _WEDGED_THEN_FINE = '''

@@ -6,7 +6,7 @@ import contextlib
 import time
 
 import numpy as np
-from fixtures_jack import require_native
+from fixtures_jack import open_jack_midi, require_native
 
 MIXINGS = ("native", "python")
 
@@ -19,7 +19,6 @@ def live_engine(preset_path, jack_server, voices: int = 16, **engine_kwargs):
     import sounddevice as sd
     from fixtures_jack import jack_output_device
     from vae_synth.synth.engine import Engine, freeze_collector, thaw_collector
-    from vae_synth.synth.jack_midi import JackMidiInputs
     from vae_synth.synth.preset import load_preset
 
     require_native()   # the MIDI input is native code, whichever mixer plays
@@ -30,8 +29,7 @@ def live_engine(preset_path, jack_server, voices: int = 16, **engine_kwargs):
     freeze_collector()  # as `vae-synth play` does: the suite's process holds TensorFlow's objects
     stream = engine.open_stream(sd, jack_output_device(), 2)
     stream.start()
-    inputs = JackMidiInputs(engine.router, "virtual")
-    inputs.open()
+    inputs = open_jack_midi(engine.router)
     try:
         yield engine
     finally:

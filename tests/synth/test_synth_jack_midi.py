@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from fixtures_jack import Flooder, require_native
+from fixtures_jack import Flooder, open_jack_midi, require_native
 from vae_synth.synth import events as ev
 from vae_synth.synth.midi import MidiRouter, wait_for
 from vae_synth.synth.params import ControlSnapshot
@@ -22,11 +22,8 @@ def router():
 
 @pytest.fixture
 def jack_midi_in(jack_server, router):
-    from vae_synth.synth.jack_midi import JackMidiInputs
-
     require_native()
-    inputs = JackMidiInputs(router, "virtual")
-    inputs.open()
+    inputs = open_jack_midi(router)
     yield inputs
     inputs.close()
 
