@@ -1,4 +1,5 @@
-"""The native mixer: the audio thread in C (native/), driven from Python through ctypes.
+"""The native library (native/) through ctypes: the mixer, i.e. the audio thread in C, and the
+prototypes of the JACK MIDI input that ``jack_midi.py`` drives.
 
 ``native/vae_synth_player.h`` is the contract. Python keeps every decision (which buffer a note
 plays, its gain, pan, rate, choke group and decay point, the tapers of the block controls); the

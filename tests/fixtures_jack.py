@@ -498,23 +498,35 @@ def require_native() -> None:
 BUSY_SERVER = "JACK status 0x21"
 
 
-def open_jack_midi(router, client_name: str = "vae-synth", tries: int = 3):
-    """The player's JACK MIDI input (``synth/jack_midi.py``) on the rig's server, a virtual port
-    feeding ``router``; opened again (up to ``tries``) when the server answers busy."""
-    from vae_synth.synth.jack_midi import JackMidiInputs
-
+def retry_busy_server(opener, tries: int = 3):
+    """``opener()`` again after 0.5 s while it raises a RuntimeError saying the server is busy
+    (``BUSY_SERVER``), up to ``tries`` times; its result, or its last error."""
     for attempt in range(tries):
-        inputs = JackMidiInputs(router, "virtual", client_name=client_name)
         try:
-            inputs.open()
-            return inputs
+            return opener()
         except RuntimeError as exc:
-            inputs.close()
             if BUSY_SERVER not in str(exc) or attempt == tries - 1:
                 raise
             print(f"{exc}: opening again", file=sys.stderr)
             time.sleep(0.5)
     raise AssertionError("unreachable")
+
+
+def open_jack_midi(router, client_name: str = "vae-synth"):
+    """The player's JACK MIDI input (``synth/jack_midi.py``) on the rig's server, a virtual port
+    feeding ``router``; opened again when the server answers busy."""
+    from vae_synth.synth.jack_midi import JackMidiInputs
+
+    def opener():
+        inputs = JackMidiInputs(router, "virtual", client_name=client_name)
+        try:
+            inputs.open()
+        except RuntimeError:
+            inputs.close()
+            raise
+        return inputs
+
+    return retry_busy_server(opener)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from fixtures_jack import BUSY_SERVER, jack_output_device, open_jack_midi, require_native
+from fixtures_jack import jack_output_device, open_jack_midi, require_native, retry_busy_server
 
 pytestmark = pytest.mark.jack
 
@@ -71,13 +71,14 @@ def test_probe_midi_reaches_a_jack_input_in_order_at_its_frames(jack_server, jac
 
     require_native()
     lib, _ = load_library()
-    error = ctypes.create_string_buffer(256)
-    for _ in range(3):   # the rig's one retry rule (fixtures_jack.open_jack_midi)
+    def opener():
+        error = ctypes.create_string_buffer(256)
         handle = lib.vs_midi_in_open(b"rig-test", b"midi_in", 64, error, len(error))
-        if handle or BUSY_SERVER not in error.value.decode():
-            break
-        time.sleep(0.5)
-    assert handle, error.value
+        if not handle:
+            raise RuntimeError(error.value.decode())
+        return handle
+
+    handle = retry_busy_server(opener)
     received: list[tuple[int, list[int]]] = []
     messages = [[0x99, 36, 100], [0xB9, 1, 64], [0x89, 36, 0], [0xE0, 0x00, 0x50]]
     try:
