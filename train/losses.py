@@ -10,6 +10,11 @@ Joint loss (per batch, averaged over examples)::
   + level_weight * mean |log frame energy(x) - log frame energy(x_hat)|   optional
   + mel_weight * mean |log mel(x) - log mel(x_hat)|  optional; weights low frequencies by the
                                                      ear's scale, where kick and tom energy lives
+  + centre_weight * mean over the batch's classes c of
+        |log mel(decoder(mean mu of c)) - mean over c's clips of log mel(x)|   optional; the
+                                                     sound a pad plays is the decoder at its class
+                                                     centre, where no clip sits: this teaches it to
+                                                     sound like the class there (level, air, decay)
   + f0_weight * mean |log2 f0_hat - log2 f0(x)|      decoders with a harmonic branch: octaves
                                                      off the target's pitch, voiced frames only
   + voiced_noise_weight * mean noise gain            decoders with harmonic and noise branches:
@@ -34,6 +39,7 @@ DEFAULT_LOSS = {
     "class_prior": 0.0,  # > 0: KL toward N(m_y, I), class means this far apart (0: N(0, I))
     "cluster_weight": 0.0,  # with class_prior: weight of mean |mu - m_y|^2, tightening each class
     "mel_weight": 0.0,
+    "centre_weight": 0.0,  # needs mel_weight (its filterbank) and a classifier (the labels)
     "level_weight": 0.0,
     "mel_fft": 2048,
     "mel_bands": 64,
@@ -81,16 +87,42 @@ def mel_matrix(sample_rate: int, n_fft: int, n_mels: int):
         librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels).T.astype(np.float32))
 
 
+def log_mel(x, mel, n_fft: int = 2048, eps: float = 1e-4):
+    """log(mel(|X|^2) + eps): x [N, L], mel [n_fft // 2 + 1, M] -> [N, frames, M]."""
+    from keras import ops
+
+    n_fft = min(n_fft, x.shape[-1])
+    return ops.log(ops.matmul(ops.square(stft_magnitude(x, n_fft)), mel) + eps)
+
+
 def log_mel_loss(x, x_hat, mel, n_fft: int = 2048, eps: float = 1e-4):
     """Mean |log(mel(|X|^2) + eps) - log(mel(|X_hat|^2) + eps)|: x, x_hat [N, L] -> [N]."""
     from keras import ops
 
-    n_fft = min(n_fft, x.shape[-1])
-    s = ops.square(stft_magnitude(x, n_fft))
-    s_hat = ops.square(stft_magnitude(x_hat, n_fft))
-    a = ops.log(ops.matmul(s, mel) + eps)
-    b = ops.log(ops.matmul(s_hat, mel) + eps)
-    return ops.mean(ops.abs(a - b), axis=(1, 2))
+    return ops.mean(ops.abs(log_mel(x, mel, n_fft, eps) - log_mel(x_hat, mel, n_fft, eps)),
+                    axis=(1, 2))
+
+
+def class_centre_loss(x, mu, y, num_classes: int, decode, mel, n_fft: int = 2048):
+    """How far the decoded class centres sound from their classes (no gradient to the encoder).
+
+    x [N, L] clips, mu [N, D] their latent means, y [N] int labels, decode: z [C, D] -> [C, L].
+    Each class present in the batch is decoded at the mean of its clips' mu; its log-mel
+    spectrogram is compared (mean absolute difference) with the mean of its clips' log-mel
+    spectrograms, the class's typical level, spectrum and decay. -> scalar, the mean over the
+    classes present (0 for an empty batch).
+    """
+    from keras import ops
+
+    onehot = ops.one_hot(ops.cast(y, "int32"), num_classes)               # [N, C]
+    counts = ops.sum(onehot, axis=0)                                      # [C]
+    present = ops.cast(counts > 0, "float32")
+    share = onehot / ops.maximum(counts, 1.0)                             # columns sum to 1
+    centres = ops.stop_gradient(ops.matmul(ops.transpose(share), mu))    # [C, D]
+    target = ops.stop_gradient(ops.einsum("nc,ntm->ctm", share, log_mel(x, mel, n_fft)))
+    decoded = log_mel(ops.cast(decode(centres), "float32"), mel, n_fft)   # [C, T, M]
+    per_class = ops.mean(ops.abs(decoded - target), axis=(1, 2))
+    return ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0)
 
 
 def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
@@ -185,7 +217,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.loss_cfg = cfg
             self.seed_gen = keras.random.SeedGenerator(seed)
             names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "f0", "voiced_noise",
-                     "kl", "cluster", "ce", "acc"]
+                     "kl", "cluster", "centre", "ce", "acc"]
             self.f0_range = None
             layers = {layer.name: layer for layer in decoder.layers}
             if "harm_f0" in layers:
@@ -263,7 +295,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     voiced_noise = voiced_noise_loss(voiced, noise_hat)
                     total = total + c["voiced_noise_weight"] * voiced_noise
             total = ops.mean(total)
-            kl = cluster = ops.zeros(())
+            kl = cluster = centre = ops.zeros(())
             ce = ops.zeros(())
             acc = ops.zeros(())
             if not self.plain:
@@ -286,6 +318,12 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     # posteriors toward unit variance, which blurs what the decoder hears
                     cluster = ops.mean(ops.sum(ops.square(mu32), axis=-1))
                     total = total + c["cluster_weight"] * cluster
+                if c["centre_weight"] and self.mel is not None and self.classifier is not None \
+                        and y is not None:
+                    centre = class_centre_loss(
+                        x, ops.cast(mu, "float32"), y, int(self.classifier.output.shape[-1]),
+                        lambda z: self.decoder(z, training=training), self.mel, self.mel_fft)
+                    total = total + c["centre_weight"] * centre
                 if self.classifier is not None and y is not None:
                     logits32 = ops.cast(logits, "float32")
                     ce = ops.mean(keras.losses.sparse_categorical_crossentropy(
@@ -296,7 +334,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             for name, value in (("recon_mse", ops.mean(mse)), ("recon_stft", ops.mean(stft)),
                                 ("recon_mel", ops.mean(mel)), ("recon_level", ops.mean(level)),
                                 ("f0", ops.mean(f0)), ("voiced_noise", ops.mean(voiced_noise)),
-                                ("kl", kl), ("cluster", cluster), ("ce", ce), ("acc", acc)):
+                                ("kl", kl), ("cluster", cluster), ("centre", centre), ("ce", ce),
+                                ("acc", acc)):
                 self.trackers[name].update_state(value)
             return _scale_for_replicas(total)
 

@@ -131,8 +131,11 @@ CONV_FAST = {
 # channels ends at 1/16 of the rate, where 16 sub-band signals and their noise gains are made
 # and a PQMF recombines them (``multiband.py``): no convolution runs at the sample rate, and
 # hi-hat noise reaches Nyquist. No sub-band may hold an offset (a tone at a band edge; band 0's
-# is DC), and the noise gains start near 0.001 (-60 dB, under a kick's or snare's air). Chosen by measurement against conv/fast at 44.1 kHz and a
-# learned 16x output stage (docs/notes/2026-12-02-fullband-decoder.md).
+# is DC, blocked over 64 steps, a high-pass near 43 Hz), each offset block is two moving averages
+# in a row (one alone ripples by 1.2 dB, a comb), and the noise gains start near 0.011 (-39 dB):
+# at 0.001 the snares' noise was drawn by the strided stack instead, repeating every 2048 samples
+# (docs/notes/2026-12-03-fullband-comb-by-class.md). Chosen by measurement against conv/fast at
+# 44.1 kHz and a learned 16x output stage (docs/notes/2026-12-02-fullband-decoder.md).
 CONV_FULLBAND = {
     "encoder": [_c(16, 9, 4), _c(32, 9, 4), _c(64, 9, 4), _c(128, 9, 4)],
     "bottleneck_channels": 16,
@@ -141,7 +144,7 @@ CONV_FULLBAND = {
     "decoder_input": [None, 256], "dense_hidden": 256, "classifier_hidden": [64, 64],
     "norm": "none", "activation": "leaky_relu",
     "pqmf_bands": 16, "pqmf_taps_per_band": 16, "subband_noise": True, "subband_dc_block": 64,
-    "subband_dc_block_band0": 256, "subband_noise_bias": -7.0,
+    "subband_dc_block_band0": 64, "subband_dc_block_passes": 2, "subband_noise_bias": -4.5,
 }
 
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided

@@ -152,6 +152,11 @@ class LossSection:
     mel_weight: float = _field(
         0.0, "weight of a log-mel L1 term; it weights low frequencies as the ear does and keeps "
              "kicks and toms at their level", "--mel-weight", minimum=0.0)
+    centre_weight: float = _field(
+        0.0, "with mel_weight and a classifier: weight of a log-mel term on each class centre "
+             "(the mean latent of the batch's clips of a class, decoded) against the mean log-mel "
+             "of those clips: the pads' sounds keep their class's level and air",
+        "--centre-weight", metavar="W", minimum=0.0)
     level_weight: float = _field(
         0.0, "weight of a frame-loudness term (log energy per 1024-sample frame)",
         "--level-weight", minimum=0.0)
@@ -188,6 +193,9 @@ SECTIONS: dict[str, type] = {"data": DataSection, "augment": Augment, "model": M
                              "loss": LossSection, "schedule": ScheduleSection}
 # loss weights that only mean something with a harmonic branch (config.json leaves them out else)
 HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
+# loss terms added after presets were shipped: config.json records them only when they are on,
+# so a shipped preset's recorded configuration stays what its recipe resolves to
+LATER_LOSS_KEYS = ("centre_weight",)
 
 
 @dataclass
@@ -328,6 +336,9 @@ class Recipe:
             raise RecipeError(f"{where}: --prior-classifier needs --class-prior SPREAD "
                               "(model.classifier = 'prior' needs loss.class_prior, the class "
                               "centres)")
+        if self.loss.centre_weight and not self.loss.mel_weight:
+            raise RecipeError(f"{where}: --centre-weight needs --mel-weight (loss.centre_weight "
+                              "compares log-mel spectrograms with the mel term's filterbank)")
         if self.loss.cluster_weight and not self.loss.class_prior:
             raise RecipeError(f"{where}: --cluster-weight needs --class-prior SPREAD "
                               "(loss.cluster_weight needs loss.class_prior, the class centres)")
@@ -405,10 +416,13 @@ class Recipe:
 
     def loss_config(self) -> dict:
         """The joint loss's settings (train/losses.py), with the sample rate; the weights of the
-        harmonic branch only when the decoder has one."""
+        harmonic branch only when the decoder has one, later terms only when they are on."""
         cfg = {**dataclasses.asdict(self.loss), "sample_rate": self.rate_and_frame()[0]}
         if not self.model.harmonics:
             for key in HARMONIC_LOSS_KEYS:
+                cfg.pop(key)
+        for key in LATER_LOSS_KEYS:
+            if not cfg[key]:
                 cfg.pop(key)
         return cfg
 

@@ -166,6 +166,36 @@ def test_cluster_weight_adds_the_squared_distance_of_each_mean_to_its_class_cent
         pytest.approx(0.0, abs=1e-6)
 
 
+def test_class_centre_loss_compares_each_decoded_centre_with_its_own_class():
+    from keras import ops
+
+    rng = np.random.default_rng(3)
+    noise = (0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
+    x = np.stack([noise[0], noise[0], noise[1]])   # class 0 twice, class 1 once, class 2 absent
+    y = np.array([0, 0, 1])
+    mu = np.eye(3, dtype=np.float32)[y]            # each clip at its class's own axis
+    mel = losses.mel_matrix(8000, 1024, 32)
+
+    def decoder(table):  # decodes a centre (one axis) to that class's waveform
+        return lambda z: ops.matmul(z, ops.convert_to_tensor(table))
+
+    table = np.stack([noise[0], noise[1], np.zeros(4096, np.float32)])
+    same = losses.class_centre_loss(x, mu, y, 3, decoder(table), mel, 1024)
+    assert float(_np(same)) == pytest.approx(0.0, abs=1e-5)
+    # centres 20 dB quiet: ln(100) per mel cell; the absent class is not averaged in
+    quiet = losses.class_centre_loss(x, mu, y, 3, decoder(0.1 * table), mel, 1024)
+    assert float(_np(quiet)) == pytest.approx(np.log(100.0), abs=0.01)
+    # one class right, the other 20 dB quiet: half of it
+    mixed = np.stack([noise[0], 0.1 * noise[1], np.zeros(4096, np.float32)])
+    assert float(_np(losses.class_centre_loss(x, mu, y, 3, decoder(mixed), mel, 1024))) == \
+        pytest.approx(np.log(100.0) / 2, abs=0.01)
+    # the centre is the mean of the class's latents: class 0's clips at one axis and at the
+    # origin decode at half an axis, 6 dB quiet (ln 4 per cell), class 1 right
+    spread = np.array([[1.0, 0, 0], [0, 0, 0], [0, 1, 0]], np.float32)
+    assert float(_np(losses.class_centre_loss(x, spread, y, 3, decoder(table), mel, 1024))) == \
+        pytest.approx(np.log(4.0) / 2, abs=0.01)
+
+
 def test_log_mel_loss():
     rng = np.random.default_rng(1)
     x = (0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
