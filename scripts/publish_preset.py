@@ -27,6 +27,12 @@ PICTURES = {
     "centroid_spectrograms.png": "Each class centre decoded, beside a real clip of the class",
     "morph_strip.png": "A 9-step morph between two class centres",
 }
+# shown where the preset reaches above 11 kHz: the log-mel picture squeezes a hi-hat's air into
+# its top rows, this one draws it in linear kHz up to the Nyquist frequency
+FULLBAND_PICTURES = {
+    "centroid_spectrograms_hz.png": "Each class centre decoded beside a real clip, 0 to "
+                                    "{nyquist:.1f} kHz (dashed: 11 kHz, the top of a 22.05 kHz preset)",
+}
 
 
 def _fmt(value, digits: int = 2) -> str:
@@ -99,7 +105,11 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str 
     evaluation = json.loads((report_dir / "metrics.json").read_text())
     evaluation.get("model", {}).pop("path", None)
     write_json(preset_dir / "evaluation.json", evaluation, indent=1)
-    for picture in PICTURES:
+    shown = dict(PICTURES)
+    if preset["sample_rate"] > 2 * 11025:
+        shown.update({name: caption.format(nyquist=preset["sample_rate"] / 2000)
+                      for name, caption in FULLBAND_PICTURES.items()})
+    for picture in shown:
         shutil.copyfile(report_dir / picture, preset_dir / picture)
         (preset_dir / picture).chmod(0o644)
 
@@ -121,7 +131,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str 
         for name, stats in per_class.items()
     )
     training_centroids = evaluation.get("training_centroids", {})
-    pictures = "\n\n".join(f"![{caption}]({name})\n\n*{caption}.*" for name, caption in PICTURES.items())
+    pictures = "\n\n".join(f"![{caption}]({name})\n\n*{caption}.*" for name, caption in shown.items())
     card = f"""# Preset `{preset['name']}`
 
 {preset.get('description', '')}
