@@ -134,7 +134,8 @@ CONV_FAST = {
 # is DC, blocked over 64 steps, a high-pass near 43 Hz), each offset block is two moving averages
 # in a row (one alone ripples by 1.2 dB, a comb), and the noise gains start near 0.011 (-39 dB):
 # at 0.001 the snares' noise was drawn by the strided stack instead, repeating every 2048 samples
-# (docs/notes/2026-12-03-fullband-comb-by-class.md). Chosen by measurement against conv/fast at
+# (docs/notes/2026-12-03-fullband-comb-by-class.md); the top band (20.7-22.05 kHz) is noise
+# only (an offset there is a tone at Nyquist). Chosen by measurement against conv/fast at
 # 44.1 kHz and a learned 16x output stage (docs/notes/2026-12-02-fullband-decoder.md).
 CONV_FULLBAND = {
     "encoder": [_c(16, 9, 4), _c(32, 9, 4), _c(64, 9, 4), _c(128, 9, 4)],
@@ -145,6 +146,7 @@ CONV_FULLBAND = {
     "norm": "none", "activation": "leaky_relu",
     "pqmf_bands": 16, "pqmf_taps_per_band": 16, "subband_noise": True, "subband_dc_block": 64,
     "subband_dc_block_band0": 64, "subband_dc_block_passes": 2, "subband_noise_bias": -4.5,
+    "subband_waveform_bands": 15,
 }
 
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided

@@ -21,6 +21,8 @@ Model configuration keys (``models.py``)::
     subband_dc_block_band0: W0 (absent/0: band 0 left alone): band 0 minus its W0-step moving
         average, a high-pass near sr / (N W0) (11 Hz for N 16 and W0 256)
     subband_noise_bias: the noise gains' initial pre-activation (absent: -4, gains near 0.018)
+    subband_waveform_bands: K (absent: all N): only sub-bands 0 .. K-1 carry the waveform path,
+        the ones above noise only
     subband_dc_block_passes: P (absent: 1): each moving average above is P moving averages in a
         row. One window's response is a sinc whose side lobes (-13 dB) ripple the blocked band's
         pass band at every sr / (N W) Hz: on band 0, where the kicks and toms are, a comb of
@@ -104,6 +106,15 @@ def multiband_output(x, cfg: dict, frame_length: int):
             mean0 = moving_average(sub, window0, "mb_dc_mean0")
             sub_mean = sub_mean + mean0 * first
         sub = keras.layers.Subtract(name="mb_dc_block")([sub, sub_mean])
+    waveform_bands = int(cfg.get("subband_waveform_bands") or bands)
+    if waveform_bands < bands:
+        # the top sub-bands carry noise only: an offset or slow drift in the top band is a tone
+        # at the Nyquist frequency, which the spectral and mel losses barely see (one bin; the
+        # top mel filter ends there with weight 0) and a full-band decoder put 8 dB under its
+        # kicks' level there (docs/notes/2026-12-03-fullband-centre-loss.md)
+        keep = np.zeros((1, 1, bands), np.float32)
+        keep[..., :waveform_bands] = 1.0
+        sub = sub * keep
     if cfg.get("subband_noise"):
         gains = keras.layers.Conv1D(bands, 1, activation="sigmoid", dtype="float32",
                                     bias_initializer=keras.initializers.Constant(
