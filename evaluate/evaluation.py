@@ -541,8 +541,9 @@ def evaluate(
     per_class = _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
                                    cons, cons_train, cons_medoid)
     for c in present:
-        per_class[names[c]]["high_band"] = _high_band(x[y == c], recon[y == c], centre_audio[c],
-                                                      sr)
+        per_class[names[c]]["high_band"] = _high_band(
+            x[y == c], recon[y == c], centre_audio[c], sr,
+            None if train_centre_audio is None else train_centre_audio[c])
 
     metrics: dict[str, Any] = {
         "one_nn_accuracy": M.one_nn_accuracy(mu, y),
@@ -659,16 +660,26 @@ def _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
     return per_class
 
 
-def _high_band(clips, recon, centre, sample_rate: int) -> dict:
-    """metrics.json's per-class ``high_band``: clips, recon [n, L], centre [L] -> dB figures."""
+def _high_band(clips, recon, centre, sample_rate: int, pad_centre=None) -> dict:
+    """metrics.json's per-class ``high_band``: clips, recon [n, L], centre [L] (the evaluated
+    clips' centre), pad_centre [L] or None (the preset's own, from its training clips: what a
+    pad plays) -> dB figures. ``recon_vs_own_db`` pairs each reconstruction with its own clip
+    (median of the differences): a draw of dull clips does not read as a bright decoder."""
     import numpy as np
     from vae_synth.evaluate import metrics as M
 
     real = float(M.share_db(np.median(M.high_band_share(clips, sample_rate))))
     centre_db = float(M.share_db(M.high_band_share(centre, sample_rate)[0]))
     recon_db = float(M.share_db(np.median(M.high_band_share(recon, sample_rate))))
-    return {"real_db": real, "centre_db": centre_db, "recon_db": recon_db,
-            "centre_vs_real_db": centre_db - real, "recon_vs_real_db": recon_db - real}
+    own = np.median(M.share_db(M.high_band_share(recon, sample_rate))
+                    - M.share_db(M.high_band_share(clips, sample_rate)))
+    figures = {"real_db": real, "centre_db": centre_db, "recon_db": recon_db,
+               "centre_vs_real_db": centre_db - real, "recon_vs_real_db": recon_db - real,
+               "recon_vs_own_db": float(own)}
+    if pad_centre is not None:
+        pad_db = float(M.share_db(M.high_band_share(pad_centre, sample_rate)[0]))
+        figures.update(pad_centre_db=pad_db, pad_centre_vs_real_db=pad_db - real)
+    return figures
 
 
 def _training_centres(model: EvalModel, data: EvalData, names: list[str]):

@@ -463,14 +463,17 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
         L += ["", f"## Energy above {_fmt(m.get('high_band_hz', 11000) / 1e3, '.0f')} kHz (the air "
               "of hi-hats and snares)", "",
               "| class | real clips (median) | decoded centre | reconstructions (median) | "
-              "centre − real | reconstructions − real |", "|---|---|---|---|---|---|"]
+              "centre − real | reconstructions − real | reconstruction − its own clip "
+              "(median) | the pad's centre − real |", "|---|---|---|---|---|---|---|---|"]
         for name, p in m["per_class"].items():
             hb = p.get("high_band")
             if hb:
                 L.append(f"| {name} | {_fmt(hb['real_db'], '.1f')} dB | "
                          f"{_fmt(hb['centre_db'], '.1f')} dB | {_fmt(hb['recon_db'], '.1f')} dB | "
                          f"{_fmt(hb['centre_vs_real_db'], '+.1f')} dB | "
-                         f"{_fmt(hb['recon_vs_real_db'], '+.1f')} dB |")
+                         f"{_fmt(hb['recon_vs_real_db'], '+.1f')} dB | "
+                         f"{_fmt(hb.get('recon_vs_own_db'), '+.1f')} dB | "
+                         f"{_fmt(hb.get('pad_centre_vs_real_db'), '+.1f')} dB |")
     L += ["", "## MFCC-DTW matrices (thesis Table 5.4 layout)", "",
           "Columns are clips; rows a: mean DTW to the other clips, b: DTW to the decoded centre, "
           "c: eq. 5.3. All matrices: `centroid_dtw.json`.", ""]

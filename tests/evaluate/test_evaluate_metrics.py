@@ -352,3 +352,26 @@ def test_high_band_share_reads_the_air_above_11_khz():
     assert M.high_band_share(rng.standard_normal(16384), 22050)[0] < 0.003
     np.testing.assert_allclose(M.share_db(np.array([0.5, 0.005, 0.0])), [-3.01, -23.01, -120.0],
                                atol=0.01)
+
+
+def test_high_band_figures_pair_each_reconstruction_with_its_own_clip():
+    """A decoder that makes every snare equally bright: against the clips' median it is off by
+    3 dB, against each clip's own air by the median of 0 and +17 dB. The pad's centre is read
+    against the same median."""
+    from vae_synth.evaluate.evaluation import _high_band
+
+    sr, n = 44100, 8192
+    rng = np.random.default_rng(0)
+    bright = rng.standard_normal(n)                        # half the energy above 11 kHz
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    spectrum[np.fft.rfftfreq(n, 1 / sr) >= 11000] *= 0.1   # 1 % of it above 11 kHz
+    dull = np.fft.irfft(spectrum, n)
+    share = M.high_band_share(np.stack([bright, dull]), sr)
+    clips, recon = np.stack([bright, dull]), np.stack([bright, bright])
+    hb = _high_band(clips, recon, bright, sr, pad_centre=dull)
+    assert hb["real_db"] == pytest.approx(10 * np.log10(np.median(share)))
+    assert hb["recon_vs_real_db"] == pytest.approx(10 * np.log10(share[0] / np.median(share)))
+    own = 10 * np.log10(share[0] / share[1])               # about +17 dB for the dull clip
+    assert own > 15 and hb["recon_vs_own_db"] == pytest.approx(own / 2)
+    assert hb["pad_centre_vs_real_db"] == pytest.approx(10 * np.log10(share[1] / np.median(share)))
+    assert "pad_centre_db" not in _high_band(clips, recon, bright, sr)
