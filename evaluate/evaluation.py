@@ -668,11 +668,12 @@ def _high_band(clips, recon, centre, sample_rate: int, pad_centre=None) -> dict:
     import numpy as np
     from vae_synth.evaluate import metrics as M
 
-    real = float(M.share_db(np.median(M.high_band_share(clips, sample_rate))))
+    clip_share = M.high_band_share(clips, sample_rate)
+    recon_share = M.high_band_share(recon, sample_rate)
+    real = float(M.share_db(np.median(clip_share)))
     centre_db = float(M.share_db(M.high_band_share(centre, sample_rate)[0]))
-    recon_db = float(M.share_db(np.median(M.high_band_share(recon, sample_rate))))
-    own = np.median(M.share_db(M.high_band_share(recon, sample_rate))
-                    - M.share_db(M.high_band_share(clips, sample_rate)))
+    recon_db = float(M.share_db(np.median(recon_share)))
+    own = np.median(M.share_db(recon_share) - M.share_db(clip_share))
     figures = {"real_db": real, "centre_db": centre_db, "recon_db": recon_db,
                "centre_vs_real_db": centre_db - real, "recon_vs_real_db": recon_db - real,
                "recon_vs_own_db": float(own)}

@@ -372,6 +372,12 @@ def _fmt(v, spec: str = ".3f") -> str:
     return "–" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, spec)
 
 
+def _db(v) -> str:
+    """A signed dB figure, or "–" where a report has none (older metrics.json)."""
+    text = _fmt(v, "+.1f")
+    return text if text == "–" else f"{text} dB"
+
+
 def _table_5_4(name: str, cc: M.ClassConsistency, max_n: int = 12) -> list[str]:
     """Thesis Table 5.4 layout: pairwise matrix, a = column means (without self), b = centre, c."""
     n = len(cc.center)
@@ -472,8 +478,8 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
                          f"{_fmt(hb['centre_db'], '.1f')} dB | {_fmt(hb['recon_db'], '.1f')} dB | "
                          f"{_fmt(hb['centre_vs_real_db'], '+.1f')} dB | "
                          f"{_fmt(hb['recon_vs_real_db'], '+.1f')} dB | "
-                         f"{_fmt(hb.get('recon_vs_own_db'), '+.1f')} dB | "
-                         f"{_fmt(hb.get('pad_centre_vs_real_db'), '+.1f')} dB |")
+                         f"{_db(hb.get('recon_vs_own_db'))} | "
+                         f"{_db(hb.get('pad_centre_vs_real_db'))} |")
     L += ["", "## MFCC-DTW matrices (thesis Table 5.4 layout)", "",
           "Columns are clips; rows a: mean DTW to the other clips, b: DTW to the decoded centre, "
           "c: eq. 5.3. All matrices: `centroid_dtw.json`.", ""]

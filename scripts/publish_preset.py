@@ -20,6 +20,7 @@ import platform
 import shutil
 from pathlib import Path
 
+from vae_synth.evaluate.metrics import HIGH_BAND_HZ
 from vae_synth.synth.atomic import write_json, write_text
 
 PICTURES = {
@@ -106,7 +107,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str 
     evaluation.get("model", {}).pop("path", None)
     write_json(preset_dir / "evaluation.json", evaluation, indent=1)
     shown = dict(PICTURES)
-    if preset["sample_rate"] > 2 * 11025:
+    if preset["sample_rate"] / 2 > HIGH_BAND_HZ:
         shown.update({name: caption.format(nyquist=preset["sample_rate"] / 2000)
                       for name, caption in FULLBAND_PICTURES.items()})
     for picture in shown:

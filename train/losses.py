@@ -103,10 +103,11 @@ def log_mel_loss(x, x_hat, mel, n_fft: int = 2048, eps: float = 1e-4):
                     axis=(1, 2))
 
 
-def class_centre_loss(x, mu, y, num_classes: int, decode, mel, n_fft: int = 2048):
+def class_centre_loss(x_mel, mu, y, num_classes: int, decode, mel, n_fft: int = 2048):
     """How far the decoded class centres sound from their classes (no gradient to the encoder).
 
-    x [N, L] clips, mu [N, D] their latent means, y [N] int labels, decode: z [C, D] -> [C, L].
+    x_mel [N, T, M] the clips' ``log_mel`` (the mel term's, computed once), mu [N, D] their
+    latent means, y [N] int labels, decode: z [C, D] -> [C, L].
     Each class present in the batch is decoded at the mean of its clips' mu; its log-mel
     spectrogram is compared (mean absolute difference) with the mean of its clips' log-mel
     spectrograms, the class's typical level, spectrum and decay. -> scalar, the mean over the
@@ -119,7 +120,7 @@ def class_centre_loss(x, mu, y, num_classes: int, decode, mel, n_fft: int = 2048
     present = ops.cast(counts > 0, "float32")
     share = onehot / ops.maximum(counts, 1.0)                             # columns sum to 1
     centres = ops.stop_gradient(ops.matmul(ops.transpose(share), mu))    # [C, D]
-    target = ops.stop_gradient(ops.einsum("nc,ntm->ctm", share, log_mel(x, mel, n_fft)))
+    target = ops.stop_gradient(ops.einsum("nc,ntm->ctm", share, x_mel))
     decoded = log_mel(ops.cast(decode(centres), "float32"), mel, n_fft)   # [C, T, M]
     per_class = ops.mean(ops.abs(decoded - target), axis=(1, 2))
     return ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0)
@@ -277,8 +278,11 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 stft = multi_resolution_stft_loss(x, x_hat, c["stft_sizes"], c["stft_log_eps"])
                 total = total + c["stft_weight"] * stft
             mel = ops.zeros_like(mse)
+            x_mel = None
             if self.mel is not None:
-                mel = log_mel_loss(x, x_hat, self.mel, self.mel_fft)
+                x_mel = log_mel(x, self.mel, self.mel_fft)
+                mel = ops.mean(ops.abs(x_mel - log_mel(x_hat, self.mel, self.mel_fft)),
+                               axis=(1, 2))
                 total = total + c["mel_weight"] * mel
             level = ops.zeros_like(mse)
             if c["level_weight"]:
@@ -318,10 +322,10 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     # posteriors toward unit variance, which blurs what the decoder hears
                     cluster = ops.mean(ops.sum(ops.square(mu32), axis=-1))
                     total = total + c["cluster_weight"] * cluster
-                if c["centre_weight"] and self.mel is not None and self.classifier is not None \
+                if c["centre_weight"] and x_mel is not None and self.classifier is not None \
                         and y is not None:
                     centre = class_centre_loss(
-                        x, ops.cast(mu, "float32"), y, int(self.classifier.output.shape[-1]),
+                        x_mel, ops.cast(mu, "float32"), y, int(self.classifier.output.shape[-1]),
                         lambda z: self.decoder(z, training=training), self.mel, self.mel_fft)
                     total = total + c["centre_weight"] * centre
                 if self.classifier is not None and y is not None:

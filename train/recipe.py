@@ -336,6 +336,9 @@ class Recipe:
             raise RecipeError(f"{where}: --prior-classifier needs --class-prior SPREAD "
                               "(model.classifier = 'prior' needs loss.class_prior, the class "
                               "centres)")
+        if self.loss.centre_weight and self.model.plain:
+            raise RecipeError(f"{where}: --centre-weight needs a variational model with class "
+                              "labels (a plain autoencoder has no classifier)")
         if self.loss.centre_weight and not self.loss.mel_weight:
             raise RecipeError(f"{where}: --centre-weight needs --mel-weight (loss.centre_weight "
                               "compares log-mel spectrograms with the mel term's filterbank)")

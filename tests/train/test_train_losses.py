@@ -175,24 +175,25 @@ def test_class_centre_loss_compares_each_decoded_centre_with_its_own_class():
     y = np.array([0, 0, 1])
     mu = np.eye(3, dtype=np.float32)[y]            # each clip at its class's own axis
     mel = losses.mel_matrix(8000, 1024, 32)
+    x_mel = losses.log_mel(x, mel, 1024)
 
     def decoder(table):  # decodes a centre (one axis) to that class's waveform
         return lambda z: ops.matmul(z, ops.convert_to_tensor(table))
 
     table = np.stack([noise[0], noise[1], np.zeros(4096, np.float32)])
-    same = losses.class_centre_loss(x, mu, y, 3, decoder(table), mel, 1024)
+    same = losses.class_centre_loss(x_mel, mu, y, 3, decoder(table), mel, 1024)
     assert float(_np(same)) == pytest.approx(0.0, abs=1e-5)
     # centres 20 dB quiet: ln(100) per mel cell; the absent class is not averaged in
-    quiet = losses.class_centre_loss(x, mu, y, 3, decoder(0.1 * table), mel, 1024)
+    quiet = losses.class_centre_loss(x_mel, mu, y, 3, decoder(0.1 * table), mel, 1024)
     assert float(_np(quiet)) == pytest.approx(np.log(100.0), abs=0.01)
     # one class right, the other 20 dB quiet: half of it
     mixed = np.stack([noise[0], 0.1 * noise[1], np.zeros(4096, np.float32)])
-    assert float(_np(losses.class_centre_loss(x, mu, y, 3, decoder(mixed), mel, 1024))) == \
+    assert float(_np(losses.class_centre_loss(x_mel, mu, y, 3, decoder(mixed), mel, 1024))) == \
         pytest.approx(np.log(100.0) / 2, abs=0.01)
     # the centre is the mean of the class's latents: class 0's clips at one axis and at the
     # origin decode at half an axis, 6 dB quiet (ln 4 per cell), class 1 right
     spread = np.array([[1.0, 0, 0], [0, 0, 0], [0, 1, 0]], np.float32)
-    assert float(_np(losses.class_centre_loss(x, spread, y, 3, decoder(table), mel, 1024))) == \
+    assert float(_np(losses.class_centre_loss(x_mel, spread, y, 3, decoder(table), mel, 1024))) == \
         pytest.approx(np.log(4.0) / 2, abs=0.01)
 
 
