@@ -11,10 +11,12 @@ Joint loss (per batch, averaged over examples)::
   + mel_weight * mean |log mel(x) - log mel(x_hat)|  optional; weights low frequencies by the
                                                      ear's scale, where kick and tom energy lives
   + centre_weight * mean over the batch's classes c of
-        |log mel(decoder(mean mu of c)) - mean over c's clips of log mel(x)|   optional; the
-                                                     sound a pad plays is the decoder at its class
-                                                     centre, where no clip sits: this teaches it to
-                                                     sound like the class there (level, air, decay)
+        |log mel(decoder(mean mu of c)) - mean over c's clips of log mel(x)|
+      + |log energy(decoder(mean mu of c)) - mean over c's clips of log energy(x)|   optional;
+                                                     the sound a pad plays is the decoder at its
+                                                     class centre, where no clip sits: this teaches
+                                                     it to sound like the class there (level, air,
+                                                     decay)
   + f0_weight * mean |log2 f0_hat - log2 f0(x)|      decoders with a harmonic branch: octaves
                                                      off the target's pitch, voiced frames only
   + voiced_noise_weight * mean noise gain            decoders with harmonic and noise branches:
@@ -103,15 +105,19 @@ def log_mel_loss(x, x_hat, mel, n_fft: int = 2048, eps: float = 1e-4):
                     axis=(1, 2))
 
 
-def class_centre_loss(x_mel, mu, y, num_classes: int, decode, mel, n_fft: int = 2048):
+def class_centre_loss(x_mel, x_energy, mu, y, num_classes: int, decode, mel, n_fft: int = 2048,
+                      eps: float = 1e-8):
     """How far the decoded class centres sound from their classes (no gradient to the encoder).
 
-    x_mel [N, T, M] the clips' ``log_mel`` (the mel term's, computed once), mu [N, D] their
-    latent means, y [N] int labels, decode: z [C, D] -> [C, L].
-    Each class present in the batch is decoded at the mean of its clips' mu; its log-mel
-    spectrogram is compared (mean absolute difference) with the mean of its clips' log-mel
-    spectrograms, the class's typical level, spectrum and decay. -> scalar, the mean over the
-    classes present (0 for an empty batch).
+    x_mel [N, T, M] the clips' ``log_mel`` (the mel term's, computed once), x_energy [N] their
+    ``log_energy``, mu [N, D] their latent means, y [N] int labels, decode: z [C, D] -> [C, L].
+    Each class present in the batch is decoded at the mean of its clips' mu. Two distances, summed:
+    its log-mel spectrogram against the mean of its clips' (mean absolute difference: the class's
+    typical spectrum and decay), and its log energy against the mean of its clips' (the class's
+    level in dB). The mel term alone left kick and tom centres 5-10 dB quiet: a mean of logs per
+    mel cell is low wherever the clips' decays differ, and the few bass cells that carry a kick's
+    energy weigh little in a mean over all cells. -> scalar, the mean over the classes present
+    (0 for an empty batch).
     """
     from keras import ops
 
@@ -121,9 +127,18 @@ def class_centre_loss(x_mel, mu, y, num_classes: int, decode, mel, n_fft: int = 
     share = onehot / ops.maximum(counts, 1.0)                             # columns sum to 1
     centres = ops.stop_gradient(ops.matmul(ops.transpose(share), mu))    # [C, D]
     target = ops.stop_gradient(ops.einsum("nc,ntm->ctm", share, x_mel))
-    decoded = log_mel(ops.cast(decode(centres), "float32"), mel, n_fft)   # [C, T, M]
-    per_class = ops.mean(ops.abs(decoded - target), axis=(1, 2))
+    target_energy = ops.stop_gradient(ops.matmul(ops.transpose(share), x_energy[:, None]))[:, 0]
+    audio = ops.cast(decode(centres), "float32")                          # [C, L]
+    per_class = ops.mean(ops.abs(log_mel(audio, mel, n_fft) - target), axis=(1, 2)) \
+        + ops.abs(log_energy(audio, eps) - target_energy)
     return ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0)
+
+
+def log_energy(x, eps: float = 1e-8):
+    """log(mean(x^2) + eps), the natural log of a clip's mean power: x [N, L] -> [N]."""
+    from keras import ops
+
+    return ops.log(ops.mean(ops.square(x), axis=-1) + eps)
 
 
 def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
@@ -325,7 +340,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 if c["centre_weight"] and x_mel is not None and self.classifier is not None \
                         and y is not None:
                     centre = class_centre_loss(
-                        x_mel, ops.cast(mu, "float32"), y, int(self.classifier.output.shape[-1]),
+                        x_mel, log_energy(x), ops.cast(mu, "float32"), y, int(self.classifier.output.shape[-1]),
                         lambda z: self.decoder(z, training=training), self.mel, self.mel_fft)
                     total = total + c["centre_weight"] * centre
                 if self.classifier is not None and y is not None:

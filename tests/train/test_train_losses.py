@@ -176,25 +176,57 @@ def test_class_centre_loss_compares_each_decoded_centre_with_its_own_class():
     mu = np.eye(3, dtype=np.float32)[y]            # each clip at its class's own axis
     mel = losses.mel_matrix(8000, 1024, 32)
     x_mel = losses.log_mel(x, mel, 1024)
+    energy = losses.log_energy(x)
 
     def decoder(table):  # decodes a centre (one axis) to that class's waveform
         return lambda z: ops.matmul(z, ops.convert_to_tensor(table))
 
     table = np.stack([noise[0], noise[1], np.zeros(4096, np.float32)])
-    same = losses.class_centre_loss(x_mel, mu, y, 3, decoder(table), mel, 1024)
+    same = losses.class_centre_loss(x_mel, energy, mu, y, 3, decoder(table), mel, 1024)
     assert float(_np(same)) == pytest.approx(0.0, abs=1e-5)
-    # centres 20 dB quiet: ln(100) per mel cell; the absent class is not averaged in
-    quiet = losses.class_centre_loss(x_mel, mu, y, 3, decoder(0.1 * table), mel, 1024)
-    assert float(_np(quiet)) == pytest.approx(np.log(100.0), abs=0.01)
+    # centres 20 dB quiet: ln(100) per mel cell and ln(100) in energy; the absent class is not
+    # averaged in
+    quiet = losses.class_centre_loss(x_mel, energy, mu, y, 3, decoder(0.1 * table), mel, 1024)
+    assert float(_np(quiet)) == pytest.approx(2 * np.log(100.0), abs=0.01)
     # one class right, the other 20 dB quiet: half of it
     mixed = np.stack([noise[0], 0.1 * noise[1], np.zeros(4096, np.float32)])
-    assert float(_np(losses.class_centre_loss(x_mel, mu, y, 3, decoder(mixed), mel, 1024))) == \
-        pytest.approx(np.log(100.0) / 2, abs=0.01)
+    assert float(_np(losses.class_centre_loss(x_mel, energy, mu, y, 3, decoder(mixed), mel,
+                                              1024))) == pytest.approx(np.log(100.0), abs=0.01)
     # the centre is the mean of the class's latents: class 0's clips at one axis and at the
-    # origin decode at half an axis, 6 dB quiet (ln 4 per cell), class 1 right
+    # origin decode at half an axis, 6 dB quiet (ln 4 per cell and in energy), class 1 right
     spread = np.array([[1.0, 0, 0], [0, 0, 0], [0, 1, 0]], np.float32)
-    assert float(_np(losses.class_centre_loss(x_mel, spread, y, 3, decoder(table), mel, 1024))) == \
-        pytest.approx(np.log(4.0) / 2, abs=0.01)
+    assert float(_np(losses.class_centre_loss(x_mel, energy, spread, y, 3, decoder(table), mel,
+                                              1024))) == pytest.approx(np.log(4.0), abs=0.01)
+
+
+def test_class_centre_loss_holds_the_level_where_the_energy_is():
+    """A kick's energy sits in a few bass cells: a centre with the right bass but 20 dB too
+    little everywhere else is near in the mean over mel cells, and the energy term still says
+    whether the level is right."""
+    from keras import ops
+
+    sr, n = 8000, 4096
+    t = np.arange(n) / sr
+    rng = np.random.default_rng(5)
+    boom = np.sin(2 * np.pi * 60 * t).astype(np.float32)
+    hiss = (0.01 * rng.standard_normal(n)).astype(np.float32)
+    x = (boom + hiss)[None]
+    y = np.array([0])
+    mu = np.ones((1, 1), np.float32)
+    mel = losses.mel_matrix(sr, 1024, 32)
+    x_mel, energy = losses.log_mel(x, mel, 1024), losses.log_energy(x)
+
+    def loss(audio):
+        return float(_np(losses.class_centre_loss(
+            x_mel, energy, mu, y, 1, lambda z: ops.matmul(z, ops.convert_to_tensor(audio[None])),
+            mel, 1024)))
+
+    assert loss(boom + hiss) == pytest.approx(0.0, abs=1e-5)
+    # the boom 20 dB quiet: the energy falls by ln(0.5001 / 0.0051) = 4.59, the mean over the
+    # mel cells by much less (the boom is in few of them)
+    energy_term = np.log((0.5 + 1e-4) / (0.005 + 1e-4))
+    mel_term = loss(0.1 * boom + hiss) - energy_term
+    assert energy_term > 4.5 and 0.0 < mel_term < 0.5 * energy_term
 
 
 def test_log_mel_loss():
