@@ -529,7 +529,8 @@ def load_sources(
     def remap(p: LabelledAudio, y: np.ndarray) -> np.ndarray:
         table = np.array([names.index(c) for c in p.class_names], np.int64)
         return table[y] if len(y) else y.astype(np.int64)
-    licences = sorted({p.licence for p in parts if p.licence})
+    # one SPDX term each: "CC-BY-3.0 AND CC0-1.0" and "CC0-1.0" make "CC-BY-3.0 AND CC0-1.0"
+    licences = sorted({term for p in parts if p.licence for term in p.licence.split(" AND ")})
     attributions = [p.attribution for p in parts if p.attribution]
     return LabelledAudio(
         np.concatenate([p.train_x for p in parts]).astype(np.float32),

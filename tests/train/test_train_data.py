@@ -258,6 +258,12 @@ def test_folder_licence_from_manifest(tmp_path):
     assert data.attribution == "kit: 2 clips from someone/samples, other/kit (CC0-1.0)"
     plain = _make_folder(tmp_path / "plain", per_class=3)
     assert D.load_sources([f"folder:{plain}?split=none"], 22050, 2048).licence == ""
+    # a second folder of two licences: each licence named once in the whole
+    mixed = _make_folder(tmp_path / "mixed", per_class=3)
+    (mixed / "manifest.csv").write_text(
+        "path,licence,repo\nkick/0.wav,CC-BY-3.0,a/kit\nsnare/0.wav,CC0-1.0,b/kit\n")
+    both = D.load_sources([f"folder:{root}?split=none", f"folder:{mixed}?split=none"], 22050, 2048)
+    assert both.licence == "CC-BY-3.0 AND CC0-1.0"
 
 
 def test_augment_stretch_changes_speed():
