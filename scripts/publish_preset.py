@@ -100,6 +100,30 @@ def _default_commands(name: str, evaluation: dict) -> str:
             f"python scripts/publish_preset.py presets/{name} reports/{name} --run runs/{name}\n")
 
 
+def _air_table(evaluation: dict) -> str:
+    """Markdown: per class, the share of energy above 11 kHz of the real clips, the decoded
+    centres and the reconstructions (where the preset reaches above 11 kHz), else ""."""
+    rows = [(name, stats["high_band"]) for name, stats in evaluation.get("per_class", {}).items()
+            if "high_band" in stats]
+    if not rows:
+        return ""
+    def db(value) -> str:
+        return "–" if value is None else f"{value:+.1f}"
+
+    lines = [f"| {name} | {_fmt(hb.get('real_db'), 1)} | {db(hb.get('centre_vs_real_db'))} | "
+             f"{db(hb.get('pad_centre_vs_real_db'))} | {db(hb.get('recon_vs_real_db'))} | "
+             f"{db(hb.get('recon_vs_own_db'))} |" for name, hb in rows]
+    hz = evaluation.get("high_band_hz", HIGH_BAND_HZ) / 1000
+    return f"""
+Air: the share of each sound's energy above {hz:g} kHz, in dB; the real clips' median, then each
+decoded sound against it (0 = as bright as the real clips; the pad's centre is the one the player
+decodes, from the training clips; "vs own" pairs each reconstruction with its own clip):
+
+| class | real clips (dB) | centre | pad's centre | reconstructions | reconstructions vs own |
+|---|---|---|---|---|---|
+""" + "\n".join(lines) + "\n"
+
+
 def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str | None,
                notes: str, notes_md: str = "") -> None:
     preset = json.loads((preset_dir / "preset.json").read_text())
@@ -173,7 +197,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str 
 | class | held-out clips | 1-NN | nearest centroid | centre level (dB) | centroid dist | a real take's dist |
 |---|---|---|---|---|---|---|
 {rows}
-
+{_air_table(evaluation)}
 The full figures are in `evaluation.json`.
 {notes_section}
 ## Pictures
