@@ -153,9 +153,10 @@ class LossSection:
         0.0, "weight of a log-mel L1 term; it weights low frequencies as the ear does and keeps "
              "kicks and toms at their level", "--mel-weight", minimum=0.0)
     centre_weight: float = _field(
-        0.0, "with mel_weight and a classifier: weight of a log-mel term on each class centre "
-             "(the mean latent of the batch's clips of a class, decoded) against the mean log-mel "
-             "of those clips: the pads' sounds keep their class's level and air",
+        0.0, "with mel_weight and a classifier: weight of a term on each class centre (the mean "
+             "latent of the batch's clips of a class, decoded): its log-mel against the mean "
+             "log-mel of those clips, plus its log energy against theirs: the pads' sounds keep "
+             "their class's level and air",
         "--centre-weight", metavar="W", minimum=0.0)
     level_weight: float = _field(
         0.0, "weight of a frame-loudness term (log energy per 1024-sample frame)",
