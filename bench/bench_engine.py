@@ -123,14 +123,12 @@ class Rig:
 
     def __init__(self, preset_path: Path, mixing: str = "auto"):
         import sounddevice as sd
-        from fixtures_jack import JackProbe, jack_output_device
-        from synth_rig import SharedMidiPort
+        from fixtures_jack import JackProbe, jack_output_device, open_jack_midi
         from vae_synth.synth.engine import Engine, freeze_collector
         from vae_synth.synth.preset import load_preset
 
         server = types.SimpleNamespace(name=os.environ["JACK_DEFAULT_SERVER"], samplerate=SR,
                                        blocksize=BLOCK)
-        self.port = SharedMidiPort()  # before any Python JACK client runs (GIL deadlock)
         self.trivial = subprocess.Popen([sys.executable, "-c", TRIVIAL_CLIENT],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.trivial.stdout.readline().strip() == "ready"
@@ -142,11 +140,12 @@ class Rig:
         freeze_collector()  # as `vae-synth play` does
         self.stream = self.engine.open_stream(sd, jack_output_device(), 2)
         self.stream.start()
-        self.port.router = self.engine.router
+        self.midi_in = open_jack_midi(self.engine.router)  # the player's native JACK MIDI input
 
         self.sender = JackProbe(server, name="sender", channels=1)
         self.recorder = JackProbe(server, name="recorder", channels=2, capacity_seconds=30)
-        self.sender.connect_midi("vae-synth:midi_in")
+        ports = self.sender.client.get_ports(r"vae-synth.*:midi_in", is_midi=True, is_input=True)
+        self.sender.connect_midi(ports[0].name)
         self.sender.connect_midi("trivial:midi_in")
         self.recorder.connect_audio(self.recorder.audio_outputs("PortAudio")[-2:])
         time.sleep(0.2)
@@ -163,6 +162,7 @@ class Rig:
 
         self.sender.close()
         self.recorder.close()
+        self.midi_in.close()
         self.stream.stop()
         self.stream.close()
         self.engine.stop()
@@ -172,7 +172,6 @@ class Rig:
             self.trivial.wait(timeout=10)
         except (OSError, ValueError):  # it died: report that instead of losing the run
             under, calls = -1, self.trivial.wait(timeout=10)
-        self.port.close()
         return under, calls
 
 
