@@ -61,11 +61,11 @@ def test_a_version_1_bundle_loads_as_the_same_preset_its_exporter_writes_today(t
     assert old.export["opset"] == 17 and today.export == {}
 
 
-@pytest.mark.parametrize("name", ["drums", "digits"])
+@pytest.mark.parametrize("name", ["drums", "drums-22k", "digits"])
 def test_the_bundled_presets_load_and_write_back_whole(name, tmp_path):
-    # digits is a version-1 bundle (migrated on load), drums was exported as version 2
+    # digits is a version-1 bundle (migrated on load), the drums were exported as version 2
     raw = json.loads((resolve_preset(name) / "preset.json").read_text())
-    assert raw["version"] == {"drums": 2, "digits": 1}[name]
+    assert raw["version"] == {"drums": 2, "drums-22k": 2, "digits": 1}[name]
     preset = load_preset(name)
     assert preset.midi.pitch == {int(k): float(v) for k, v in raw["midi"].get("pitch", {}).items()}
     assert preset.midi.pan == raw["midi"].get("pan", {})

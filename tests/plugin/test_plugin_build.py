@@ -55,7 +55,7 @@ def test_preset_numbers_follow_the_python_search_path_and_program_order(tmp_path
                             text=True, check=True).stdout.splitlines()
     assert plugin == python
     programs = [line.split("\t")[2] for line in plugin if line.startswith("program")]
-    assert programs == ["alpha", "digits", "drums", "zeta"]
+    assert programs == ["alpha", "digits", "drums", "drums-22k", "zeta"]
     assert str(extra / "drums") in "\n".join(plugin)
 
 

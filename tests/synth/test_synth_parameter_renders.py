@@ -26,7 +26,7 @@ BLOCK = 1200  # 25 ms
 SECONDS = 3.0
 # CC numbers bound to the parameters the bundled maps leave unbound
 EXTRA_CONTROLS = {70: "decay", 71: "pitch"}
-PADS = {"drums": (36, 38, 42, 41), "digits": (60, 61, 62, 63)}
+PADS = {"drums": (36, 38, 42, 41), "drums-22k": (36, 38, 42, 41), "digits": (60, 61, 62, 63)}
 
 
 def events(pads: tuple[int, int, int, int]) -> list[tuple[int, list[int]]]:

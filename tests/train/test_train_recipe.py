@@ -37,7 +37,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-@pytest.mark.parametrize("preset", ["digits", "drums"])
+@pytest.mark.parametrize("preset", ["digits", "drums", "drums-22k"])
 def test_recipe_file_resolves_to_the_shipped_configuration(preset):
     """presets/<name>/recipe.toml resolves to exactly the configuration recorded in the shipped
     bundle's preset.json: the model's layers, losses, augmentation, optimiser, data and split."""
@@ -53,18 +53,19 @@ def test_shipped_flat_configuration_reads_back_as_the_recipe():
     """A run's configuration, flat (config.json version 1, as in the digits bundle) or with its
     recipe and data root (version 2, as in the drums bundle), is read as the same recipe, so
     --resume and export see one object either way."""
-    for preset in ("digits", "drums"):
+    for preset in ("digits", "drums", "drums-22k"):
         recipe = load_recipe(preset)[0]
         recorded = _recorded(preset)
         old = Recipe.from_run_config(recorded)
         assert old.replace({"name": recipe.name, "description": recipe.description,
                             "schedule.epochs": recipe.schedule.epochs,
+                            "schedule.steps": recipe.schedule.steps,
                             "data.sources": recipe.data.sources}) == recipe
         assert old.sources(recorded.get("data_root", ".")) == recorded["sources"]
 
 
 def test_the_old_drums_command_line_is_the_recipe():
-    """The drums preset's 20-flag command line gives the same recipe as its file: every flag
+    """The 22.05 kHz drums preset's 20-flag command line gives the same recipe as its file: every flag
     lands on its field."""
     line = (
         '--data "folder:drums?split=holdout:0.2" --data "synthetic:drums?n=40&split=none" '
@@ -76,18 +77,18 @@ def test_the_old_drums_command_line_is_the_recipe():
         "--level-weight 1.0 --epochs 40 --output-gate -60 --antialias --noise-bands 16 "
         "--out runs/drums")
     recipe, data_root = cli.recipe_from_args(_parse(shlex.split(line)))
-    shipped = load_recipe("drums")[0]
+    shipped = load_recipe("drums-22k")[0]
     assert data_root == "."  # --data paths are relative to the current folder, as always
-    assert recipe.replace({"name": "drums", "description": shipped.description}) == shipped
+    assert recipe.replace({"name": "drums-22k", "description": shipped.description}) == shipped
 
 
 def test_flags_override_single_fields_of_a_recipe():
-    args = _parse(["--recipe", "drums", "--lr", "3e-4", "--steps", "100", "--set",
+    args = _parse(["--recipe", "drums-22k", "--lr", "3e-4", "--steps", "100", "--set",
                    "augment.copies=1", "--set", "loss.stft_sizes=[1024, 256]", "--set",
                    "model.config=small", "--no-waveform-branch", "--noise-bands", "8",
                    "--out", "x"])
     recipe, data_root = cli.recipe_from_args(args)
-    shipped = load_recipe("drums")[0]
+    shipped = load_recipe("drums-22k")[0]
     assert data_root == DEFAULT_DATA_ROOT
     assert (recipe.schedule.lr, recipe.schedule.steps, recipe.augment.copies) == (3e-4, 100, 1)
     assert recipe.loss.stft_sizes == [1024, 256] and recipe.model.config == "small"
@@ -125,7 +126,7 @@ def test_defaults_are_the_old_flag_defaults():
     assert "harmonics" not in r["model"] and "f0_weight" not in r["loss"]
 
 
-@pytest.mark.parametrize("preset", ["digits", "drums"])
+@pytest.mark.parametrize("preset", ["digits", "drums", "drums-22k"])
 def test_toml_and_json_round_trip(preset, tmp_path):
     recipe = load_recipe(preset)[0]
     assert Recipe.from_toml(recipe.to_toml()) == recipe
