@@ -124,6 +124,7 @@ class Rig:
     def __init__(self, preset_path: Path, mixing: str = "auto"):
         import sounddevice as sd
         from fixtures_jack import JackProbe, jack_output_device, open_jack_midi
+        from synth_rig import engine_midi_input
         from vae_synth.synth.engine import Engine, freeze_collector
         from vae_synth.synth.preset import load_preset
 
@@ -144,8 +145,7 @@ class Rig:
 
         self.sender = JackProbe(server, name="sender", channels=1)
         self.recorder = JackProbe(server, name="recorder", channels=2, capacity_seconds=30)
-        ports = self.sender.client.get_ports(r"vae-synth.*:midi_in", is_midi=True, is_input=True)
-        self.sender.connect_midi(ports[0].name)
+        self.sender.connect_midi(engine_midi_input(self.sender.client))
         self.sender.connect_midi("trivial:midi_in")
         self.recorder.connect_audio(self.recorder.audio_outputs("PortAudio")[-2:])
         time.sleep(0.2)

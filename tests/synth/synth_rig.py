@@ -40,6 +40,14 @@ def live_engine(preset_path, jack_server, voices: int = 16, **engine_kwargs):
         thaw_collector()
 
 
+def engine_midi_input(client) -> str:
+    """The name of the player's virtual MIDI input port (``vae-synth...:midi_in``) on the JACK
+    graph, as seen by ``client`` (a jack.Client); fails clearly when it is not there."""
+    ports = client.get_ports(r"vae-synth.*:midi_in", is_midi=True, is_input=True)
+    assert ports, "the engine's virtual MIDI input is not on the JACK graph"
+    return ports[0].name
+
+
 def connect(jack_probe):
     """Two probe clients: ``sender`` MIDI out -> the engine's virtual input, engine audio ->
     ``recorder``. Returns (sender, recorder).
@@ -51,9 +59,7 @@ def connect(jack_probe):
     stamp frames on the same clock exactly."""
     sender = jack_probe(name="sender", channels=1)
     recorder = jack_probe(name="recorder", channels=2)
-    ports = sender.client.get_ports(r"vae-synth.*:midi_in", is_midi=True, is_input=True)
-    assert ports, "the engine's virtual MIDI input is not on the JACK graph"
-    sender.connect_midi(ports[0].name)
+    sender.connect_midi(engine_midi_input(sender.client))
     print("PortAudio outputs:", recorder.audio_outputs("PortAudio"))
     recorder.connect_audio("PortAudio")
     time.sleep(0.1)
