@@ -120,15 +120,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         _recipe_flag(g, path)
     g.add_argument("--augment", metavar="SPEC",
                    help="augmentation of the training clips: "
-                        "gain=DB,shift=SAMPLES,stretch=FRACTION,noise=RMS,interp=linear|fft,air=DB "
+                        "gain=DB,shift=SAMPLES,stretch=FRACTION,noise=RMS,interp=linear|fft "
                         "(random cut of up to DB, delay of up to SAMPLES, playback speed within "
                         "1 +- FRACTION, which moves pitch and length together, read between "
                         "samples linearly (default; a low-pass) or band-limited through the "
                         "spectrum (fft: keeps the top octave); white noise of RMS on the "
                         "encoder's input only, fresh each step: the decoder learns the clean "
-                        "clip; a high shelf above 5.5-11 kHz within +- DB: brighter and duller "
-                        "takes); sets all six of augment.gain_db, shift, stretch, noise, interp, "
-                        "air_db (one left out takes its default: 0, linear)")
+                        "clip); sets all five of augment.gain_db, shift, stretch, noise, interp "
+                        "(one left out takes its default: 0, linear)")
     for path in _flagged("augment"):
         _recipe_flag(g, path)
     m = parser.add_argument_group("model")
@@ -194,7 +193,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, object]:
         overrides["data.sources"] = list(args.sources)
     if args.augment is not None:
         augment = Augment.parse(args.augment)
-        for name in ("gain_db", "shift", "stretch", "noise", "interp", "air_db"):
+        for name in ("gain_db", "shift", "stretch", "noise", "interp"):
             overrides[f"augment.{name}"] = getattr(augment, name)
     if args.recon is not None:
         overrides["loss.mse_weight"] = 0.0 if args.recon == "stft" else 1.0

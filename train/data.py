@@ -569,15 +569,8 @@ class Augment:
     spectrum). Linear interpolation is a low-pass: on the 44.1 kHz drums it halved the
     hi-hats' share of energy above 11 kHz (0.51 -> 0.32) and the snares' (0.0047 -> 0.0024),
     and the copies are the decoder's targets too;
-    air_db: a high shelf of a gain drawn uniformly in [-air_db, +air_db] dB: 0 dB up to
-    ``AIR_SHELF_HZ[0]``, the full gain from ``AIR_SHELF_HZ[1]`` up (a ramp in log frequency
-    between), then scaled down if its peak passed full scale. Brighter and duller takes of the
-    same drum: the real snares' share of energy above 11 kHz spans -58 to -12 dB, and a held-out
-    draw of dull ones came back 15-20 dB too bright from a decoder that had seen one.
-    Symmetric in dB, so a class's mean log
-    spectrum, which its centre is trained toward, stays where it was;
-    copies: augmented copies of each training clip (when gain, shift, stretch or air is set).
-    ``--augment gain=3,shift=64,stretch=0.1,noise=0.001,interp=fft,air=12`` sets all six at once.
+    copies: augmented copies of each training clip (when gain, shift or stretch is set).
+    ``--augment gain=3,shift=64,stretch=0.1,noise=0.001,interp=fft`` sets the first five at once.
     """
 
     gain_db: float = field(default=0.0, metadata={
@@ -595,13 +588,9 @@ class Augment:
     copies: int = field(default=4, metadata={
         "doc": "augmented copies of each training clip (when gain, shift or stretch is set)",
         "flag": "--augment-copies", "minimum": 0})
-    air_db: float = field(default=0.0, metadata={
-        "doc": "random high shelf (5.5-11 kHz up) within +- this many dB: brighter and duller "
-               "takes", "minimum": 0.0})
 
     _KEYS = {"gain": "gain_db", "shift": "shift", "stretch": "stretch", "noise": "noise",
-             "interp": "interp", "air": "air_db"}
-    AIR_SHELF_HZ = (5512.5, 11025.0)
+             "interp": "interp"}
     INTERPS = ("linear", "fft")
 
     @classmethod
@@ -616,7 +605,7 @@ class Augment:
                                           else float(val))
             except (KeyError, ValueError):
                 raise DataError(f"bad --augment {text!r}: use gain=DB,shift=SAMPLES,"
-                                "stretch=FRACTION,noise=RMS,interp=linear|fft,air=DB") from None
+                                "stretch=FRACTION,noise=RMS,interp=linear|fft") from None
         if values.get("interp", "linear") not in cls.INTERPS:
             raise DataError(f"bad --augment {text!r}: interp is one of {', '.join(cls.INTERPS)}")
         if not 0 <= values.get("stretch", 0) < 0.5:
@@ -626,12 +615,10 @@ class Augment:
     @property
     def active(self) -> bool:
         """Whether augmented copies differ from the clips (noise is applied by the model)."""
-        return bool(self.gain_db or self.shift or self.stretch or self.air_db)
+        return bool(self.gain_db or self.shift or self.stretch)
 
-    def __call__(self, x: np.ndarray, rng: np.random.Generator, sample_rate: int = 44100
-                 ) -> np.ndarray:
-        """x [B, L] at ``sample_rate`` (the air shelf's frequencies) -> augmented copy [B, L]
-        clipped to [-1, 1]."""
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """x [B, L] -> augmented copy [B, L] clipped to [-1, 1]."""
         if not self.active:
             return x
         out = x.copy()
@@ -651,29 +638,7 @@ class Augment:
             out *= (10 ** (rng.uniform(-self.gain_db, 0.0, (len(x), 1)) / 20)).astype(
                 np.float32
             )
-        if self.air_db:  # drawn last: recipes without it keep their copies bit for bit
-            gains = rng.uniform(-self.air_db, self.air_db, len(x))
-            out = air_shelf(out, gains, sample_rate, self.AIR_SHELF_HZ)
         return np.clip(out, -1, 1)
-
-
-def air_shelf(x: np.ndarray, gains_db: np.ndarray, sample_rate: float,
-              band_hz: tuple[float, float]) -> np.ndarray:
-    """A zero-phase high shelf through the spectrum: x [B, L], gains_db [B] -> [B, L] (x's dtype).
-
-    Gain 0 dB below band_hz[0], gains_db[i] above band_hz[1], linear in log frequency between.
-    A clip whose peak the shelf lifts past full scale is scaled back to peak 1 (peak-normalised
-    clips stay so); the zero padding to twice the length keeps the filter's tail from wrapping
-    around to the clip's start."""
-    length = x.shape[-1]
-    spec = np.fft.rfft(x.astype(np.float64), n=2 * length, axis=-1)
-    freq = np.fft.rfftfreq(2 * length, 1.0 / sample_rate)
-    lo, hi = np.log2(band_hz[0]), np.log2(band_hz[1])
-    ramp = np.clip((np.log2(np.maximum(freq, 1.0)) - lo) / (hi - lo), 0.0, 1.0)      # [F]
-    spec *= 10.0 ** (np.asarray(gains_db, np.float64)[:, None] * ramp[None, :] / 20.0)
-    out = np.fft.irfft(spec, n=2 * length, axis=-1)[:, :length]
-    out /= np.maximum(1.0, np.abs(out).max(axis=1, keepdims=True))
-    return out.astype(x.dtype)
 
 
 def _resample_speed(x: np.ndarray, speed: float) -> np.ndarray:

@@ -411,13 +411,11 @@ class Recipe:
         return cfg
 
     def augment_config(self) -> dict:
-        """The augmentation's settings for config.json; ``interp`` and ``air_db`` only when they
-        differ from what every run did before the options existed (linear, no shelf)."""
+        """The augmentation's settings for config.json; ``interp`` only when it is not the
+        linear interpolation every run used before the option existed."""
         cfg = dataclasses.asdict(self.augment)
         if cfg["interp"] == "linear":
             cfg.pop("interp")
-        if not cfg["air_db"]:
-            cfg.pop("air_db")
         return cfg
 
     def loss_config(self) -> dict:

@@ -161,7 +161,7 @@ def _augmented_training_set(data: data_mod.LabelledAudio, augment: data_mod.Augm
     if augment.active and augment.copies > 0:
         rng = np.random.default_rng(seed + 7919)
         for _ in range(augment.copies):
-            xs.append(augment(data.train_x, rng, data.sample_rate))
+            xs.append(augment(data.train_x, rng))
             ys.append(data.train_y)
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
 
