@@ -1,0 +1,50 @@
+"""scripts/air_tracking.py: per-clip air of real clips and their reconstructions, and the fit."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "air_tracking.py"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("air_tracking", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_fit_reads_a_decoder_that_follows_the_air_and_one_that_does_not():
+    fit = _module().fit
+    real = np.array([-54.0, -34.0, -23.0, -19.0, -12.0])
+    assert fit(real, real - 2.0) == pytest.approx((1.0, 1.0))
+    slope, _ = fit(real, -20.0 + 0.1 * (real + 23.0))
+    assert slope == pytest.approx(0.1)
+    assert np.isnan(fit(real[:2], real[:2])[0])
+
+
+def test_prints_every_clip_of_the_class_with_its_reconstruction():
+    out = subprocess.run([sys.executable, str(SCRIPT), "drums",
+                          "synthetic:drums?n=24&split=holdout:0.25", "--class", "snare"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = re.findall(r"^  (train|held-out) +(-?\d+\.\d) -> +(-?\d+\.\d)  \(([+-]\d+\.\d)\)$",
+                      out.stdout, re.M)
+    assert len(rows) == 6 and {r[0] for r in rows} == {"train", "held-out"}  # 24 clips / 4 classes
+    for _, real, recon, diff in rows:
+        assert -120 < float(real) < 0 and -120 < float(recon) < 0
+        assert float(diff) == pytest.approx(float(recon) - float(real), abs=0.11)
+    assert re.search(r"^train: 4 clips, slope -?\d+\.\d\d, correlation -?\d\.\d\d$", out.stdout, re.M)
+
+
+def test_an_unknown_class_is_a_clear_error():
+    out = subprocess.run([sys.executable, str(SCRIPT), "drums", "synthetic:drums?n=8&split=none",
+                          "--class", "cowbell"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "no clips of class 'cowbell'" in out.stderr
