@@ -8,6 +8,9 @@ Joint loss (per batch, averaged over examples)::
   + beta * warmup(step) * KL(q(z|x) || N(0, I))      summed over latent dims; free bits optional
   + gamma * CE(classifier(z), label)
   + level_weight * mean |log frame energy(x) - log frame energy(x_hat)|   optional
+  + air_share_weight * |log air share(x) - log air share(x_hat)|  optional; air share = a clip's
+                                                     energy above 11 kHz over all of it: each
+                                                     take's brightness, dull or bright
   + mel_weight * mean |log mel(x) - log mel(x_hat)|  optional; weights low frequencies by the
                                                      ear's scale, where kick and tom energy lives
   + centre_weight * mean over the batch's classes c of
@@ -43,6 +46,7 @@ DEFAULT_LOSS = {
     "mel_weight": 0.0,
     "centre_weight": 0.0,  # needs mel_weight (its filterbank) and a classifier (the labels)
     "level_weight": 0.0,
+    "air_share_weight": 0.0,  # needs sample_rate above 22050 (a band above AIR_HZ)
     "mel_fft": 2048,
     "mel_bands": 64,
     "f0_weight": 1.0,  # used only by decoders with a harmonic branch (models.harmonic_branch)
@@ -153,6 +157,34 @@ def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
     return ops.mean(ops.abs(ops.log(e + eps) - ops.log(e_hat + eps)), axis=-1)
 
 
+AIR_HZ = 11025.0  # "air": the octave above 11 kHz that a 22.05 kHz model cannot make
+
+
+def air_share_loss(x, x_hat, sample_rate: int, air_hz: float = AIR_HZ, n_fft: int = 1024):
+    """|log share(x) - log share(x_hat)|, share = a clip's energy at or above air_hz over all its
+    energy (|STFT|^2 summed over every frame; Hann 1024, hop 256): x, x_hat [N, L] -> [N].
+
+    The evaluation's air figure, one per clip and independent of level. The spectral, mel and
+    level terms weigh a take's top octave by its energy, so a dull snare's (-35 to -55 dB of its
+    energy) counts for next to nothing: without this term every snare came back with about its
+    class's air whatever its own (docs/notes/2026-12-04-fullband-air-tracking.md)."""
+    import math
+
+    from keras import ops
+
+    n_fft = min(n_fft, x.shape[-1])
+    first = min(int(math.ceil(air_hz * n_fft / sample_rate)), n_fft // 2)
+
+    def log_share(a):
+        power = ops.square(stft_magnitude(a, n_fft))
+        total = ops.sum(power, axis=(1, 2))
+        # the floor, 80 dB under the clip's energy, keeps silence and band-limited clips finite
+        return ops.log(ops.sum(power[..., first:], axis=(1, 2)) + 1e-8 * total + 1e-12) \
+            - ops.log(total + 1e-12)
+
+    return ops.abs(log_share(x) - log_share(x_hat))
+
+
 def target_pitch(x, frames: int, sample_rate: int, f0_min: float, f0_max: float):
     """Pitch of the target clips, one value per decoder grid step (no gradient):
     x [N, L] -> (f0 [N, frames] Hz, voiced [N, frames] 0/1), by ``pitch.pitch_track``."""
@@ -232,8 +264,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.plain = plain
             self.loss_cfg = cfg
             self.seed_gen = keras.random.SeedGenerator(seed)
-            names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "f0", "voiced_noise",
-                     "kl", "cluster", "centre", "ce", "acc"]
+            names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "recon_air", "f0",
+                     "voiced_noise", "kl", "cluster", "centre", "ce", "acc"]
             self.f0_range = None
             layers = {layer.name: layer for layer in decoder.layers}
             if "harm_f0" in layers:
@@ -303,6 +335,10 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             if c["level_weight"]:
                 level = level_loss(x, x_hat)
                 total = total + c["level_weight"] * level
+            air = ops.zeros_like(mse)
+            if c["air_share_weight"]:
+                air = air_share_loss(x, x_hat, int(c["sample_rate"]))
+                total = total + c["air_share_weight"] * air
             f0 = voiced_noise = ops.zeros_like(mse)
             if self.f0_range is not None and controls:
                 f0_hat, noise_hat = controls
@@ -352,6 +388,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                         ops.equal(ops.cast(ops.argmax(logits32, axis=-1), "int32"), ops.cast(y, "int32")), "float32"))
             for name, value in (("recon_mse", ops.mean(mse)), ("recon_stft", ops.mean(stft)),
                                 ("recon_mel", ops.mean(mel)), ("recon_level", ops.mean(level)),
+                                ("recon_air", ops.mean(air)),
                                 ("f0", ops.mean(f0)), ("voiced_noise", ops.mean(voiced_noise)),
                                 ("kl", kl), ("cluster", cluster), ("centre", centre), ("ce", ce),
                                 ("acc", acc)):

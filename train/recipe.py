@@ -161,6 +161,10 @@ class LossSection:
     level_weight: float = _field(
         0.0, "weight of a frame-loudness term (log energy per 1024-sample frame)",
         "--level-weight", minimum=0.0)
+    air_share_weight: float = _field(
+        0.0, "at 44.1 kHz: weight of an air term, the log of each clip's share of energy above "
+             "11 kHz against its reconstruction's, so a dull take comes back dull and a bright "
+             "one bright", "--air-share-weight", metavar="W", minimum=0.0)
     mel_fft: int = _field(
         2048, "FFT size of the log-mel term (93 ms at 22.05 kHz, but 256 ms at 8 kHz; 256 "
               "follows speech's formants at 32 ms)", "--mel-fft", metavar="N", minimum=2)
@@ -196,7 +200,7 @@ SECTIONS: dict[str, type] = {"data": DataSection, "augment": Augment, "model": M
 HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
 # loss terms added after presets were shipped: config.json records them only when they are on,
 # so a shipped preset's recorded configuration stays what its recipe resolves to
-LATER_LOSS_KEYS = ("centre_weight",)
+LATER_LOSS_KEYS = ("centre_weight", "air_share_weight")
 
 
 @dataclass
@@ -346,6 +350,15 @@ class Recipe:
         if self.loss.cluster_weight and not self.loss.class_prior:
             raise RecipeError(f"{where}: --cluster-weight needs --class-prior SPREAD "
                               "(loss.cluster_weight needs loss.class_prior, the class centres)")
+        if self.loss.air_share_weight:
+            from vae_synth.train.losses import AIR_HZ
+
+            rate = self.data.sample_rate
+            if rate is None and self.data.sources:
+                rate = self.rate_and_frame()[0]  # the first source's rate
+            if rate is not None and rate <= 2 * AIR_HZ:
+                raise RecipeError(f"{where}: --air-share-weight needs a sample rate above "
+                                  f"{2 * AIR_HZ:.0f} Hz (nothing above {AIR_HZ:.0f} Hz at {rate})")
         lo_hi = self.model.f0_range
         if len(lo_hi) != 2 or not 0 < lo_hi[0] < lo_hi[1]:
             raise RecipeError(f"{where}: model.f0_range must be [LO, HI] with 0 < LO < HI, got "

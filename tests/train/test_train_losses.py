@@ -247,6 +247,32 @@ def test_level_loss_is_log_energy_ratio():
     assert np.allclose(_np(losses.level_loss(x, 0.1 * x)), np.log(100.0), rtol=1e-3)
 
 
+def test_air_share_loss_is_the_clip_brightness_not_its_level():
+    """Noise below 8 kHz plus noise above 12 kHz, equal parts, at 44.1 kHz: the top part 20 dB
+    quieter changes the clip's air share from 1/2 to 1/101 (ln 50.5 = 3.92); the whole clip
+    20 dB quieter or a dull clip's body louder by itself changes what it should."""
+    sr, n = 44100, 8192
+    rng = np.random.default_rng(3)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / sr)
+    body = np.fft.irfft(np.where(f < 8000, spectrum, 0), n)
+    air = np.fft.irfft(np.where(f > 12000, spectrum, 0), n)
+    air *= np.std(body) / np.std(air)
+    x = (body + air)[None].astype(np.float32)
+    assert float(_np(losses.air_share_loss(x, x, sr))[0]) == pytest.approx(0.0, abs=1e-6)
+    assert float(_np(losses.air_share_loss(x, 0.1 * x, sr))[0]) == pytest.approx(0.0, abs=1e-5)
+    dull = (body + 0.1 * air)[None].astype(np.float32)
+    assert float(_np(losses.air_share_loss(x, dull, sr))[0]) == pytest.approx(np.log(50.5),
+                                                                             rel=0.02)
+    # the same dullness from a louder body: share 1/11 against 1/2, ln 5.5
+    loud_body = (np.sqrt(10) * body + air)[None].astype(np.float32)
+    assert float(_np(losses.air_share_loss(x, loud_body, sr))[0]) == pytest.approx(np.log(5.5),
+                                                                                 rel=0.02)
+    # silence keeps the term finite (the floor 80 dB under the clip's energy)
+    silence = np.zeros_like(x)
+    assert np.isfinite(float(_np(losses.air_share_loss(x, silence, sr))[0]))
+
+
 def test_mel_resolution_options_reach_the_loss():
     """--mel-fft 256 --mel-bands 40: the CLI puts them in the loss config, the joint model builds
     a [129, 40] filterbank, and the term is 0 for a perfect reconstruction, > 0 otherwise."""
