@@ -250,7 +250,7 @@ def test_level_loss_is_log_energy_ratio():
 def test_air_share_loss_is_the_clip_brightness_not_its_level():
     """Noise below 8 kHz plus noise above 12 kHz, equal parts, at 44.1 kHz: the top part 20 dB
     quieter changes the clip's air share from 1/2 to 1/101 (ln 50.5 = 3.92); the whole clip
-    20 dB quieter or a dull clip's body louder by itself changes what it should."""
+    20 dB quieter costs nothing (a level, not a brightness); a louder body dulls the share."""
     sr, n = 44100, 8192
     rng = np.random.default_rng(3)
     spectrum = np.fft.rfft(rng.standard_normal(n))
