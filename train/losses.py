@@ -46,7 +46,7 @@ DEFAULT_LOSS = {
     "mel_weight": 0.0,
     "centre_weight": 0.0,  # needs mel_weight (its filterbank) and a classifier (the labels)
     "level_weight": 0.0,
-    "air_share_weight": 0.0,  # needs sample_rate above 22050 (a band above AIR_HZ)
+    "air_share_weight": 0.0,  # needs a sample rate above 22050 (a band above 11 kHz)
     "mel_fft": 2048,
     "mel_bands": 64,
     "f0_weight": 1.0,  # used only by decoders with a harmonic branch (models.harmonic_branch)
@@ -157,12 +157,10 @@ def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
     return ops.mean(ops.abs(ops.log(e + eps) - ops.log(e_hat + eps)), axis=-1)
 
 
-AIR_HZ = 11025.0  # "air": the octave above 11 kHz that a 22.05 kHz model cannot make
-
-
-def air_share_loss(x, x_hat, sample_rate: int, air_hz: float = AIR_HZ, n_fft: int = 1024):
-    """|log share(x) - log share(x_hat)|, share = a clip's energy at or above air_hz over all its
-    energy (|STFT|^2 summed over every frame; Hann 1024, hop 256): x, x_hat [N, L] -> [N].
+def air_share_loss(x, x_hat, sample_rate: int, n_fft: int = 1024):
+    """|log share(x) - log share(x_hat)|, share = a clip's energy at or above the evaluation's
+    high band (``evaluate.metrics.HIGH_BAND_HZ``, 11 kHz) over all its energy (|STFT|^2 summed
+    over every frame; Hann 1024, hop 256): x, x_hat [N, L] -> [N].
 
     The evaluation's air figure, one per clip and independent of level. The spectral, mel and
     level terms weigh a take's top octave by its energy, so a dull snare's (-35 to -55 dB of its
@@ -171,9 +169,10 @@ def air_share_loss(x, x_hat, sample_rate: int, air_hz: float = AIR_HZ, n_fft: in
     import math
 
     from keras import ops
+    from vae_synth.evaluate.metrics import HIGH_BAND_HZ
 
     n_fft = min(n_fft, x.shape[-1])
-    first = min(int(math.ceil(air_hz * n_fft / sample_rate)), n_fft // 2)
+    first = min(int(math.ceil(HIGH_BAND_HZ * n_fft / sample_rate)), n_fft // 2)
 
     def log_share(a):
         power = ops.square(stft_magnitude(a, n_fft))

@@ -351,14 +351,13 @@ class Recipe:
             raise RecipeError(f"{where}: --cluster-weight needs --class-prior SPREAD "
                               "(loss.cluster_weight needs loss.class_prior, the class centres)")
         if self.loss.air_share_weight:
-            from vae_synth.train.losses import AIR_HZ
-
             rate = self.data.sample_rate
             if rate is None and self.data.sources:
                 rate = self.rate_and_frame()[0]  # the first source's rate
-            if rate is not None and rate <= 2 * AIR_HZ:
+            # at 22.05 kHz the band above 11 kHz is the last bin or two below Nyquist
+            if rate is not None and rate <= 22050:
                 raise RecipeError(f"{where}: --air-share-weight needs a sample rate above "
-                                  f"{2 * AIR_HZ:.0f} Hz (nothing above {AIR_HZ:.0f} Hz at {rate})")
+                                  f"22050 Hz (no band above 11 kHz at {rate})")
         lo_hi = self.model.f0_range
         if len(lo_hi) != 2 or not 0 < lo_hi[0] < lo_hi[1]:
             raise RecipeError(f"{where}: model.f0_range must be [LO, HI] with 0 < LO < HI, got "

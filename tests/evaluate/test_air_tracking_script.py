@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from fixtures_scripts import SCRIPTS, load_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "air_tracking.py"
+SCRIPT = SCRIPTS / "air_tracking.py"
 
-
-def _module():
-    spec = importlib.util.spec_from_file_location("air_tracking", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_fit_reads_a_decoder_that_follows_the_air_and_one_that_does_not():
-    fit = _module().fit
+    fit = load_script("air_tracking").fit
     real = np.array([-54.0, -34.0, -23.0, -19.0, -12.0])
     assert fit(real, real - 2.0) == pytest.approx((1.0, 1.0))
     slope, _ = fit(real, -20.0 + 0.1 * (real + 23.0))

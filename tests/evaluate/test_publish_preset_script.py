@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "publish_preset.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("publish_preset", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from fixtures_scripts import load_script
 
 
 def test_the_card_tabulates_each_class_air_against_the_real_clips():
@@ -23,10 +13,10 @@ def test_the_card_tabulates_each_class_air_against_the_real_clips():
         "snare": {"high_band": {"real_db": -22.88, "centre_vs_real_db": 1.07,
                                 "recon_vs_real_db": -1.27, "recon_vs_own_db": 1.29}},
     }}
-    table = _script()._air_table(evaluation)
+    table = load_script("publish_preset")._air_table(evaluation)
     assert "above 11.025 kHz" in table
     assert "| hihat | -3.7 | +1.0 | -0.0 | +1.0 | +1.0 |" in table
     # a figure evaluate did not report (an older report without the pad's centre) reads '–'
     assert "| snare | -22.9 | +1.1 | – | -1.3 | +1.3 |" in table
     # a 22.05 kHz preset's report has no high band: no table
-    assert _script()._air_table({"per_class": {"kick": {"level_db": -1.0}}}) == ""
+    assert load_script("publish_preset")._air_table({"per_class": {"kick": {"level_db": -1.0}}}) == ""

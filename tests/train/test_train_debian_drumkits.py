@@ -4,7 +4,6 @@ hydrogen-drumkits: usr/share/hydrogen/data/drumkits/<kit>/drumkit.xml + samples)
 from __future__ import annotations
 
 import csv
-import importlib.util
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,16 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from fixtures_scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "debian_drumkits.py"
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("debian_drumkits", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _kit(folder: Path, instruments: dict[str, str], suffix: str) -> None:
@@ -58,7 +51,7 @@ def _deb(tmp_path: Path) -> Path:
 
 
 def test_classify_by_instrument_name():
-    m = _script()
+    m = load_script("debian_drumkits")
     assert [m.classify(n) for n in ("Kick", "c3 - bass drum 1", "Snare Jazz", "Tom Low",
                                     "Closed HH", "f#3 - hi-hat closed", "Hand Clap", "Crash",
                                     "Sample: beats_01-10.flac")] == [
@@ -66,7 +59,7 @@ def test_classify_by_instrument_name():
 
 
 def test_extracts_only_the_cc0_and_cc_by_drums_with_their_licences(tmp_path):
-    m = _script()
+    m = load_script("debian_drumkits")
     out = tmp_path / "drums"
     assert m.main(["--deb", str(_deb(tmp_path)), "--out", str(out)]) == 0
     with open(out / "manifest.csv", newline="") as f:
