@@ -11,6 +11,9 @@ Joint loss (per batch, averaged over examples)::
   + air_share_weight * |log air share(x) - log air share(x_hat)|  optional; air share = a clip's
                                                      energy above 11 kHz over all of it: each
                                                      take's brightness, dull or bright
+  + air_axis_weight * mean (mu[:, -1] - air_axis_target(x))^2   optional; the last latent
+                                                     dimension becomes the clip's air in dB (a
+                                                     brightness axis), free of the cluster pull
   + mel_weight * mean |log mel(x) - log mel(x_hat)|  optional; weights low frequencies by the
                                                      ear's scale, where kick and tom energy lives
   + centre_weight * mean over the batch's classes c of
@@ -47,6 +50,7 @@ DEFAULT_LOSS = {
     "centre_weight": 0.0,  # needs mel_weight (its filterbank) and a classifier (the labels)
     "level_weight": 0.0,
     "air_share_weight": 0.0,  # needs a sample rate above 22050 (a band above 11 kHz)
+    "air_axis_weight": 0.0,  # the same, and a latent dimension that is no class's axis
     "mel_fft": 2048,
     "mel_bands": 64,
     "f0_weight": 1.0,  # used only by decoders with a harmonic branch (models.harmonic_branch)
@@ -157,15 +161,11 @@ def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
     return ops.mean(ops.abs(ops.log(e + eps) - ops.log(e_hat + eps)), axis=-1)
 
 
-def air_share_loss(x, x_hat, sample_rate: int, n_fft: int = 1024):
-    """|log share(x) - log share(x_hat)|, share = a clip's energy at or above the evaluation's
-    high band (``evaluate.metrics.HIGH_BAND_HZ``, 11 kHz) over all its energy (|STFT|^2 summed
-    over every frame; Hann 1024, hop 256): x, x_hat [N, L] -> [N].
-
-    The evaluation's air figure, one per clip and independent of level. The spectral, mel and
-    level terms weigh a take's top octave by its energy, so a dull snare's (-35 to -55 dB of its
-    energy) counts for next to nothing: without this term every snare came back with about its
-    class's air whatever its own (docs/notes/2026-12-04-fullband-air-tracking.md)."""
+def log_air_share(x, sample_rate: int, n_fft: int = 1024):
+    """ln of a clip's share of energy at or above the evaluation's high band
+    (``evaluate.metrics.HIGH_BAND_HZ``, 11 kHz) over all its energy (|STFT|^2 summed over every
+    frame; Hann 1024, hop 256): x [N, L] -> [N]. Floored 80 dB under the clip's energy, so
+    silence and band-limited clips stay finite."""
     import math
 
     from keras import ops
@@ -173,15 +173,37 @@ def air_share_loss(x, x_hat, sample_rate: int, n_fft: int = 1024):
 
     n_fft = min(n_fft, x.shape[-1])
     first = min(int(math.ceil(HIGH_BAND_HZ * n_fft / sample_rate)), n_fft // 2)
+    power = ops.square(stft_magnitude(x, n_fft))
+    total = ops.sum(power, axis=(1, 2))
+    return ops.log(ops.sum(power[..., first:], axis=(1, 2)) + 1e-8 * total + 1e-12) \
+        - ops.log(total + 1e-12)
 
-    def log_share(a):
-        power = ops.square(stft_magnitude(a, n_fft))
-        total = ops.sum(power, axis=(1, 2))
-        # the floor, 80 dB under the clip's energy, keeps silence and band-limited clips finite
-        return ops.log(ops.sum(power[..., first:], axis=(1, 2)) + 1e-8 * total + 1e-12) \
-            - ops.log(total + 1e-12)
 
-    return ops.abs(log_share(x) - log_share(x_hat))
+def air_share_loss(x, x_hat, sample_rate: int, n_fft: int = 1024):
+    """|log_air_share(x) - log_air_share(x_hat)|: x, x_hat [N, L] -> [N].
+
+    The evaluation's air figure, one per clip and independent of level. The spectral, mel and
+    level terms weigh a take's top octave by its energy, so a dull snare's (-35 to -55 dB of its
+    energy) counts for next to nothing: without this term every snare came back with about its
+    class's air whatever its own (docs/notes/2026-12-04-fullband-air-tracking.md)."""
+    from keras import ops
+
+    return ops.abs(log_air_share(x, sample_rate, n_fft) - log_air_share(x_hat, sample_rate, n_fft))
+
+
+# The air axis (loss.air_axis_weight): the last latent dimension holds the clip's air share in
+# dB, (air_db - AIR_AXIS_CENTRE_DB) / AIR_AXIS_DB_PER_UNIT: hi-hats near +1.7, snares near 0,
+# kicks -2 to -4, so its spread stays well inside the class centres' (class_prior 5: 7 apart).
+AIR_AXIS_CENTRE_DB = -20.0
+AIR_AXIS_DB_PER_UNIT = 10.0
+
+
+def air_axis_target(x, sample_rate: int):
+    """Where a clip sits on the air axis: x [N, L] -> [N] (see AIR_AXIS_CENTRE_DB)."""
+    import math
+
+    air_db = (10.0 / math.log(10.0)) * log_air_share(x, sample_rate)
+    return (air_db - AIR_AXIS_CENTRE_DB) / AIR_AXIS_DB_PER_UNIT
 
 
 def target_pitch(x, frames: int, sample_rate: int, f0_min: float, f0_max: float):
@@ -264,7 +286,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.loss_cfg = cfg
             self.seed_gen = keras.random.SeedGenerator(seed)
             names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "recon_air", "f0",
-                     "voiced_noise", "kl", "cluster", "centre", "ce", "acc"]
+                     "voiced_noise", "kl", "cluster", "air_axis", "centre", "ce", "acc"]
             self.f0_range = None
             layers = {layer.name: layer for layer in decoder.layers}
             if "harm_f0" in layers:
@@ -291,6 +313,12 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 self.prior_means = class_prior_means(
                     int(classifier.output.shape[-1]), int(encoder.output[0].shape[-1]),
                     float(cfg["class_prior"]))
+            if cfg["air_axis_weight"]:
+                classes = int(classifier.output.shape[-1]) if classifier is not None else 0
+                if int(encoder.output[0].shape[-1]) <= classes:
+                    raise ValueError(
+                        f"loss.air_axis_weight needs a latent dimension that is no class's axis: "
+                        f"latent_dim {int(encoder.output[0].shape[-1])} <= {classes} classes")
 
         def call(self, x, training=False):
             if training and input_noise:
@@ -349,9 +377,13 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     voiced_noise = voiced_noise_loss(voiced, noise_hat)
                     total = total + c["voiced_noise_weight"] * voiced_noise
             total = ops.mean(total)
-            kl = cluster = centre = ops.zeros(())
+            kl = cluster = centre = air_axis = ops.zeros(())
             ce = ops.zeros(())
             acc = ops.zeros(())
+            if c["air_axis_weight"]:
+                target = ops.stop_gradient(air_axis_target(x, int(c["sample_rate"])))
+                air_axis = ops.mean(ops.square(ops.cast(mu[:, -1], "float32") - target))
+                total = total + c["air_axis_weight"] * air_axis
             if not self.plain:
                 mu32 = ops.cast(mu, "float32")
                 if self.prior_means is not None and y is not None:
@@ -370,7 +402,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     # pulls the posterior means (not their variances) toward their class's
                     # centre: what the KL's mean term does, without also widening the
                     # posteriors toward unit variance, which blurs what the decoder hears
-                    cluster = ops.mean(ops.sum(ops.square(mu32), axis=-1))
+                    pulled = mu32[:, :-1] if c["air_axis_weight"] else mu32  # the air axis is free
+                    cluster = ops.mean(ops.sum(ops.square(pulled), axis=-1))
                     total = total + c["cluster_weight"] * cluster
                 if c["centre_weight"] and x_mel is not None and self.classifier is not None \
                         and y is not None:
@@ -389,7 +422,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                                 ("recon_mel", ops.mean(mel)), ("recon_level", ops.mean(level)),
                                 ("recon_air", ops.mean(air)),
                                 ("f0", ops.mean(f0)), ("voiced_noise", ops.mean(voiced_noise)),
-                                ("kl", kl), ("cluster", cluster), ("centre", centre), ("ce", ce),
+                                ("kl", kl), ("cluster", cluster), ("air_axis", air_axis), ("centre", centre), ("ce", ce),
                                 ("acc", acc)):
                 self.trackers[name].update_state(value)
             return _scale_for_replicas(total)

@@ -165,6 +165,11 @@ class LossSection:
         0.0, "at 44.1 kHz: weight of an air term, the log of each clip's share of energy above "
              "11 kHz against its reconstruction's, so a dull take comes back dull and a bright "
              "one bright", "--air-share-weight", metavar="W", minimum=0.0)
+    air_axis_weight: float = _field(
+        0.0, "at 44.1 kHz: weight of a term that makes the last latent dimension each clip's "
+             "air in dB ((dB above 11 kHz + 20) / 10), exempt from the cluster pull: the "
+             "latent carries each take's brightness on an axis of its own",
+        "--air-axis-weight", metavar="W", minimum=0.0)
     mel_fft: int = _field(
         2048, "FFT size of the log-mel term (93 ms at 22.05 kHz, but 256 ms at 8 kHz; 256 "
               "follows speech's formants at 32 ms)", "--mel-fft", metavar="N", minimum=2)
@@ -200,7 +205,7 @@ SECTIONS: dict[str, type] = {"data": DataSection, "augment": Augment, "model": M
 HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
 # loss terms added after presets were shipped: config.json records them only when they are on,
 # so a shipped preset's recorded configuration stays what its recipe resolves to
-LATER_LOSS_KEYS = ("centre_weight", "air_share_weight")
+LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight")
 
 
 @dataclass
@@ -350,13 +355,16 @@ class Recipe:
         if self.loss.cluster_weight and not self.loss.class_prior:
             raise RecipeError(f"{where}: --cluster-weight needs --class-prior SPREAD "
                               "(loss.cluster_weight needs loss.class_prior, the class centres)")
-        if self.loss.air_share_weight:
+        for key, flag in (("air_share_weight", "--air-share-weight"),
+                          ("air_axis_weight", "--air-axis-weight")):
+            if not getattr(self.loss, key):
+                continue
             rate = self.data.sample_rate
             if rate is None and self.data.sources:
                 rate = self.rate_and_frame()[0]  # the first source's rate
             # at 22.05 kHz the band above 11 kHz is the last bin or two below Nyquist
             if rate is not None and rate <= 22050:
-                raise RecipeError(f"{where}: --air-share-weight needs a sample rate above "
+                raise RecipeError(f"{where}: {flag} needs a sample rate above "
                                   f"22050 Hz (no band above 11 kHz at {rate})")
         lo_hi = self.model.f0_range
         if len(lo_hi) != 2 or not 0 < lo_hi[0] < lo_hi[1]:

@@ -251,13 +251,8 @@ def test_air_share_loss_is_the_clip_brightness_not_its_level():
     """Noise below 8 kHz plus noise above 12 kHz, equal parts, at 44.1 kHz: the top part 20 dB
     quieter changes the clip's air share from 1/2 to 1/101 (ln 50.5 = 3.92); the whole clip
     20 dB quieter costs nothing (a level, not a brightness); a louder body dulls the share."""
-    sr, n = 44100, 8192
-    rng = np.random.default_rng(3)
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n, 1 / sr)
-    body = np.fft.irfft(np.where(f < 8000, spectrum, 0), n)
-    air = np.fft.irfft(np.where(f > 12000, spectrum, 0), n)
-    air *= np.std(body) / np.std(air)
+    sr = 44100
+    body, air = _body_and_air(sr=sr)
     x = (body + air)[None].astype(np.float32)
     assert float(_np(losses.air_share_loss(x, x, sr))[0]) == pytest.approx(0.0, abs=1e-6)
     assert float(_np(losses.air_share_loss(x, 0.1 * x, sr))[0]) == pytest.approx(0.0, abs=1e-5)
@@ -271,6 +266,56 @@ def test_air_share_loss_is_the_clip_brightness_not_its_level():
     # silence keeps the term finite (the floor 80 dB under the clip's energy)
     silence = np.zeros_like(x)
     assert np.isfinite(float(_np(losses.air_share_loss(x, silence, sr))[0]))
+
+
+def _body_and_air(n: int = 8192, sr: int = 44100, seed: int = 3):
+    """Noise below 8 kHz and noise above 12 kHz at the same RMS: body, air [n] each."""
+    rng = np.random.default_rng(seed)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / sr)
+    body = np.fft.irfft(np.where(f < 8000, spectrum, 0), n)
+    air = np.fft.irfft(np.where(f > 12000, spectrum, 0), n)
+    return body, air * np.std(body) / np.std(air)
+
+
+def test_air_axis_is_the_last_latent_dimension_in_tens_of_db_and_free_of_the_cluster_pull():
+    """Half the energy above 11 kHz (-3.0 dB) sits at (-3.0 + 20) / 10 = 1.70 on the axis, a
+    top part 20 dB quieter (1/101, -20.0 dB) at 0.0. In the joint model the term is the squared
+    distance of mu's last dimension to that, and the cluster pull leaves that dimension alone."""
+    from vae_synth.train import models
+
+    sr = 44100
+    body, air = _body_and_air(sr=sr)
+    x = np.stack([body + air, body + 0.1 * air, body + air]).astype(np.float32)
+    target = _np(losses.air_axis_target(x, sr))
+    assert target == pytest.approx([1.699, -0.004, 1.699], abs=0.02)
+    assert float(_np(losses.air_axis_target(0.1 * x[:1], sr))[0]) == pytest.approx(1.699,
+                                                                                   abs=0.02)
+
+    means = models.class_prior_means(3, 4, 3.0)  # classes on dimensions 0-2; 3 is free
+    cfg = models.resolve_config("conv", "small")
+    enc, dec, cls, _ = models.build_models(cfg, 512, 4, 3)
+    on = {"beta": 0.0, "gamma": 0.0, "mse_weight": 0.0, "stft_weight": 0.0, "class_prior": 3.0,
+          "cluster_weight": 0.5, "air_axis_weight": 2.0, "sample_rate": sr}
+    joint = losses.make_joint_model(enc, dec, cls, on)
+    y = np.array([0, 1, 2])
+    logvar = np.zeros((3, 4), np.float32)
+    logits = np.zeros((3, 3), np.float32)
+    mu = means.copy()
+    mu[:, 3] = target                         # every clip at its class centre and its own air
+    assert float(_np(joint.compute_loss(x, y, (x, mu, logvar, logits)))) == \
+        pytest.approx(0.0, abs=1e-4)
+    mu[:, 3] = target + 1.0                   # 10 dB off on the axis: 2.0 * 1^2
+    assert float(_np(joint.compute_loss(x, y, (x, mu, logvar, logits)))) == \
+        pytest.approx(2.0, abs=1e-4)
+    mu[:, 3] = target
+    mu[:, 2] += 1.0                           # off in a class dimension: the pull still counts
+    assert float(_np(joint.compute_loss(x, y, (x, mu, logvar, logits)))) == \
+        pytest.approx(0.5, abs=1e-4)
+
+    enc3, dec3, cls3, _ = models.build_models(cfg, 512, 3, 3)
+    with pytest.raises(ValueError, match="no class's axis"):
+        losses.make_joint_model(enc3, dec3, cls3, on)
 
 
 def test_mel_resolution_options_reach_the_loss():

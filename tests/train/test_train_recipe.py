@@ -171,6 +171,8 @@ def test_print_recipe_turns_a_command_line_into_a_file(tmp_path, capsys):
      "--centre-weight needs a variational model"),
     ("[data]\nsample_rate = 22050\n[loss]\nair_share_weight = 1.0\n",
      "--air-share-weight needs a sample rate above 22050 Hz"),
+    ("[data]\nsample_rate = 22050\n[loss]\nair_axis_weight = 1.0\n",
+     "--air-axis-weight needs a sample rate above 22050 Hz"),
     ("[model]\nf0_range = [400.0, 60.0]\n", "model.f0_range must be [LO, HI]"),
     ('[data]\nsources = ["tape:drums"]\n', "unknown kind 'tape'"),
     ('[data]\nsources = ["folder:/home/me/drums"]\n', "names an absolute path"),
