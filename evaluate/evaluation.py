@@ -473,9 +473,10 @@ def evaluate(
     nc_pred = M.nearest_centroid_predictions(mu, y)
     centres = M.class_centroids(mu, y, len(names))  # mu(Z^i) over the evaluated clips
     train_centres, mu_train = _training_centres(model, data, names)
-    nc_train = None
+    nc_train = nc_train_pred = None
     if train_centres is not None:
-        nc_train = float(np.mean(M.nearest_centroid_predictions(mu, y, train_centres) == y))
+        nc_train_pred = M.nearest_centroid_predictions(mu, y, train_centres)
+        nc_train = float(np.mean(nc_train_pred == y))
     nn_train = None
     if mu_train is not None:  # the other reading of Table 5.2: neighbours from the training set
         d = M.pairwise_sq_distances(mu, mu_train)
@@ -571,6 +572,7 @@ def evaluate(
         "active_dims": M.active_dims(kl) if kl is not None else None,
         "latent_dim": int(mu.shape[1]),
         "per_class": per_class,
+        "misplaced": misplaced_clips(data.files, y, names, one_nn_pred, nc_pred, nc_train_pred),
         "training_centroids": None,
         "training_medoid_dist_mean": _finite(cons_medoid.mean) if cons_medoid else None,
         "training_medoid_dist_std": _finite(cons_medoid.std) if cons_medoid else None,
@@ -625,6 +627,29 @@ def evaluate(
     R.write_report_md(out_dir / "report.md", metrics, cons, images, wavs, out_dir)
     prog.done()
     return metrics
+
+
+def misplaced_clips(files, y, names, one_nn_pred, nc_pred, nc_train_pred=None) -> list[dict]:
+    """metrics.json's ``misplaced``: every evaluated clip that one of the placement measures puts
+    in another class, with what each measure said, so a miss can be traced to its clip.
+
+    files [N] where each clip came from (may be empty: then "#i"); y, one_nn_pred, nc_pred,
+    nc_train_pred [N] class indices (nc_train_pred None without the preset's own centres).
+    Returns [{"file", "class", "nearest_clip", "nearest_centre", "nearest_training_centre"}]
+    (the last None without training centres), in the order of the clips.
+    """
+    named = len(files) == len(y)  # else the files cannot be matched to the clips
+    out = []
+    for i, c in enumerate(y):
+        said = [one_nn_pred[i], nc_pred[i]] + ([] if nc_train_pred is None else [nc_train_pred[i]])
+        if all(p == c for p in said):
+            continue
+        out.append({"file": Path(files[i]).name if named else f"#{i}",
+                    "class": names[c], "nearest_clip": names[one_nn_pred[i]],
+                    "nearest_centre": names[nc_pred[i]],
+                    "nearest_training_centre": None if nc_train_pred is None
+                    else names[nc_train_pred[i]]})
+    return out
 
 
 def _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon, cons,

@@ -465,6 +465,13 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
                  f"{_fmt(p['nearest_centroid'], '.2f')} | {_fmt(p['dist_mean'], '+.2f')} | "
                  f"{_fmt(p['dist_std'], '.2f')} | {_fmt(p.get('dist_mean_training_medoid'), '+.2f')} | "
                  f"{_fmt(p['level_db'], '+.1f')} | {_fmt(p['recon_snr_db'], '.1f')} |")
+    if m.get("misplaced"):
+        L += ["", "## Clips placed in another class", "",
+              "| clip | class | nearest other clip | nearest centre | nearest training centre |",
+              "|---|---|---|---|---|"]
+        for r in m["misplaced"]:
+            L.append(f"| {r['file']} | {r['class']} | {r['nearest_clip']} | "
+                     f"{r['nearest_centre']} | {r['nearest_training_centre'] or 'n/a'} |")
     if any("high_band" in p for p in m["per_class"].values()):
         L += ["", f"## Energy above {_fmt(m.get('high_band_hz', 11000) / 1e3, '.0f')} kHz (the air "
               "of hi-hats and snares)", "",

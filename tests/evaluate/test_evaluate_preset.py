@@ -50,6 +50,8 @@ def test_metrics_json_has_the_issue_keys_and_known_answers(tones_report):
     assert m["one_nn_accuracy"] == 1.0
     assert m["nearest_centroid_accuracy"] == 1.0
     assert m["training_centroids"]["nearest_centroid_accuracy"] == 1.0
+    assert m["misplaced"] == []
+    assert "placed in another class" not in (tones_report / "report.md").read_text()
     assert set(m["per_class"]) == set(TEST_CLASSES)
     for p in m["per_class"].values():
         assert p["count"] == 6 and p["one_nn"] == 1.0
@@ -62,6 +64,26 @@ def test_metrics_json_has_the_issue_keys_and_known_answers(tones_report):
     assert m["latent_dim"] == 8 and m["active_dims"] == 8
     assert m["model"]["kind"] == "preset" and m["data"]["clips"] == 24
     assert m["morph_smoothness"] >= 1.0
+
+
+def test_misplaced_clips_names_each_clip_a_measure_puts_in_another_class():
+    from vae_synth.evaluate.evaluation import misplaced_clips
+
+    names = ["kick", "snare", "hihat"]
+    y = np.array([0, 1, 2, 2])
+    files = ["kit/bd_a.wav", "kit/sn_b.wav", "kit/hat_c.wav", "kit/hat_d.wav"]
+    one_nn = np.array([0, 1, 1, 2])   # hat_c's nearest clip is a snare
+    nc = np.array([0, 1, 1, 2])       # and so is its nearest centre
+    nc_train = np.array([1, 1, 2, 2])  # bd_a lands nearest the preset's snare centre
+    assert misplaced_clips(files, y, names, one_nn, nc, nc_train) == [
+        {"file": "bd_a.wav", "class": "kick", "nearest_clip": "kick", "nearest_centre": "kick",
+         "nearest_training_centre": "snare"},
+        {"file": "hat_c.wav", "class": "hihat", "nearest_clip": "snare",
+         "nearest_centre": "snare", "nearest_training_centre": "hihat"}]
+    # without the preset's centres only the other two measures count; unmatched files: indices
+    assert misplaced_clips([], y, names, one_nn, nc) == [
+        {"file": "#2", "class": "hihat", "nearest_clip": "snare", "nearest_centre": "snare",
+         "nearest_training_centre": None}]
 
 
 def test_report_pictures_and_sounds_are_written(tones_report):
