@@ -177,7 +177,8 @@ SIDE_ENCODERS = {"waveform+logspec": "logspec"}
 
 CONFIGS = {
     "conv": {"thesis": CONV_THESIS, "small": CONV_SMALL, "fast": CONV_FAST,
-             "fullband": CONV_FULLBAND},
+             "fullband": CONV_FULLBAND,
+             "fullband-gated": {**CONV_FULLBAND, "subband_waveform_gate": True}},
     "dilated": {"thesis": DILATED_THESIS, "small": DILATED_SMALL},
     "hybrid": {"thesis": HYBRID_THESIS, "small": HYBRID_SMALL},
 }

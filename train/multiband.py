@@ -23,6 +23,8 @@ Model configuration keys (``models.py``)::
     subband_noise_bias: the noise gains' initial pre-activation (absent: -4, gains near 0.018)
     subband_waveform_bands: K (absent: all N): only sub-bands 0 .. K-1 carry the waveform path,
         the ones above noise only
+    subband_waveform_gate: true/false: each waveform sub-band times its own gain per step
+        (``mb_waveform_gate``: 1x1 conv, sigmoid, starting near 0.98), so a band can fall silent
     subband_dc_block_passes: P (absent: 1): each moving average above is P moving averages in a
         row. One window's response is a sinc whose side lobes (-13 dB) ripple the blocked band's
         pass band at every sr / (N W) Hz: on band 0, where the kicks and toms are, a comb of
@@ -115,6 +117,15 @@ def multiband_output(x, cfg: dict, frame_length: int):
         keep = np.zeros((1, 1, bands), np.float32)
         keep[..., :waveform_bands] = 1.0
         sub = sub * keep
+    if cfg.get("subband_waveform_gate"):
+        # a gain per sub-band and step (sigmoid, starting near 1): without it the top waveform
+        # bands of a kick or tom never fall below about -40 dB of the clip's energy (a 1x1
+        # convolution of shared features cannot cancel them), so dull takes come back bright
+        # above 11 kHz (docs/notes/2026-12-04-fullband-air-tracking.md)
+        gate = keras.layers.Conv1D(bands, 1, activation="sigmoid", dtype="float32",
+                                   bias_initializer=keras.initializers.Constant(4.0),
+                                   name="mb_waveform_gate")(x)
+        sub = keras.layers.Multiply(name="mb_gated")([sub, gate])
     if cfg.get("subband_noise"):
         gains = keras.layers.Conv1D(bands, 1, activation="sigmoid", dtype="float32",
                                     bias_initializer=keras.initializers.Constant(

@@ -73,7 +73,9 @@ class ModelSection:
         "small", "configuration: thesis (Tables 4.1/4.2 exactly), small (scaled for a CPU), "
                  "fast (conv only: real-time decoder, ~5 ms per 16384 samples), fullband (conv "
                  "only: real-time multiband decoder for 44.1 kHz, 16 sub-bands recombined by a "
-                 "PQMF, ~2.5 ms per 32768 samples; frames a multiple of 1024)", "--config")
+                 "PQMF, ~2.5 ms per 32768 samples; frames a multiple of 1024), fullband-gated "
+                 "(fullband with a gain per sub-band and step, so its top bands can fall "
+                 "silent)", "--config")
     encoder: str = _field(
         "waveform", "encoder input: waveform (the configuration's own, as the thesis), logspec "
                     "(a fixed log-STFT front end and three convolutions) or waveform+logspec "

@@ -119,11 +119,48 @@ def test_subband_noise_reaches_nyquist_without_a_comb():
     assert M.comb_excess_db(audio, 16) < 1.5 and M.comb_excess_db(audio, 1024) < 1.5
 
 
-def test_fullband_decoder_exports_with_parity(tmp_path):
+def test_the_waveform_gate_can_silence_the_upper_bands():
+    """conv/fullband-gated: each waveform sub-band times a sigmoid gain per step. Wide open it is
+    the ungated decoder; closed above band 7 (11 kHz) nothing is left above 12 kHz but the
+    skirts, where the open decoder has a share of its energy 1000 times larger."""
+    import keras
+
+    assert models.resolve_config("conv", "fullband-gated") == {
+        **models.resolve_config("conv", "fullband"), "subband_waveform_gate": True}
+    z = np.random.default_rng(1).standard_normal((4, D)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    _, plain, _, _ = models.build_models(_fullband(output_gate_db=None, subband_noise=False),
+                                         FRAME, D, C)
+    keras.utils.set_random_seed(0)
+    _, gated, _, _ = models.build_models(
+        _fullband(output_gate_db=None, subband_noise=False, subband_waveform_gate=True),
+        FRAME, D, C)
+    for layer in plain.layers:  # the same weights everywhere but the gate
+        if layer.weights:
+            gated.get_layer(layer.name).set_weights(layer.get_weights())
+    gate = gated.get_layer("mb_waveform_gate")
+    kernel = np.zeros_like(gate.get_weights()[0])
+    gate.set_weights([kernel, np.full(16, 30.0, np.float32)])
+    np.testing.assert_allclose(np.asarray(gated(z)), np.asarray(plain(z)), atol=1e-6)
+
+    gate.set_weights([kernel, np.where(np.arange(16) < 8, 30.0, -30.0).astype(np.float32)])
+    freq = np.fft.rfftfreq(FRAME, 1 / SR)
+
+    def share_above_12k(dec) -> float:
+        power = np.abs(np.fft.rfft(np.asarray(dec(z)) * np.hanning(FRAME), axis=1)) ** 2
+        return float(power[:, freq > 12000].sum() / power.sum())
+
+    assert share_above_12k(gated) < 1e-3 * share_above_12k(plain), \
+        (share_above_12k(gated), share_above_12k(plain))
+
+
+@pytest.mark.parametrize("config", ["fullband", "fullband-gated"])
+def test_fullband_decoder_exports_with_parity(tmp_path, config):
     import onnxruntime as ort
     from vae_synth.export.convert import keras_to_onnx
 
-    _, dec, _, _ = models.build_models(_fullband(), FRAME, D, C)
+    _, dec, _, _ = models.build_models(
+        {**models.resolve_config("conv", config), "output_gate_db": -60.0}, FRAME, D, C)
     z = (3 * np.random.default_rng(0).standard_normal((3, D))).astype(np.float32)
     for batch in (None, 1):
         path = tmp_path / f"dec{batch}.onnx"
