@@ -422,8 +422,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                                 ("recon_mel", ops.mean(mel)), ("recon_level", ops.mean(level)),
                                 ("recon_air", ops.mean(air)),
                                 ("f0", ops.mean(f0)), ("voiced_noise", ops.mean(voiced_noise)),
-                                ("kl", kl), ("cluster", cluster), ("air_axis", air_axis), ("centre", centre), ("ce", ce),
-                                ("acc", acc)):
+                                ("kl", kl), ("cluster", cluster), ("air_axis", air_axis),
+                                ("centre", centre), ("ce", ce), ("acc", acc)):
                 self.trackers[name].update_state(value)
             return _scale_for_replicas(total)
 

@@ -118,10 +118,10 @@ def multiband_output(x, cfg: dict, frame_length: int):
         keep[..., :waveform_bands] = 1.0
         sub = sub * keep
     if cfg.get("subband_waveform_gate"):
-        # a gain per sub-band and step (sigmoid, starting near 1): without it the top waveform
-        # bands of a kick or tom never fall below about -40 dB of the clip's energy (a 1x1
-        # convolution of shared features cannot cancel them), so dull takes come back bright
-        # above 11 kHz (docs/notes/2026-12-04-fullband-air-tracking.md)
+        # a gain per sub-band and step (sigmoid, starting near 1). Without it nothing the
+        # fullband decoder made fell below about -40 dB of its energy above 11 kHz, and that
+        # air came from the waveform bands (the noise gains were near 0), so kicks, toms and
+        # dull snares came back too bright there (docs/notes/2026-12-04-fullband-air-tracking.md)
         gate = keras.layers.Conv1D(bands, 1, activation="sigmoid", dtype="float32",
                                    bias_initializer=keras.initializers.Constant(4.0),
                                    name="mb_waveform_gate")(x)
