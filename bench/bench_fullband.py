@@ -75,6 +75,9 @@ def designs() -> dict[str, tuple[str, dict]]:
         "pqmf16-subpixel": ("B': B with sub-pixel convolutions (kernel 3) for the upsampling",
                             {**full, **gate, "decoder": subpixel}),
         "pqmf16-j8": ("B'': B with a 128-tap PQMF", {**full, **gate, "pqmf_taps_per_band": 8}),
+        "pqmf16-gated": ("B-gated: conv/fullband-gated, B with a sigmoid gain per waveform "
+                         "sub-band and step", {**models.resolve_config("conv", "fullband-gated"),
+                                               **gate, "antialias": True}),
         "learned16": ("C: B's stack, then one learned x16 transposed conv (kernel 32) to the "
                       "sample rate, anti-imaging, 16 noise bands",
                       {**learned_head, **gate, "antialias": True, "noise_bands": 16}),
