@@ -13,7 +13,6 @@ from fixtures_scripts import SCRIPTS, load_script
 SCRIPT = SCRIPTS / "air_tracking.py"
 
 
-
 def test_fit_reads_a_decoder_that_follows_the_air_and_one_that_does_not():
     fit = load_script("air_tracking").fit
     real = np.array([-54.0, -34.0, -23.0, -19.0, -12.0])

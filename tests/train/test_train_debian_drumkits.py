@@ -16,7 +16,6 @@ from fixtures_scripts import load_script
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
 
 
-
 def _kit(folder: Path, instruments: dict[str, str], suffix: str) -> None:
     folder.mkdir(parents=True)
     xml = ['<?xml version="1.0"?>', '<drumkit_info xmlns="http://www.hydrogen-music.org/drumkit">',
