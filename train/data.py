@@ -3,7 +3,7 @@
 SOURCE syntax (``vae-synth train --data SOURCE``, several allowed)::
 
     fsdd:PATH | fsdd:download | folder:PATH | synthetic:families | synthetic:fm | synthetic:drums
-    | synthetic:drums-wide [?option=value[&option=value...]]
+    [?option=value[&option=value...]]
 
 options: ``speakers=a,b`` (fsdd), ``split=official|holdout:N|holdout:F|none`` (official: the
 FSDD test split, indices 0-4; holdout:N: N clips per class, seeded; holdout:0.2: that fraction of
@@ -28,7 +28,7 @@ import numpy as np
 from vae_synth.train import synthetic
 
 KINDS = ("fsdd", "folder", "synthetic")
-SYNTHETIC_SETS = ("families", "fm", "drums", "drums-wide")
+SYNTHETIC_SETS = ("families", "fm", "drums")
 OPTIONS = {
     "fsdd": {"speakers", "split", "mirror"},
     "folder": {"split", "labels"},
@@ -126,7 +126,7 @@ def parse_source(text: str) -> SourceSpec:
     if ":" not in text:
         raise DataError(
             f"bad SOURCE {text!r}: expected fsdd:PATH, fsdd:download, folder:PATH, "
-            "synthetic:families, synthetic:fm, synthetic:drums or synthetic:drums-wide"
+            "synthetic:families, synthetic:fm or synthetic:drums"
         )
     kind, rest = text.split(":", 1)
     target, _, query = rest.partition("?")
@@ -468,10 +468,10 @@ def _warn_suffix(skipped: list[str], path: Path) -> bool:
 
 def _load_synthetic(spec: SourceSpec, sample_rate: int, frame_length: int, seed: int) -> _Part:
     name = spec.target
-    n = int(spec.options.get("n", {"families": 2000, "fm": 3000}.get(name, 400)))
+    n = int(spec.options.get("n", {"families": 2000, "fm": 3000, "drums": 400}[name]))
     s = int(spec.options.get("seed", seed))
-    if name in ("drums", "drums-wide"):
-        x, y, classes = synthetic.synth_drums(n, sample_rate, frame_length, s, name == "drums-wide")
+    if name == "drums":
+        x, y, classes = synthetic.synth_drums(n, sample_rate, frame_length, s)
     elif name == "families":
         x, y, classes = synthetic.synth_families(n, frame_length, s)
     else:

@@ -2,9 +2,6 @@
 
 - ``drums``: kick, snare, tom and hi-hat one-shots with randomised parameters, for augmenting the
   small real drum set and for tests that must not depend on recordings.
-- ``drums-wide``: the same four drums over wider ranges, toward the real takes that held-out
-  evaluations of the full-band kit put in the wrong class: kicks that ring long or sit high,
-  dark hi-hats with a low thump under them.
 - ``families``: the thesis's §4.2.1 families (one-period sine, two-period sawtooth,
   Gaussian-modulated sine) plus uniform white noise.
 - ``fm``: the thesis's §4.1.1 study sets (constant sine, linear chirp f -> 2f, FM sine).
@@ -55,27 +52,22 @@ def _sweep(t: np.ndarray, f_start: float, f_end: float, tau: float, sr: int) -> 
     return 2 * np.pi * np.cumsum(freq) / sr
 
 
-def drum_hit(
-    kind: str, rng: np.random.Generator, sample_rate: int, length: int, wide: bool = False
-) -> np.ndarray:
+def drum_hit(kind: str, rng: np.random.Generator, sample_rate: int, length: int) -> np.ndarray:
     """One synthetic drum hit [length] float64 (not normalised).
 
     kind: "kick" (pitch-swept sine + click), "snare" (two tones + band-passed noise),
     "tom" (slower, higher pitch sweep), "hihat" (high-passed noise + metallic square partials,
-    closed or open). wide: the ``drums-wide`` ranges (longer kicks, higher and clickier; hi-hats
-    high-passed from 2.5 kHz instead of 6 kHz, their top rolled off, over a low thump); without
-    it the draws are those of ``drums``.
+    closed or open).
     """
     t = np.arange(length) / sample_rate
     sr = sample_rate
     noise = rng.standard_normal(length)
     if kind == "kick":
-        f0 = rng.uniform(110, 320 if wide else 220)
-        f1 = rng.uniform(40, 110 if wide else 65)
+        f0, f1 = rng.uniform(110, 220), rng.uniform(40, 65)
         body = np.sin(_sweep(t, f0, f1, rng.uniform(0.02, 0.06), sr))
-        body *= _envelope(t, rng.uniform(0.15, 0.8 if wide else 0.45))
+        body *= _envelope(t, rng.uniform(0.15, 0.45))
         click = _highpass(noise, 1500, sample_rate) * _envelope(t, rng.uniform(0.002, 0.006))
-        return body + rng.uniform(0.05, 1.0 if wide else 0.3) * click
+        return body + rng.uniform(0.05, 0.3) * click
     if kind == "snare":
         f = rng.uniform(160, 260)
         tone = np.sin(_sweep(t, f * 1.5, f, 0.01, sr)) + 0.5 * np.sin(_sweep(t, f * 2.6, f * 2.3, 0.01, sr))
@@ -95,15 +87,9 @@ def drum_hit(
         base = rng.uniform(300, 450)
         metal = np.sum(signal.square(2 * np.pi * base * ratios[:, None] * t[None, :]), axis=0)
         src = 0.5 * metal / len(ratios) + noise
-        src = _highpass(src, rng.uniform(2500 if wide else 6000, 8000), sample_rate, order=4)
-        if wide:  # a darker cymbal: its top rolled off from 5 kHz up
-            src = signal.sosfilt(signal.butter(1, rng.uniform(5000, 20000), fs=sr, output="sos"), src)
+        src = _highpass(src, rng.uniform(6000, 8000), sample_rate, order=4)
         decay = rng.uniform(0.02, 0.06) if rng.random() < 0.7 else rng.uniform(0.2, 0.5)
-        hat = src * _envelope(t, decay)
-        if wide:  # a stick's or a stand's low thump under the cymbal
-            thump = _bandpass(rng.standard_normal(length), 50, 400, sample_rate)
-            hat += rng.uniform(0.0, 3.0) * thump * _envelope(t, rng.uniform(0.01, 0.05))
-        return hat
+        return src * _envelope(t, decay)
     raise ValueError(f"unknown drum kind {kind!r}; expected one of {DRUM_CLASSES}")
 
 
@@ -112,15 +98,13 @@ def _normalise(x: np.ndarray, peak: float) -> np.ndarray:
 
 
 def synth_drums(
-    n: int, sample_rate: int = 22050, length: int = 16384, seed: int = 0, wide: bool = False
+    n: int, sample_rate: int = 22050, length: int = 16384, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """n drum one-shots: audio [n, length] peak-normalised to 1, labels [n] over DRUM_CLASSES.
-    wide: the ``drums-wide`` set (see drum_hit)."""
+    """n drum one-shots: audio [n, length] peak-normalised to 1, labels [n] over DRUM_CLASSES."""
     rng = np.random.default_rng(seed)
     labels = _labels(n, len(DRUM_CLASSES), rng)
     audio = np.stack(
-        [_normalise(drum_hit(DRUM_CLASSES[k], rng, sample_rate, length, wide), 1.0)
-         for k in labels]
+        [_normalise(drum_hit(DRUM_CLASSES[k], rng, sample_rate, length), 1.0) for k in labels]
     ) if n else np.zeros((0, length), np.float32)
     return audio, labels, list(DRUM_CLASSES)
 
