@@ -26,8 +26,9 @@ say() { printf '\033[1mvae-synth setup:\033[0m %s\n' "$*" >&2; }
 
 case "$mode" in
   play) system_packages=(libportaudio2 libasound2); extras="" ;;
-  # The test rig runs a real JACK server (and the terminal test a tmux); a player's desktop never gets them.
-  test) system_packages=(libportaudio2 libasound2 jackd2 tmux); extras="[train,dev]" ;;
+  # The test rig runs a real JACK server (the terminal test a tmux, the General MIDI drum script a
+  # FluidSynth); a player's desktop never gets them.
+  test) system_packages=(libportaudio2 libasound2 jackd2 tmux fluidsynth); extras="[train,dev]" ;;
   plugin) system_packages=(libportaudio2 libasound2); extras="" ;;
   *) echo "usage: scripts/setup.sh play|test|plugin [args...]" >&2; exit 2 ;;
 esac
