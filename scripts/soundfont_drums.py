@@ -13,8 +13,8 @@ taken once, however many kits, keys or velocity layers use it, and rendered as t
 one note at full velocity through FluidSynth (the `fluidsynth` command: `apt-get install
 fluidsynth`), reverb and chorus off, 44.1 kHz stereo, 24-bit, from its onset. Rendered, not
 copied out of the file, because the kits shape their raw samples: FluidR3's kicks are stored
-with a quarter of their energy above 2 kHz and a hiss 28 dB under their peak, which the kit's
-low-pass at about 5 kHz takes away (its snares': about 7 kHz). A sample that one kit plays as a
+with a median 4 % of their energy above 11 kHz (-13.9 dB; as rendered -48.9, real kicks' -45)
+and hiss in their tails, which the kits' low-pass near 5 kHz takes away (snares': near 7 kHz). A sample that one kit plays as a
 tom and another as a hi-hat (the orchestra kit's timpani) has no single class and is left out.
 
     python scripts/soundfont_drums.py --out data/gm-drums               # fetches the .deb
