@@ -18,20 +18,21 @@ converted to 16/24-bit WAV as they are (no resampling, trimming or normalisation
     python scripts/debian_drumkits.py --deb hydrogen-drumkits_*.deb --out data/debian-drums
 
 The package is fetched with ``apt-get download`` (the registry's own client) into a temporary
-folder when ``--deb`` is not given. The output folder must not exist yet.
+folder when ``--deb`` is not given. The output folder must not exist yet; it appears whole or
+not at all.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import re
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from kit_folder import deb_version, fetch_deb, new_folder, summary, write_manifest, write_wav
 
 PACKAGE = "hydrogen-drumkits"
 KITS = {
@@ -69,11 +70,11 @@ def kit_instruments(kit_dir: Path) -> list[tuple[str, str]]:
 
 
 def extract(deb: Path, out: Path) -> list[dict]:
+    """The kits' kicks, snares, toms and hi-hats from the .deb into the folder out (which
+    exists), with their manifest; the manifest's rows."""
     import soundfile as sf
-    from vae_synth.synth.atomic import write_bytes, write_text
 
-    version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], check=True,
-                             capture_output=True, text=True).stdout.strip()
+    version = deb_version(deb)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
@@ -85,12 +86,9 @@ def extract(deb: Path, out: Path) -> list[dict]:
                     continue
                 audio, rate = sf.read(kits / kit / name, always_2d=True)
                 target = out / cls / f"{kit}__{Path(name).stem}.wav"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                buf = io.BytesIO()
                 subtype = sf.info(str(kits / kit / name)).subtype
-                sf.write(buf, audio, rate, format="WAV",
-                         subtype=subtype if subtype in ("PCM_16", "PCM_24") else "PCM_24")
-                write_bytes(target, buf.getvalue())
+                write_wav(target, audio, rate, subtype if subtype in ("PCM_16", "PCM_24")
+                          else "PCM_24")
                 rows.append({"path": str(target.relative_to(out)), "cls": cls,
                              "instrument": instrument, "kit": kit, "author": info["author"],
                              "licence": info["licence"], "source": info["attribution"],
@@ -98,11 +96,7 @@ def extract(deb: Path, out: Path) -> list[dict]:
                              "source_file": f"usr/share/hydrogen/data/drumkits/{kit}/{name}",
                              "sample_rate": rate, "channels": audio.shape[1],
                              "n_samples": audio.shape[0]})
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out / "manifest.csv", text.getvalue())
+    write_manifest(out, rows)
     return rows
 
 
@@ -111,20 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder to create")
     parser.add_argument("--deb", type=Path, help=f"a downloaded {PACKAGE} .deb (default: fetch)")
     args = parser.parse_args(argv)
-    if args.out.exists():
-        print(f"{args.out} exists; give a new folder", file=sys.stderr)
+    try:
+        with new_folder(args.out) as folder, tempfile.TemporaryDirectory() as tmp:
+            rows = extract(args.deb or fetch_deb(PACKAGE, Path(tmp)), folder)
+    except FileExistsError as e:
+        print(e, file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        deb = args.deb
-        if deb is None:
-            subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, check=True)
-            deb = next(Path(tmp).glob(f"{PACKAGE}_*.deb"))
-        rows = extract(deb, args.out)
-    counts = {}
-    for r in rows:
-        counts[r["cls"]] = counts.get(r["cls"], 0) + 1
-    print(f"{len(rows)} clips into {args.out}: " + ", ".join(f"{k} {v}" for k, v in
-                                                           sorted(counts.items())))
+    print(summary(rows, args.out))
     return 0
 
 

@@ -21,14 +21,13 @@ tom and another as a hi-hat (the orchestra kit's timpani) has no single class an
     python scripts/soundfont_drums.py --sf2 FluidR3_GM.sf2 --out data/gm-drums
 
 The package is fetched with ``apt-get download`` (the registry's own client) into a temporary
-folder when neither ``--sf2`` nor ``--deb`` is given. The output folder must not exist yet.
+folder when neither ``--sf2`` nor ``--deb`` is given. The output folder must not exist yet; it
+appears whole or not at all.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import re
 import shutil
 import struct
@@ -39,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from kit_folder import deb_version, fetch_deb, new_folder, summary, write_manifest, write_wav
 
 PACKAGE = "fluid-soundfont-gm"
 SF2_IN_PACKAGE = "usr/share/sounds/sf2/FluidR3_GM.sf2"
@@ -260,9 +260,8 @@ def render(sf2: Path, notes: list[DrumNote], rate: int = RATE) -> list[np.ndarra
 
 
 def extract(sf2: Path, out: Path, package: str) -> list[dict]:
-    import soundfile as sf
-    from vae_synth.synth.atomic import write_bytes, write_text
-
+    """Every drum note of the SoundFont, rendered, into the folder out (which exists), with
+    their manifest; the manifest's rows."""
     font = read_soundfont(sf2.read_bytes())
     notes = drum_notes(font)
     if not notes:
@@ -275,11 +274,8 @@ def extract(sf2: Path, out: Path, package: str) -> list[dict]:
             stem += "_"
         used.add((note.cls, stem))
         target = out / note.cls / f"FluidR3__{stem}.wav"
-        target.parent.mkdir(parents=True, exist_ok=True)
         peak = float(np.abs(audio).max())
-        buf = io.BytesIO()
-        sf.write(buf, audio / peak if peak > 1 else audio, RATE, format="WAV", subtype="PCM_24")
-        write_bytes(target, buf.getvalue())
+        write_wav(target, audio / peak if peak > 1 else audio, RATE)
         rows.append({"path": str(target.relative_to(out)), "cls": note.cls, "instrument": name,
                      "kit": note.kit, "program": note.program, "key": note.key,
                      "kits": " / ".join(note.kits), "gm_keys": " ".join(map(str, note.keys)),
@@ -287,11 +283,7 @@ def extract(sf2: Path, out: Path, package: str) -> list[dict]:
                      "package": package, "source_file": f"{SF2_IN_PACKAGE}#{name}",
                      "sample_rate": RATE, "channels": audio.shape[1],
                      "n_samples": audio.shape[0]})
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(out / "manifest.csv", text.getvalue())
+    write_manifest(out, rows)
     return rows
 
 
@@ -302,31 +294,23 @@ def main(argv: list[str] | None = None) -> int:
     given.add_argument("--deb", type=Path, help=f"a downloaded {PACKAGE} .deb (default: fetch)")
     given.add_argument("--sf2", type=Path, help="FluidR3_GM.sf2 itself")
     args = parser.parse_args(argv)
-    if args.out.exists():
-        print(f"{args.out} exists; give a new folder", file=sys.stderr)
+    sf2 = args.sf2
+    try:
+        with new_folder(args.out) as folder, tempfile.TemporaryDirectory() as tmp:
+            package = f"{PACKAGE} (FluidR3_GM.sf2)"
+            if sf2 is None:
+                deb = args.deb or fetch_deb(PACKAGE, Path(tmp))
+                package = f"Debian {PACKAGE} {deb_version(deb)}"
+                subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
+                sf2 = Path(tmp) / SF2_IN_PACKAGE
+            rows = extract(sf2, folder, package)
+    except FileExistsError as e:
+        print(e, file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory() as tmp:
-        sf2, package = args.sf2, f"{PACKAGE} (FluidR3_GM.sf2)"
-        if sf2 is None:
-            deb = args.deb
-            if deb is None:
-                subprocess.run(["apt-get", "download", PACKAGE], cwd=tmp, check=True)
-                deb = next(Path(tmp).glob(f"{PACKAGE}_*.deb"))
-            version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], check=True,
-                                     capture_output=True, text=True).stdout.strip()
-            package = f"Debian {PACKAGE} {version}"
-            subprocess.run(["dpkg-deb", "-x", str(deb), tmp], check=True)
-            sf2 = Path(tmp) / SF2_IN_PACKAGE
-        try:
-            rows = extract(sf2, args.out, package)
-        except (OSError, SoundFontError, subprocess.CalledProcessError) as e:
-            print(f"{sf2}: {e}", file=sys.stderr)
-            return 1
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["cls"]] = counts.get(r["cls"], 0) + 1
-    print(f"{len(rows)} clips into {args.out}: " + ", ".join(f"{k} {v}" for k, v in
-                                                           sorted(counts.items())))
+    except (OSError, SoundFontError, subprocess.CalledProcessError) as e:
+        print(f"{sf2}: {e}", file=sys.stderr)
+        return 1
+    print(summary(rows, args.out))
     return 0
 
 

@@ -143,6 +143,13 @@ def test_refuses_a_file_that_is_not_a_soundfont_and_an_existing_folder(tmp_path,
     out = tmp_path / "gm-drums"
     assert m.main(["--sf2", str(bad), "--out", str(out)]) == 1
     assert "not a SoundFont 2 file" in capsys.readouterr().err and not out.exists()
+    # a SoundFont without a drum kit: an error, and neither the folder nor a scratch one left
+    piano = tmp_path / "piano.sf2"
+    piano.write_bytes(_soundfont([("Piano C", _tone(8820, 262, 44100), 44100, 60, 0, 1)],
+                                 [("Piano", [(0, 127, 0)])], [("Grand Piano", 0, 0, 0)]))
+    assert m.main(["--sf2", str(piano), "--out", str(out)]) == 1
+    assert "no drum kit" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.sf2", "piano.sf2"]
     out.mkdir()
     assert m.main(["--sf2", str(bad), "--out", str(out)]) == 2
     assert "exists" in capsys.readouterr().err
