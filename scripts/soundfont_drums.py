@@ -209,26 +209,21 @@ def file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_") or "sample"
 
 
-def _midi_file(notes: list[DrumNote]) -> bytes:
-    """A type-0 standard MIDI file: on the drum channel (10), each note's kit then the note at
-    full velocity, one every SLOT_SECONDS, held for HOLD_SECONDS (120 bpm, 480 ticks a beat)."""
-    def vlq(n: int) -> bytes:
-        out = [n & 0x7F]
-        while n > 0x7F:
-            n >>= 7
-            out.append(0x80 | (n & 0x7F))
-        return bytes(reversed(out))
+def _write_midi(path: Path, notes: list[DrumNote]) -> None:
+    """A standard MIDI file (mido, as the renderer reads them): on the drum channel (10), each
+    note's kit then the note at full velocity, one every SLOT_SECONDS, held HOLD_SECONDS."""
+    import mido
 
-    ticks = 960  # a second at 120 bpm
+    ticks = 960  # a second at mido's default 120 bpm and 480 ticks a beat
     hold, rest = round(HOLD_SECONDS * ticks), round((SLOT_SECONDS - HOLD_SECONDS) * ticks)
-    events = b""
+    track = mido.MidiTrack()
     for n, note in enumerate(notes):
-        events += vlq(0 if n == 0 else rest) + bytes([0xC9, note.program])
-        events += vlq(0) + bytes([0x99, note.key, 127])
-        events += vlq(hold) + bytes([0x89, note.key, 0])
-    events += vlq(rest) + b"\xff\x2f\x00"
-    return (b"MThd" + struct.pack(">IHHH", 6, 0, 1, 480)
-            + b"MTrk" + struct.pack(">I", len(events)) + events)
+        track.append(mido.Message("program_change", channel=9, program=note.program,
+                                  time=0 if n == 0 else rest))
+        track.append(mido.Message("note_on", channel=9, note=note.key, velocity=127))
+        track.append(mido.Message("note_off", channel=9, note=note.key, time=hold))
+    track.append(mido.MetaMessage("end_of_track", time=rest))
+    mido.MidiFile(type=0, ticks_per_beat=480, tracks=[track]).save(str(path))
 
 
 def render(sf2: Path, notes: list[DrumNote], rate: int = RATE) -> list[np.ndarray]:
@@ -241,7 +236,7 @@ def render(sf2: Path, notes: list[DrumNote], rate: int = RATE) -> list[np.ndarra
         raise SoundFontError("needs the fluidsynth command (apt-get install fluidsynth)")
     with tempfile.TemporaryDirectory() as tmp:
         mid, wav = Path(tmp) / "notes.mid", Path(tmp) / "notes.wav"
-        mid.write_bytes(_midi_file(notes))
+        _write_midi(mid, notes)
         subprocess.run(["fluidsynth", "-n", "-i", "-q", "-R", "0", "-C", "0", "-g", "1.0",
                         "-r", str(rate), "-T", "wav", "-O", "float", "-F", str(wav), str(sf2),
                         str(mid)], check=True, capture_output=True)
