@@ -37,6 +37,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import mido
 import numpy as np
 from kit_folder import deb_version, fetch_deb, new_folder, summary, write_manifest, write_wav
 
@@ -212,8 +213,6 @@ def file_stem(name: str) -> str:
 def _write_midi(path: Path, notes: list[DrumNote]) -> None:
     """A standard MIDI file (mido, as the renderer reads them): on the drum channel (10), each
     note's kit then the note at full velocity, one every SLOT_SECONDS, held HOLD_SECONDS."""
-    import mido
-
     ticks = 960  # a second at mido's default 120 bpm and 480 ticks a beat
     hold, rest = round(HOLD_SECONDS * ticks), round((SLOT_SECONDS - HOLD_SECONDS) * ticks)
     track = mido.MidiTrack()
