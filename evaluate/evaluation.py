@@ -50,7 +50,11 @@ PROTOCOL = {
     "high_band": "per class: share of energy above high_band_hz (power spectrum of the whole "
     "frame), in dB: the real clips' median, the decoded centre's, the reconstructions' median; "
     "and the centre's and the reconstructions' difference to the real clips' (0 dB = as much "
-    "air as the real clips; meaningless where Nyquist is below high_band_hz)",
+    "air as the real clips; meaningless where Nyquist is below high_band_hz); with training "
+    "clips also their median (training_db) and the real clips' and the centre's difference to it",
+    "level_vs_training_db": "per class, with training clips: RMS dB of the decoded centre minus "
+    "the training clips' median; heldout_vs_training_level_db: the evaluated clips' median minus "
+    "the training clips' (how far the draw itself sits from what the model learnt from)",
     "morph_smoothness": f"max/mean adjacent log-mel distance of a {MORPH_STEPS}-step "
     "morph between class centres; mean over consecutive class pairs",
     "active_dims": "latent dimensions with mean KL > 0.01 nats (N(0, 1) prior)",
@@ -542,9 +546,13 @@ def evaluate(
     per_class = _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
                                    cons, cons_train, cons_medoid)
     for c in present:
+        training = None if data.train_x is None else data.train_x[data.train_y == c]
+        training = training if training is not None and len(training) else None
         per_class[names[c]]["high_band"] = _high_band(
             x[y == c], recon[y == c], centre_audio[c], sr,
-            None if train_centre_audio is None else train_centre_audio[c])
+            None if train_centre_audio is None else train_centre_audio[c], training)
+        if training is not None:
+            per_class[names[c]].update(_draw_offsets(x[y == c], centre_audio[c], training))
 
     metrics: dict[str, Any] = {
         "one_nn_accuracy": M.one_nn_accuracy(mu, y),
@@ -685,11 +693,29 @@ def _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
     return per_class
 
 
-def _high_band(clips, recon, centre, sample_rate: int, pad_centre=None) -> dict:
+def _draw_offsets(clips, centre, training) -> dict:
+    """How far the evaluated clips' level sits from the training clips' and the decoded centre's
+    from either: clips [n, L], centre [L], training [m, L] (this class's training clips) ->
+    {"level_vs_training_db": centre RMS dB minus the training clips' median,
+     "heldout_vs_training_level_db": the evaluated clips' median minus the training clips'}.
+    With three to six held-out clips a class, the held-out median can sit several dB from the
+    training clips': a centre that sounds like its training clips then misses a bar read
+    against the held-out median (docs/notes/2026-12-05-fullband-draw-offsets.md)."""
+    import numpy as np
+    from vae_synth.evaluate import metrics as M
+
+    trained = float(np.median(M.rms_db(training)))
+    return {"level_vs_training_db": float(M.rms_db(centre)) - trained,
+            "heldout_vs_training_level_db": float(np.median(M.rms_db(clips))) - trained}
+
+
+def _high_band(clips, recon, centre, sample_rate: int, pad_centre=None, training=None) -> dict:
     """metrics.json's per-class ``high_band``: clips, recon [n, L], centre [L] (the evaluated
     clips' centre), pad_centre [L] or None (the preset's own, from its training clips: what a
-    pad plays) -> dB figures. ``recon_vs_own_db`` pairs each reconstruction with its own clip
-    (median of the differences): a draw of dull clips does not read as a bright decoder."""
+    pad plays), training [m, L] or None (this class's training clips) -> dB figures.
+    ``recon_vs_own_db`` pairs each reconstruction with its own clip (median of the differences):
+    a draw of dull clips does not read as a bright decoder. With training clips, also their
+    median (``training_db``) and the real clips' and centre's difference to it."""
     import numpy as np
     from vae_synth.evaluate import metrics as M
 
@@ -705,6 +731,10 @@ def _high_band(clips, recon, centre, sample_rate: int, pad_centre=None) -> dict:
     if pad_centre is not None:
         pad_db = float(M.share_db(M.high_band_share(pad_centre, sample_rate)[0]))
         figures.update(pad_centre_db=pad_db, pad_centre_vs_real_db=pad_db - real)
+    if training is not None:
+        trained = float(M.share_db(np.median(M.high_band_share(training, sample_rate))))
+        figures.update(training_db=trained, real_vs_training_db=real - trained,
+                       centre_vs_training_db=centre_db - trained)
     return figures
 
 

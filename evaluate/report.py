@@ -458,13 +458,14 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
                  f"KL > 0.01 nats; total KL {_fmt(m['kl_total'], '.2f')} nats |")
     L += ["", "## Per class (thesis Table 5.5 layout)", "",
           "| class | clips | 1-NN | nearest centroid | dist mean | dist std | dist of a real take "
-          "| level dB | SNR dB |",
-          "|---|---|---|---|---|---|---|---|---|"]
+          "| level dB | level − training clips dB | held-out − training clips level dB | SNR dB |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, p in m["per_class"].items():
         L.append(f"| {name} | {p['count']} | {_fmt(p['one_nn'], '.2f')} | "
                  f"{_fmt(p['nearest_centroid'], '.2f')} | {_fmt(p['dist_mean'], '+.2f')} | "
                  f"{_fmt(p['dist_std'], '.2f')} | {_fmt(p.get('dist_mean_training_medoid'), '+.2f')} | "
-                 f"{_fmt(p['level_db'], '+.1f')} | {_fmt(p['recon_snr_db'], '.1f')} |")
+                 f"{_fmt(p['level_db'], '+.1f')} | {_db(p.get('level_vs_training_db'))} | "
+                 f"{_db(p.get('heldout_vs_training_level_db'))} | {_fmt(p['recon_snr_db'], '.1f')} |")
     if m.get("misplaced"):
         L += ["", "## Clips placed in another class", "",
               "| clip | class | nearest other clip | nearest centre | nearest training centre |",
@@ -477,7 +478,8 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
               "of hi-hats and snares)", "",
               "| class | real clips (median) | decoded centre | reconstructions (median) | "
               "centre − real | reconstructions − real | reconstruction − its own clip "
-              "(median) | the pad's centre − real |", "|---|---|---|---|---|---|---|---|"]
+              "(median) | the pad's centre − real | training clips (median) | centre − training "
+              "clips |", "|---|---|---|---|---|---|---|---|---|---|"]
         for name, p in m["per_class"].items():
             hb = p.get("high_band")
             if hb:
@@ -486,7 +488,9 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
                          f"{_fmt(hb['centre_vs_real_db'], '+.1f')} dB | "
                          f"{_fmt(hb['recon_vs_real_db'], '+.1f')} dB | "
                          f"{_db(hb.get('recon_vs_own_db'))} | "
-                         f"{_db(hb.get('pad_centre_vs_real_db'))} |")
+                         f"{_db(hb.get('pad_centre_vs_real_db'))} | "
+                         f"{_fmt(hb['training_db'], '.1f') + ' dB' if 'training_db' in hb else '–'} | "
+                         f"{_db(hb.get('centre_vs_training_db'))} |")
     L += ["", "## MFCC-DTW matrices (thesis Table 5.4 layout)", "",
           "Columns are clips; rows a: mean DTW to the other clips, b: DTW to the decoded centre, "
           "c: eq. 5.3. All matrices: `centroid_dtw.json`.", ""]

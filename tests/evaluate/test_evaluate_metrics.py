@@ -375,3 +375,23 @@ def test_high_band_figures_pair_each_reconstruction_with_its_own_clip():
     assert own > 15 and hb["recon_vs_own_db"] == pytest.approx(own / 2)
     assert hb["pad_centre_vs_real_db"] == pytest.approx(10 * np.log10(share[1] / np.median(share)))
     assert "pad_centre_db" not in _high_band(clips, recon, bright, sr)
+    # read against training clips that are all dull: the held-out median sits above them
+    vs = _high_band(clips, recon, bright, sr, training=np.stack([dull, dull, dull]))
+    assert vs["training_db"] == pytest.approx(10 * np.log10(share[1]))
+    assert vs["real_vs_training_db"] == pytest.approx(10 * np.log10(np.median(share) / share[1]))
+    assert vs["centre_vs_training_db"] == pytest.approx(own)
+    assert "training_db" not in hb
+
+
+def test_draw_offsets_read_the_centre_and_the_held_out_clips_against_the_training_clips():
+    """Held-out clips 6 dB above training clips of one level: a centre at the training clips'
+    level reads 0 dB against them and the draw itself +6 dB."""
+    from vae_synth.evaluate.evaluation import _draw_offsets
+
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((5, 4096))
+    noise /= np.sqrt(np.mean(noise**2, axis=-1, keepdims=True))       # each clip 0 dB RMS
+    training, held_out = 0.1 * noise[:3], 0.2 * noise[3:]
+    offsets = _draw_offsets(held_out, 0.1 * noise[0], training)
+    assert offsets["level_vs_training_db"] == pytest.approx(0.0, abs=1e-9)
+    assert offsets["heldout_vs_training_level_db"] == pytest.approx(20 * np.log10(2))

@@ -43,6 +43,10 @@ def test_run_report_metrics_and_files(run_report, exported_run):
     # 16 kHz: nothing above 11 kHz in real clips, centres or reconstructions (the -120 dB floor)
     assert all(p["high_band"]["real_db"] == p["high_band"]["centre_db"] == -120.0
                for p in m["per_class"].values())
+    # the training clips' figures sit beside the held-out ones
+    assert all(p["high_band"]["training_db"] == -120.0 and np.isfinite(p["level_vs_training_db"])
+               and np.isfinite(p["heldout_vs_training_level_db"]) for p in m["per_class"].values())
+    assert "held-out − training clips level dB" in (run_report / "report.md").read_text()
     # the run's own training curves are drawn from its history.csv
     assert (exported_run / "history.csv").is_file()
     assert (run_report / "training_curves.png").stat().st_size > 1000
