@@ -546,8 +546,9 @@ def evaluate(
     per_class = _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
                                    cons, cons_train, cons_medoid)
     for c in present:
-        training = None if data.train_x is None else data.train_x[data.train_y == c]
-        training = training if training is not None and len(training) else None
+        training = None  # this class's training clips, where the evaluation has them
+        if data.train_x is not None and np.any(data.train_y == c):
+            training = data.train_x[data.train_y == c]
         per_class[names[c]]["high_band"] = _high_band(
             x[y == c], recon[y == c], centre_audio[c], sr,
             None if train_centre_audio is None else train_centre_audio[c], training)
