@@ -163,6 +163,10 @@ class LossSection:
     level_weight: float = _field(
         0.0, "weight of a frame-loudness term (log energy per 1024-sample frame)",
         "--level-weight", minimum=0.0)
+    clip_level_weight: float = _field(
+        0.0, "weight of a clip-level term, the log of each clip's mean power against its "
+             "reconstruction's (the RMS level the evaluation reads), so a loud take comes back "
+             "loud and a soft one soft", "--clip-level-weight", metavar="W", minimum=0.0)
     air_share_weight: float = _field(
         0.0, "at 44.1 kHz: weight of an air term, the log of each clip's share of energy above "
              "11 kHz against its reconstruction's, so a dull take comes back dull and a bright "
@@ -207,7 +211,7 @@ SECTIONS: dict[str, type] = {"data": DataSection, "augment": Augment, "model": M
 HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
 # loss terms added after presets were shipped: config.json records them only when they are on,
 # so a shipped preset's recorded configuration stays what its recipe resolves to
-LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight")
+LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight", "clip_level_weight")
 
 
 @dataclass

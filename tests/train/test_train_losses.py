@@ -247,6 +247,29 @@ def test_level_loss_is_log_energy_ratio():
     assert np.allclose(_np(losses.level_loss(x, 0.1 * x)), np.log(100.0), rtol=1e-3)
 
 
+def test_clip_level_loss_weighs_the_attack_where_the_frame_level_weighs_the_tail():
+    """A decaying tone (time constant 40 ms, 0.19 s at 44.1 kHz): at half the amplitude both
+    terms read ln 4 (6 dB). Cut after its first 60 ms (95 % of its energy kept) the clip level
+    is 0.05 off, the mean over frames 9 (most frames are tail); 6 dB off in the first 60 ms
+    only, the clip level reads most of the 6 dB (1.24), the frame level a third of that."""
+    sr, n = 44100, 8192
+    t = np.arange(n) / sr
+    x = (np.sin(2 * np.pi * 110 * t) * np.exp(-t / 0.04))[None].astype(np.float32)
+    head = t < 0.06
+    energy = float(np.sum(x[0] ** 2))
+    kept = float(np.sum(x[0, head] ** 2)) / energy
+    assert float(_np(losses.clip_level_loss(x, x))[0]) == pytest.approx(0.0, abs=1e-6)
+    assert float(_np(losses.clip_level_loss(x, 0.5 * x))[0]) == pytest.approx(np.log(4), rel=1e-3)
+    assert float(_np(losses.level_loss(x, 0.5 * x))[0]) == pytest.approx(np.log(4), rel=1e-2)
+    cut = np.where(head, x, 0).astype(np.float32)
+    assert float(_np(losses.clip_level_loss(x, cut))[0]) == pytest.approx(-np.log(kept), rel=1e-2)
+    assert float(_np(losses.level_loss(x, cut))[0]) > 10 * float(_np(losses.clip_level_loss(x, cut))[0])
+    soft_attack = np.where(head, 0.5 * x, x).astype(np.float32)
+    clip = float(_np(losses.clip_level_loss(x, soft_attack))[0])
+    assert clip == pytest.approx(-np.log(0.25 * kept + (1 - kept)), rel=1e-2) and clip > 1.2
+    assert float(_np(losses.level_loss(x, soft_attack))[0]) < 0.7 * clip
+
+
 def test_air_share_loss_is_the_clip_brightness_not_its_level():
     """Noise below 8 kHz plus noise above 12 kHz, equal parts, at 44.1 kHz: the top part 20 dB
     quieter changes the clip's air share from 1/2 to 1/101 (ln 50.5 = 3.92); the whole clip

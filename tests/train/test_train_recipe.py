@@ -102,6 +102,10 @@ def test_flags_override_single_fields_of_a_recipe():
         "augment.copies": 1, "loss.stft_sizes": [1024, 256], "model.config": "small",
         "model.noise_bands": 8, "model.waveform_branch": False, "schedule.steps": 100,
         "schedule.lr": 3e-4}
+    # a loss term added after the presets shipped reaches the run's config only when it is on
+    assert "clip_level_weight" not in recipe.loss_config()
+    levelled = cli.recipe_from_args(_parse(["--recipe", "drums", "--clip-level-weight", "2"]))[0]
+    assert levelled.loss_config()["clip_level_weight"] == 2.0
     # --epochs after a recipe's steps: the later word on how long wins
     assert recipe.replace({"schedule.epochs": 7}).schedule.steps is None
     # --data replaces the sources, relative to the current folder unless --data-root is given
