@@ -36,6 +36,23 @@ def test_prints_every_clip_of_the_class_with_its_reconstruction():
     assert re.search(r"^train: 4 clips, slope -?\d+\.\d\d, correlation -?\d\.\d\d$", out.stdout, re.M)
 
 
+def test_level_measure_reads_the_rms_level_of_clip_and_reconstruction():
+    """--measure level: the header says so, and each row's real figure is the clip's RMS dB."""
+    script = load_script("air_tracking")
+    clip = (0.1 * np.sin(np.linspace(0, 200, 4096)))[None].astype(np.float32)   # -23.0 dB RMS
+    real, recon = script.pairs(lambda x: (x[:, :2], None), lambda mu: 0.5 * clip, clip, 44100,
+                               script.level_db)
+    assert real == pytest.approx([-23.0], abs=0.05) and recon - real == pytest.approx([-6.02],
+                                                                                        abs=0.01)
+    out = subprocess.run([sys.executable, str(SCRIPT), "drums",
+                          "synthetic:drums?n=24&split=holdout:0.25", "--class", "kick",
+                          "--measure", "level"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("kick: RMS level, dB (real -> reconstruction)")
+    levels = [float(v) for v in re.findall(r"^  (?:train|held-out) +(-?\d+\.\d) ->", out.stdout, re.M)]
+    assert len(levels) == 6 and all(-40 < v < 0 for v in levels)
+
+
 def test_an_unknown_class_is_a_clear_error():
     out = subprocess.run([sys.executable, str(SCRIPT), "drums", "synthetic:drums?n=8&split=none",
                           "--class", "cowbell"], capture_output=True, text=True, timeout=300)
