@@ -1,7 +1,8 @@
 """Does a model's reconstruction follow each clip's air (or level)? Per clip of one class, the
 share of energy above 11 kHz of the real clip and of its reconstruction (decoder at the clip's
-latent mean), training and held-out clips apart, and the straight-line fit of the one on the
-other; with ``--measure level``, the clips' RMS level in dB instead.
+latent mean), training and held-out clips apart, the straight-line fit of the one on the
+other and the median offset (reconstruction minus real); with ``--measure level``, the clips'
+RMS level in dB instead.
 
 A slope of 1 means a duller (softer) take comes back as dull (soft); a slope near 0 means every
 take of the class comes back with the same air (level), whatever it had (the evaluation's
@@ -93,8 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         for i in np.argsort(real):
             print(f"  {split:8} {real[i]:6.1f} -> {recon[i]:6.1f}  ({recon[i] - real[i]:+.1f})")
     for split, (real, recon) in rows.items():
-        slope, corr = fit(np.asarray(real), np.asarray(recon))
-        print(f"{split}: {len(real)} clips, slope {slope:.2f}, correlation {corr:.2f}")
+        real, recon = np.asarray(real), np.asarray(recon)
+        slope, corr = fit(real, recon)
+        offset = float(np.median(recon - real)) if len(real) else float("nan")
+        print(f"{split}: {len(real)} clips, slope {slope:.2f}, correlation {corr:.2f}, "
+              f"median offset {offset:+.1f} dB")
     return 0
 
 

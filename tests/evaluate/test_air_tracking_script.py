@@ -33,7 +33,11 @@ def test_prints_every_clip_of_the_class_with_its_reconstruction():
     for _, real, recon, diff in rows:
         assert -120 < float(real) < 0 and -120 < float(recon) < 0
         assert float(diff) == pytest.approx(float(recon) - float(real), abs=0.11)
-    assert re.search(r"^train: 4 clips, slope -?\d+\.\d\d, correlation -?\d\.\d\d$", out.stdout, re.M)
+    summary = re.search(r"^train: 4 clips, slope -?\d+\.\d\d, correlation -?\d\.\d\d, "
+                        r"median offset ([+-]\d+\.\d) dB$", out.stdout, re.M)
+    assert summary, out.stdout
+    train_diffs = [float(r[2]) - float(r[1]) for r in rows if r[0] == "train"]
+    assert float(summary[1]) == pytest.approx(np.median(train_diffs), abs=0.11)
 
 
 def test_level_measure_reads_the_rms_level_of_clip_and_reconstruction():
