@@ -169,7 +169,8 @@ def clip_level_loss(x, x_hat):
     """|log_energy(x) - log_energy(x_hat)|, the whole clip's RMS level in nepers x 2 (the
     evaluation's level figure): x, x_hat [N, L] -> [N]. The per-frame :func:`level_loss` weighs a
     drum's quiet tail frames as much as the attack that carries most of its energy; with it
-    alone, the full-band drums' reconstructions came back 2-7 dB quieter than their clips."""
+    alone, the full-band drums' reconstructions came back 2-7 dB quieter than their clips; at
+    weight 5 they follow each training take's level (docs/notes/2026-12-05-fullband-clip-level.md)."""
     from keras import ops
 
     return ops.abs(log_energy(x) - log_energy(x_hat))
