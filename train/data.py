@@ -8,7 +8,9 @@ SOURCE syntax (``vae-synth train --data SOURCE``, several allowed)::
 options: ``speakers=a,b`` (fsdd), ``split=official|holdout:N|holdout:F|none`` (official: the
 FSDD test split, indices 0-4; holdout:N: N clips per class, seeded; holdout:0.2: that fraction of
 each class; none: everything trains), ``labels=folders|kmeans:K`` (folder), ``n=COUNT``
-(synthetic), ``seed=S`` (synthetic; default the run's seed), ``mirror=URL`` (fsdd:download).
+(synthetic), ``seed=S`` (the source's own seed, default the run's: which clips a holdout split
+draws, the KMeans labelling, the synthesis; so one held-out draw can be trained from several
+initialisations), ``mirror=URL`` (fsdd:download).
 
 Every clip goes through the thesis preprocessing (:func:`preprocess`): mono, resample to the model
 rate, remove DC, peak-normalise, trim leading silence (blocks of 128 samples with mean energy below
@@ -30,8 +32,8 @@ from vae_synth.train import synthetic
 KINDS = ("fsdd", "folder", "synthetic")
 SYNTHETIC_SETS = ("families", "fm", "drums")
 OPTIONS = {
-    "fsdd": {"speakers", "split", "mirror"},
-    "folder": {"split", "labels"},
+    "fsdd": {"speakers", "split", "mirror", "seed"},
+    "folder": {"split", "labels", "seed"},
     "synthetic": {"split", "n", "seed"},
 }
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
@@ -469,16 +471,15 @@ def _warn_suffix(skipped: list[str], path: Path) -> bool:
 def _load_synthetic(spec: SourceSpec, sample_rate: int, frame_length: int, seed: int) -> _Part:
     name = spec.target
     n = int(spec.options.get("n", {"families": 2000, "fm": 3000, "drums": 400}[name]))
-    s = int(spec.options.get("seed", seed))
     if name == "drums":
-        x, y, classes = synthetic.synth_drums(n, sample_rate, frame_length, s)
+        x, y, classes = synthetic.synth_drums(n, sample_rate, frame_length, seed)
     elif name == "families":
-        x, y, classes = synthetic.synth_families(n, frame_length, s)
+        x, y, classes = synthetic.synth_families(n, frame_length, seed)
     else:
-        x, y, classes = synthetic.synth_fm(n, sample_rate, frame_length, s)
+        x, y, classes = synthetic.synth_fm(n, sample_rate, frame_length, seed)
     return _Part(
         x, y, classes, [f"synthetic:{name}#{i}" for i in range(n)],
-        licence="CC0-1.0", attribution=f"synthesised by vae-synth (synthetic:{name}, seed {s})",
+        licence="CC0-1.0", attribution=f"synthesised by vae-synth (synthetic:{name}, seed {seed})",
     )
 
 
@@ -486,8 +487,10 @@ def load_source(
     spec: SourceSpec | str, sample_rate: int, frame_length: int, seed: int = 0,
     preprocess_settings: dict | None = None, skipped: list[str] | None = None,
 ) -> LabelledAudio:
-    """Load one source and split it by its rule (see module docstring)."""
+    """Load one source and split it by its rule (see module docstring); ``seed`` is the run's,
+    which the source's own ``seed=`` option replaces."""
     spec = parse_source(spec) if isinstance(spec, str) else spec
+    seed = int(spec.options.get("seed", seed))
     settings = {**DEFAULT_PREPROCESS, **(preprocess_settings or {})}
     skipped = [] if skipped is None else skipped
     if spec.kind == "fsdd":

@@ -178,6 +178,23 @@ def test_folder_with_nothing_usable_is_clear_error(tmp_path):
         D.load_sources([f"folder:{tmp_path / 'empty'}"], 8000, 512)
 
 
+def test_a_sources_own_seed_fixes_its_held_out_draw_whatever_the_runs_seed(tmp_path):
+    root = _make_folder(tmp_path / "drums", per_class=10)
+    draw = {s: D.load_sources([f"folder:{root}?split=holdout:0.2"], 22050, 4096, seed=s).test_files
+            for s in range(4)}
+    assert len({tuple(f) for f in draw.values()}) > 1  # the run's seed moves the draw
+    for run_seed in range(4):
+        own = D.load_sources([f"folder:{root}?split=holdout:0.2&seed=1"], 22050, 4096,
+                             seed=run_seed)
+        assert own.test_files == draw[1] and len(own.test_files) == 4
+    synth = D.load_sources(["synthetic:drums?n=8&split=none&seed=5"], 22050, 4096, seed=0)
+    assert np.array_equal(synth.train_x,
+                          D.load_sources(["synthetic:drums?n=8&split=none"], 22050, 4096,
+                                         seed=5).train_x)
+    with pytest.raises(D.DataError, match="seed must be an integer"):
+        D.parse_source(f"folder:{root}?seed=one")
+
+
 def test_holdout_larger_than_class_is_error(tmp_path):
     root = _make_folder(tmp_path / "d", per_class=2)
     with pytest.raises(D.DataError, match="nothing would be left to train on"):
