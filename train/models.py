@@ -12,9 +12,6 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
     output_gate_db: absent/null, or the threshold of the decoder's output gate (``--output-gate``)
     encoder_dropout: absent/0, or the dropout rate on the encoder's flattened features
         (``--encoder-dropout``; active in training only)
-    encoder_bin_dropout: absent/0, or the rate at which whole frequency bins of the encoder's
-        log-spectrum front end are dropped while training (every frame of a bin at once; active
-        in training only, so exported models are unchanged)
     classifier: absent, or "prior" with prior_spread S: the classifier is the posterior of the
         class-conditional prior (``--prior-classifier``, see ``build_classifier``)
     antialias: absent/false, or true: every strided ``convT`` of the decoder is followed by a
@@ -328,11 +325,6 @@ def _stack(x, layers: list[dict], cfg: dict, prefix: str):
         name = f"{prefix}{i + 1}_{spec['type']}"
         if spec["type"] == "logspec":
             x = logspec_frontend(x, spec, name)
-            if cfg.get("encoder_bin_dropout") and prefix.startswith("enc"):
-                # a take missing part of its spectrum (a dull hat, a kick without its click)
-                # should still land in its class: the encoder learns not to lean on a few bins
-                x = keras.layers.SpatialDropout1D(float(cfg["encoder_bin_dropout"]),
-                                                  name=f"{name}_bin_dropout")(x)
         elif spec["type"] == "dilation":
             x = dilation_block(x, spec, cfg, name)
         elif spec["type"] == "resblock":

@@ -100,10 +100,6 @@ class ModelSection:
         0.0, "dropout rate on the encoder's flattened features while training (e.g. 0.3): "
              "held-out clips land nearer their class; exported models are unchanged",
         "--encoder-dropout", metavar="RATE", minimum=0.0)
-    encoder_bin_dropout: float = _field(
-        0.0, "rate at which whole frequency bins of a logspec encoder's input are dropped while "
-             "training (e.g. 0.2): the encoder learns not to lean on a few bins; exported models "
-             "are unchanged", "--encoder-bin-dropout", metavar="RATE", minimum=0.0)
     antialias: bool = _field(
         False, "a moving average as long as the stride after each strided transposed "
                "convolution of the decoder, against the comb of peaks at multiples of the decoder "
@@ -384,12 +380,6 @@ class Recipe:
             raise RecipeError(f"{where}: augment.stretch is a fraction in [0, 0.5)")
         if self.model.encoder_dropout >= 1:
             raise RecipeError(f"{where}: model.encoder_dropout is a rate in [0, 1)")
-        if self.model.encoder_bin_dropout >= 1:
-            raise RecipeError(f"{where}: model.encoder_bin_dropout is a rate in [0, 1)")
-        if self.model.encoder_bin_dropout and "logspec" not in self.model.encoder:
-            raise RecipeError(f"{where}: model.encoder_bin_dropout drops bins of a log-spectrum "
-                              f"front end; encoder {self.model.encoder!r} has none (logspec, "
-                              f"logspec512 or waveform+logspec)")
         for text in self.data.sources:
             try:
                 parse_source(text)
@@ -432,8 +422,6 @@ class Recipe:
             cfg["output_gate_db"] = float(m.output_gate_db)
         if m.encoder_dropout:
             cfg["encoder_dropout"] = float(m.encoder_dropout)
-        if m.encoder_bin_dropout:
-            cfg["encoder_bin_dropout"] = float(m.encoder_bin_dropout)
         if m.antialias:
             cfg["antialias"] = True
         if m.noise_bands:
@@ -524,7 +512,6 @@ class Recipe:
                 "classifier": "prior" if model.get("classifier") == "prior" else "learned",
                 "output_gate_db": model.get("output_gate_db"),
                 "encoder_dropout": model.get("encoder_dropout", 0.0),
-                "encoder_bin_dropout": model.get("encoder_bin_dropout", 0.0),
                 "antialias": model.get("antialias", False),
                 "noise_bands": model.get("noise_bands", 0),
                 "harmonics": harm.get("count", 0),

@@ -288,31 +288,6 @@ def test_encoder_dropout_trains_noisy_and_infers_unchanged():
     assert np.max(np.abs(mu_a - mu_b)) > 1e-3
 
 
-def test_encoder_bin_dropout_drops_whole_bins_in_training_only():
-    """``model.encoder_bin_dropout``: in training whole frequency bins of the log spectrum go
-    silent in every frame at once (the rest scaled by 1 / (1 - rate)); inference equals the
-    model without it, so the exported encoder is unchanged."""
-    import keras
-
-    plain_cfg = models.resolve_config("conv", "small", "logspec")
-    cfg = {**plain_cfg, "encoder_bin_dropout": 0.5}
-    enc, _, _, _ = models.build_models(cfg, 4096, D, C)
-    ref, _, _, _ = models.build_models(plain_cfg, 4096, D, C)
-    assert enc.count_params() == ref.count_params()
-    ref.set_weights(enc.get_weights())
-    x = 0.3 * np.random.default_rng(0).standard_normal((2, 4096)).astype(np.float32)
-    np.testing.assert_allclose(np.asarray(enc(x, training=False)[0]),
-                               np.asarray(ref(x, training=False)[0]), atol=1e-6)
-    drop = enc.get_layer("enc1_logspec_bin_dropout")
-    front = keras.Model(enc.input, drop.input)
-    spec = np.asarray(front(x))                                              # [2, T, bins]
-    dropped = np.asarray(drop(spec, training=True))
-    silent = np.all(dropped == 0, axis=1)                                    # [2, bins]
-    assert 0.3 < silent.mean() < 0.7                                         # about half the bins
-    kept = ~silent[:, None, :].repeat(spec.shape[1], axis=1)
-    np.testing.assert_allclose(dropped[kept], 2.0 * spec[kept], rtol=1e-5)   # 1 / (1 - 0.5)
-
-
 def test_prior_classifier_is_the_class_priors_posterior():
     """``--prior-classifier``: no trainable weights; softmax(logits) equals the posterior of
     N(m_c, I) with equal class weights, so argmax is the nearest class centre."""

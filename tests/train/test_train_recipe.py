@@ -168,7 +168,6 @@ def test_print_recipe_turns_a_command_line_into_a_file(tmp_path, capsys):
     ("[model]\nantialias = 1\n", "model.antialias: expected true or false"),
     ("[schedule]\nlr = 0\n", "schedule.lr: 0.0 must be above 0.0"),
     ("[augment]\nstretch = 0.6\n", "augment.stretch is a fraction in [0, 0.5)"),
-    ("[model]\nencoder_bin_dropout = 0.2\n", "encoder 'waveform' has none"),
     ('[model]\nclassifier = "prior"\n', "--prior-classifier needs --class-prior"),
     ("[loss]\ncluster_weight = 0.1\n", "--cluster-weight needs --class-prior"),
     ("[loss]\ncentre_weight = 1.0\nmel_weight = 0.0\n", "--centre-weight needs --mel-weight"),
