@@ -155,11 +155,8 @@ CONV_FULLBAND = {
 # clips they must learn a filterbank first, and their latent means separate the classes of
 # held-out clips less well. Only the encoder changes: the decoder (what the player runs) is the
 # configuration's own. The frame length must be a multiple of 512 (hop 64 x stride 8).
-def _logspec(n_fft: int = 256, hop: int = 64, low_fft: int = 0, low_bins: int = 0) -> dict:
-    spec = {"type": "logspec", "n_fft": n_fft, "hop": hop}
-    if low_bins:
-        spec.update(low_fft=low_fft, low_bins=low_bins)
-    return spec
+def _logspec(n_fft: int = 256, hop: int = 64) -> dict:
+    return {"type": "logspec", "n_fft": n_fft, "hop": hop}
 
 
 ENCODERS = {
@@ -169,12 +166,6 @@ ENCODERS = {
     # With ``logspec`` at 44.1 kHz a bin is 172 Hz wide, so a kick's 50 Hz and a tom's 120 Hz
     # fall into the same first bin.
     "logspec512": [_logspec(512, 128), _c(64, 5, 2), _c(128, 5, 2), _c(128, 5, 2)],
-    # logspec512 plus the lowest 64 bins of a 2048-point DFT on the same hop (21.5 Hz apart, up
-    # to 1.4 kHz): a kick's 50-90 Hz and a tom's 120-290 Hz fundamentals in separate bins, where
-    # the 512-point frames give them one or two 86 Hz bins between them. The extra kernel costs
-    # what the 512-point one does (2048 x 128 against 512 x 514 weights per frame).
-    "logspec512lf": [_logspec(512, 128, low_fft=2048, low_bins=64), _c(64, 5, 2), _c(128, 5, 2),
-                     _c(128, 5, 2)],
 }
 # ``--encoder waveform+logspec``: the configuration's own encoder and the logspec stack side by
 # side, each with its bottleneck, concatenated before the dense mean and log-variance. On the
@@ -303,33 +294,16 @@ def res_block(x, spec: dict, cfg: dict, name: str):
 
 
 def logspec_frontend(x, spec: dict, name: str):
-    """Fixed STFT magnitude, log-compressed: audio [N, L, 1] -> [N, L / hop, n_fft / 2 + 1
-    (+ low_bins)].
+    """Fixed STFT magnitude, log-compressed: audio [N, L, 1] -> [N, L / hop, n_fft / 2 + 1].
 
     A Conv1D with the real and imaginary parts of a Hann-windowed DFT as its (frozen) kernel,
-    so it exports to ONNX as a plain convolution. With ``low_bins``, the first ``low_bins`` bins
-    of a ``low_fft``-point DFT on the same hop follow the ``n_fft`` bins (frames centred alike,
-    magnitudes scaled to the short window's level): finer frequencies where drums' pitches are.
+    so it exports to ONNX as a plain convolution.
     """
-    import keras
-
-    hop = spec["hop"]
-    magnitude = _dft_magnitude(x, spec["n_fft"], hop, spec["n_fft"] // 2 + 1, name)
-    if spec.get("low_bins"):
-        low = _dft_magnitude(x, spec["low_fft"], hop, spec["low_bins"], f"{name}_low")
-        low = low * (spec["n_fft"] / spec["low_fft"])
-        magnitude = keras.layers.Concatenate(name=f"{name}_bins")([magnitude, low])
-    # log(1 + 10 |X|): near linear for quiet bins, logarithmic for loud ones (a 16-bit-like floor)
-    return keras.ops.log(1.0 + 10.0 * magnitude)
-
-
-def _dft_magnitude(x, n_fft: int, hop: int, bins: int, name: str):
-    """|DFT| of Hann-windowed frames every ``hop`` samples, bins 0 .. bins-1: audio [N, L, 1] ->
-    [N, L / hop, bins]. 'same' padding centres frame t on sample t * hop + hop / 2 whatever
-    ``n_fft`` (for L a multiple of hop and n_fft >= hop)."""
     import keras
     import numpy as np
 
+    n_fft, hop = spec["n_fft"], spec["hop"]
+    bins = n_fft // 2 + 1
     t = np.arange(n_fft)[:, None]
     phase = 2.0 * np.pi * t * np.arange(bins)[None, :] / n_fft
     window = 0.5 - 0.5 * np.cos(2.0 * np.pi * t / n_fft)  # periodic Hann
@@ -339,7 +313,9 @@ def _dft_magnitude(x, n_fft: int, hop: int, bins: int, name: str):
     y = conv(x)
     conv.set_weights([kernel.astype("float32")])
     re, im = y[..., :bins], y[..., bins:]
-    return keras.ops.sqrt(re * re + im * im + 1e-8)
+    magnitude = keras.ops.sqrt(re * re + im * im + 1e-8)
+    # log(1 + 10 |X|): near linear for quiet bins, logarithmic for loud ones (a 16-bit-like floor)
+    return keras.ops.log(1.0 + 10.0 * magnitude)
 
 
 def _stack(x, layers: list[dict], cfg: dict, prefix: str):

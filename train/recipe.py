@@ -78,12 +78,10 @@ class ModelSection:
                  "silent)", "--config")
     encoder: str = _field(
         "waveform", "encoder input: waveform (the configuration's own, as the thesis), logspec "
-                    "(a fixed log-STFT front end and three convolutions; 256-point frames), "
-                    "logspec512 (512-point frames, for 44.1 kHz), logspec512lf (those plus "
-                    "2048-point bins up to 1.4 kHz, for drums' pitches) or waveform+logspec "
+                    "(a fixed log-STFT front end and three convolutions) or waveform+logspec "
                     "(both side by side, concatenated before the latent); the decoder, which is "
                     "what the player runs, is the same", "--encoder",
-        choices=("waveform", "logspec", "logspec512", "logspec512lf", "waveform+logspec"))
+        choices=("waveform", "logspec", "logspec512", "waveform+logspec"))
     latent_dim: int = _field(20, "latent size D", "--latent-dim", minimum=1)
     plain: bool = _field(
         False, "plain (non-variational) autoencoder: the latent is the 1x1 bottleneck signal, "
