@@ -567,16 +567,12 @@ class Augment:
     noise: RMS of white noise for the encoder's input only, drawn afresh at every training step
     by the training model (``losses.make_joint_model(input_noise=...)``); the copies made here
     stay clean, because they are also the decoder's targets;
-    decay: lengthen or shorten each clip's ring by a factor drawn log-uniformly within
-    [1 / (1 + decay), 1 + decay], pitch unchanged: the tail after the peak is raised or lowered
-    along the clip's own decay rate (:func:`_scale_decay`); a long hi-hat or kick of the same
-    pitch and colour is still a hi-hat or a kick;
     interp: how the stretch reads between samples: "linear" (the default, as every preset up
     to the 22.05 kHz drums was trained) or "fft" (band-limited: the clip resampled through its
     spectrum). Linear interpolation is a low-pass: on the 44.1 kHz drums it halved the
     hi-hats' share of energy above 11 kHz (0.51 -> 0.32) and the snares' (0.0047 -> 0.0024),
     and the copies are the decoder's targets too;
-    copies: augmented copies of each training clip (when gain, shift, stretch or decay is set).
+    copies: augmented copies of each training clip (when gain, shift or stretch is set).
     ``--augment gain=3,shift=64,stretch=0.1,noise=0.001,interp=fft`` sets the first five at once.
     """
 
@@ -589,15 +585,11 @@ class Augment:
         "minimum": 0.0})
     noise: float = field(default=0.0, metadata={
         "doc": "RMS of white noise on the encoder's input only, fresh each step", "minimum": 0.0})
-    decay: float = field(default=0.0, metadata={
-        "doc": "length of each clip's ring within x (1 + this) or / (1 + this), pitch "
-               "unchanged", "minimum": 0.0})
     interp: str = field(default="linear", metadata={
         "doc": "how the stretch reads between samples: linear (a low-pass) or fft "
                "(band-limited)", "choices": ("linear", "fft")})
     copies: int = field(default=4, metadata={
-        "doc": "augmented copies of each training clip (when gain, shift, stretch or decay is "
-               "set)",
+        "doc": "augmented copies of each training clip (when gain, shift or stretch is set)",
         "flag": "--augment-copies", "minimum": 0})
 
     _KEYS = {"gain": "gain_db", "shift": "shift", "stretch": "stretch", "noise": "noise",
@@ -626,7 +618,7 @@ class Augment:
     @property
     def active(self) -> bool:
         """Whether augmented copies differ from the clips (noise is applied by the model)."""
-        return bool(self.gain_db or self.shift or self.stretch or self.decay)
+        return bool(self.gain_db or self.shift or self.stretch)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """x [B, L] -> augmented copy [B, L] clipped to [-1, 1]."""
@@ -639,12 +631,8 @@ class Augment:
             for i, f in enumerate(rng.uniform(1 - self.stretch, 1 + self.stretch, len(x))):
                 out[i] = (_resample_speed(x[i], f) if self.interp == "fft"
                           else np.interp(t * f, t, x[i], right=0.0))
-        if self.decay:
-            rings = np.exp(rng.uniform(-1.0, 1.0, len(x)) * np.log1p(self.decay))
-            for i, ring in enumerate(rings):
-                out[i] = _scale_decay(out[i], ring)
         if self.shift:
-            src = out.copy() if self.stretch or self.decay else x   # shift what came before
+            src = out.copy() if self.stretch else x   # shift what the stretch made
             for i, d in enumerate(rng.integers(0, self.shift + 1, len(x))):
                 if d:
                     out[i, d:] = src[i, :-d]
@@ -654,43 +642,6 @@ class Augment:
                 np.float32
             )
         return np.clip(out, -1, 1)
-
-
-# How far _scale_decay may raise a tail: past this, a recording's noise floor would be the sound.
-DECAY_MAX_BOOST_DB = 24.0
-
-
-def decay_rate_db(x: np.ndarray) -> tuple[int, float]:
-    """x [L] -> (index of the peak, decay rate in dB per sample > 0): the slope of the energy
-    decay curve (the energy still to come, in dB) between -2 and -20 dB of the energy after
-    the peak; a clip that does not decay that far gets its slope over what it has."""
-    peak = int(np.argmax(np.abs(x)))
-    energy = np.cumsum((x[peak:].astype(np.float64) ** 2)[::-1])[::-1]
-    if energy[0] <= 0:
-        return peak, 0.0
-    edc = 10 * np.log10(np.maximum(energy / energy[0], 1e-30))
-    span = np.nonzero((edc <= -2.0) & (edc >= -20.0))[0]
-    if span.size < 2:
-        return peak, 0.0
-    slope = np.polyfit(span.astype(np.float64), edc[span], 1)[0]
-    return peak, max(0.0, -float(slope))
-
-
-def _scale_decay(x: np.ndarray, ring: float) -> np.ndarray:
-    """x [L] with its decay ``ring`` times as long (ring > 1: longer), pitch and attack as they
-    were: a gain of ``rate * (1 - 1 / ring)`` dB per sample from the peak on, at most
-    +DECAY_MAX_BOOST_DB; the result keeps the clip's peak level. -> [L]"""
-    peak, rate = decay_rate_db(x)
-    if rate == 0.0 or ring == 1.0:
-        return x
-    t = np.arange(x.shape[-1] - peak, dtype=np.float64)
-    gain_db = np.minimum(rate * (1.0 - 1.0 / ring) * t, DECAY_MAX_BOOST_DB)
-    out = x.astype(np.float64)
-    out[peak:] *= 10 ** (gain_db / 20)
-    top = np.abs(out).max()
-    if top > 0:
-        out *= np.abs(x).max() / top
-    return out.astype(x.dtype)
 
 
 def _resample_speed(x: np.ndarray, speed: float) -> np.ndarray:

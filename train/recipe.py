@@ -437,13 +437,11 @@ class Recipe:
         return cfg
 
     def augment_config(self) -> dict:
-        """The augmentation's settings for config.json; ``interp`` and ``decay`` only when they
-        are not what every run used before the options existed (linear, none)."""
+        """The augmentation's settings for config.json; ``interp`` only when it is not the
+        linear interpolation every run used before the option existed."""
         cfg = dataclasses.asdict(self.augment)
         if cfg["interp"] == "linear":
             cfg.pop("interp")
-        if not cfg["decay"]:
-            cfg.pop("decay")
         return cfg
 
     def loss_config(self) -> dict:
