@@ -52,6 +52,8 @@ PROTOCOL = {
     "and the centre's and the reconstructions' difference to the real clips' (0 dB = as much "
     "air as the real clips; meaningless where Nyquist is below high_band_hz); with training "
     "clips also their median (training_db) and the real clips' and the centre's difference to it",
+    "sub_bass": "per class, the same figures as high_band for the share of energy below "
+    "sub_bass_hz (a sub-sonic lump in a decoded drum; real kicks hold about 2 % there)",
     "level_vs_training_db": "per class, with training clips: RMS dB of the decoded centre minus "
     "the training clips' median; heldout_vs_training_level_db: the evaluated clips' median minus "
     "the training clips' (how far the draw itself sits from what the model learnt from)",
@@ -549,9 +551,13 @@ def evaluate(
         training = None  # this class's training clips, where the evaluation has them
         if data.train_x is not None and np.any(data.train_y == c):
             training = data.train_x[data.train_y == c]
-        per_class[names[c]]["high_band"] = _high_band(
+        per_class[names[c]]["high_band"] = _band_figures(
             x[y == c], recon[y == c], centre_audio[c], sr,
             None if train_centre_audio is None else train_centre_audio[c], training)
+        per_class[names[c]]["sub_bass"] = _band_figures(
+            x[y == c], recon[y == c], centre_audio[c], sr,
+            None if train_centre_audio is None else train_centre_audio[c], training,
+            share=M.sub_bass_share)
         if training is not None:
             per_class[names[c]].update(_draw_offsets(x[y == c], centre_audio[c], training))
 
@@ -573,6 +579,7 @@ def evaluate(
         "comb_period": int(comb_period),
         "comb_db_centres": _finite(comb_db_centres),
         "high_band_hz": M.HIGH_BAND_HZ,
+        "sub_bass_hz": M.SUB_BASS_HZ,
         "morph_smoothness": _finite(np.mean(list(morph_scores.values()))),
         "morph_smoothness_max": _finite(np.max(list(morph_scores.values()))),
         "morph_smoothness_pairs": {k: _finite(v) for k, v in morph_scores.items()},
@@ -710,30 +717,33 @@ def _draw_offsets(clips, centre, training) -> dict:
             "heldout_vs_training_level_db": float(np.median(M.rms_db(clips))) - trained}
 
 
-def _high_band(clips, recon, centre, sample_rate: int, pad_centre=None, training=None) -> dict:
+def _band_figures(clips, recon, centre, sample_rate: int, pad_centre=None, training=None,
+               share=None) -> dict:
     """metrics.json's per-class ``high_band``: clips, recon [n, L], centre [L] (the evaluated
     clips' centre), pad_centre [L] or None (the preset's own, from its training clips: what a
     pad plays), training [m, L] or None (this class's training clips) -> dB figures.
     ``recon_vs_own_db`` pairs each reconstruction with its own clip (median of the differences):
     a draw of dull clips does not read as a bright decoder. With training clips, also their
-    median (``training_db``) and the real clips' and centre's difference to it."""
+    median (``training_db``) and the real clips' and centre's difference to it. ``share``:
+    another band's share function of ``metrics`` (``sub_bass_share`` gives ``sub_bass``)."""
     import numpy as np
     from vae_synth.evaluate import metrics as M
 
-    clip_share = M.high_band_share(clips, sample_rate)
-    recon_share = M.high_band_share(recon, sample_rate)
+    share = share or M.high_band_share
+    clip_share = share(clips, sample_rate)
+    recon_share = share(recon, sample_rate)
     real = float(M.share_db(np.median(clip_share)))
-    centre_db = float(M.share_db(M.high_band_share(centre, sample_rate)[0]))
+    centre_db = float(M.share_db(share(centre, sample_rate)[0]))
     recon_db = float(M.share_db(np.median(recon_share)))
     own = np.median(M.share_db(recon_share) - M.share_db(clip_share))
     figures = {"real_db": real, "centre_db": centre_db, "recon_db": recon_db,
                "centre_vs_real_db": centre_db - real, "recon_vs_real_db": recon_db - real,
                "recon_vs_own_db": float(own)}
     if pad_centre is not None:
-        pad_db = float(M.share_db(M.high_band_share(pad_centre, sample_rate)[0]))
+        pad_db = float(M.share_db(share(pad_centre, sample_rate)[0]))
         figures.update(pad_centre_db=pad_db, pad_centre_vs_real_db=pad_db - real)
     if training is not None:
-        trained = float(M.share_db(np.median(M.high_band_share(training, sample_rate))))
+        trained = float(M.share_db(np.median(share(training, sample_rate))))
         figures.update(training_db=trained, real_vs_training_db=real - trained,
                        centre_vs_training_db=centre_db - trained)
     return figures

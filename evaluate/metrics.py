@@ -671,17 +671,34 @@ def comb_excess_db(audio: np.ndarray, period: int) -> float:
 HIGH_BAND_HZ = 11000.0  # above the 22.05 kHz presets' Nyquist: what a full-band decoder adds
 
 
-def high_band_share(audio: np.ndarray, sample_rate: float, cutoff_hz: float = HIGH_BAND_HZ
-                    ) -> np.ndarray:
-    """Share of each clip's energy above ``cutoff_hz``: audio [N, L] (or [L]) -> [N] in [0, 1]
-    (0 for a silent clip, and for every clip when Nyquist is below the cutoff). Power spectrum
-    of the whole frame, no window: a one-shot starts and ends near silence."""
+# Below any drum's fundamental (kicks' 50-90 Hz): energy here is a sub-sonic lump that most
+# speakers do not play but that counts in an RMS level (docs/notes/2026-12-05-fullband-sub-bass.md)
+SUB_BASS_HZ = 40.0
+
+
+def band_share(audio: np.ndarray, sample_rate: float, low_hz: float, high_hz: float = np.inf
+               ) -> np.ndarray:
+    """Share of each clip's energy in [low_hz, high_hz): audio [N, L] (or [L]) -> [N] in [0, 1]
+    (0 for a silent clip). Power spectrum of the whole frame, no window: a one-shot starts and
+    ends near silence."""
     a = np.atleast_2d(np.asarray(audio, dtype=np.float64))
     power = np.abs(np.fft.rfft(a, axis=1)) ** 2
     freq = np.fft.rfftfreq(a.shape[1], 1.0 / sample_rate)
     total = power.sum(1)
-    high = power[:, freq >= cutoff_hz].sum(1)
-    return np.where(total > 0, high / np.maximum(total, 1e-300), 0.0)
+    part = power[:, (freq >= low_hz) & (freq < high_hz)].sum(1)
+    return np.where(total > 0, part / np.maximum(total, 1e-300), 0.0)
+
+
+def high_band_share(audio: np.ndarray, sample_rate: float, cutoff_hz: float = HIGH_BAND_HZ
+                    ) -> np.ndarray:
+    """Share of each clip's energy above ``cutoff_hz`` (``band_share``; 0 for every clip when
+    Nyquist is below the cutoff): audio [N, L] (or [L]) -> [N]."""
+    return band_share(audio, sample_rate, cutoff_hz)
+
+
+def sub_bass_share(audio: np.ndarray, sample_rate: float) -> np.ndarray:
+    """Share of each clip's energy below ``SUB_BASS_HZ``: audio [N, L] (or [L]) -> [N]."""
+    return band_share(audio, sample_rate, 0.0, SUB_BASS_HZ)
 
 
 def share_db(share, floor_db: float = -120.0):

@@ -491,6 +491,18 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
                          f"{_db(hb.get('pad_centre_vs_real_db'))} | "
                          f"{_fmt(hb['training_db'], '.1f') + ' dB' if 'training_db' in hb else '–'} | "
                          f"{_db(hb.get('centre_vs_training_db'))} |")
+    if any("sub_bass" in p for p in m["per_class"].values()):
+        L += ["", f"## Energy below {_fmt(m.get('sub_bass_hz', 40), '.0f')} Hz (under a kick's "
+              "fundamental: a sub-sonic lump here adds level that few speakers play)", "",
+              "| class | real clips (median) | decoded centre | reconstructions (median) | "
+              "centre − real | reconstruction − its own clip (median) |", "|---|---|---|---|---|---|"]
+        for name, p in m["per_class"].items():
+            sb = p.get("sub_bass")
+            if sb:
+                L.append(f"| {name} | {_fmt(sb['real_db'], '.1f')} dB | "
+                         f"{_fmt(sb['centre_db'], '.1f')} dB | {_fmt(sb['recon_db'], '.1f')} dB | "
+                         f"{_fmt(sb['centre_vs_real_db'], '+.1f')} dB | "
+                         f"{_db(sb.get('recon_vs_own_db'))} |")
     L += ["", "## MFCC-DTW matrices (thesis Table 5.4 layout)", "",
           "Columns are clips; rows a: mean DTW to the other clips, b: DTW to the decoded centre, "
           "c: eq. 5.3. All matrices: `centroid_dtw.json`.", ""]

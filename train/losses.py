@@ -8,6 +8,10 @@ Joint loss (per batch, averaged over examples)::
   + beta * warmup(step) * KL(q(z|x) || N(0, I))      summed over latent dims; free bits optional
   + gamma * CE(classifier(z), label)
   + level_weight * mean |log frame energy(x) - log frame energy(x_hat)|   optional
+  + band_level_weight * mean |log band energy(x) - log band energy(x_hat)|   optional; per
+                                                     frame and octave band (0-40 Hz, 40-80, ...):
+                                                     each moment's loudness where it belongs, so
+                                                     no sub-sonic lump stands in for a kick's boom
   + clip_level_weight * |log energy(x) - log energy(x_hat)|   optional; the whole clip's RMS
                                                      level, the evaluation's level figure: each
                                                      take comes back as loud as it went in
@@ -53,6 +57,7 @@ DEFAULT_LOSS = {
     "centre_weight": 0.0,  # needs mel_weight (its filterbank) and a classifier (the labels)
     "level_weight": 0.0,
     "clip_level_weight": 0.0,
+    "band_level_weight": 0.0,  # needs sample_rate (the octave bands' bins)
     "air_share_weight": 0.0,  # needs a sample rate above 22050 (a band above 11 kHz)
     "air_axis_weight": 0.0,  # the same, and a latent dimension that is no class's axis
     "mel_fft": 2048,
@@ -163,6 +168,59 @@ def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
     e = ops.sum(ops.square(stft_magnitude(x, n_fft)), axis=-1)
     e_hat = ops.sum(ops.square(stft_magnitude(x_hat, n_fft)), axis=-1)
     return ops.mean(ops.abs(ops.log(e + eps) - ops.log(e_hat + eps)), axis=-1)
+
+
+# The band-level term's octave bands: 0-40 Hz (below any drum's fundamental), then octaves from
+# 40 Hz up while a band's top stays under 2/3 of Nyquist; the last band runs to Nyquist.
+BAND_LEVEL_LOWEST_HZ = 40.0
+
+
+def band_level_edges(sample_rate: int) -> list[float]:
+    """Edges in Hz of the band-level term's bands: [0, 40, 80, ..., sample_rate / 2]."""
+    nyquist = sample_rate / 2
+    edges = [0.0, BAND_LEVEL_LOWEST_HZ]
+    while 2 * edges[-1] < nyquist / 1.5:
+        edges.append(2 * edges[-1])
+    return edges + [nyquist]
+
+
+def band_matrix(sample_rate: int, n_fft: int):
+    """[n_fft // 2 + 1, K] float32 of 0 and 1: which FFT bin belongs to which band of
+    ``band_level_edges`` (a constant)."""
+    import numpy as np
+
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = band_level_edges(sample_rate)
+    bands = [(freqs >= lo) & ((freqs < hi) | (hi == edges[-1]))
+             for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+    return np.stack(bands, axis=1).astype(np.float32)
+
+
+def band_level_loss(x, x_hat, bands, n_fft: int = 4096, floor_db: float = -50.0):
+    """Mean over frames and octave bands of |ln E_b(x) - ln E_b(x_hat)|, E_b a frame's |STFT|^2
+    summed over band b's bins (Hann ``n_fft``, hop n_fft / 4): x, x_hat [N, L], bands
+    [n_fft // 2 + 1, K] (``band_matrix``) -> [N].
+
+    The whole-band :func:`level_loss` is met by energy in any band, and the full-band drums
+    met it with a 20-40 Hz lump (kicks' and toms' reconstructions: half their energy there,
+    their real boom 7-10 dB short; docs/notes/2026-12-05-fullband-sub-bass.md). Per octave,
+    a lump costs in its own band and a missing boom in its. Both energies get a floor
+    ``floor_db`` under the clip's loudest frame (all bands), so a band the clip leaves silent
+    costs nothing to leave silent, whatever its noise floor; the mean runs over the (frame, band)
+    cells over the floor in either signal."""
+    from keras import ops
+
+    n_fft = min(n_fft, x.shape[-1])
+    e = ops.matmul(ops.square(stft_magnitude(x, n_fft)), bands)          # [N, T, K]
+    e_hat = ops.matmul(ops.square(stft_magnitude(x_hat, n_fft)), bands)
+    loudest = ops.max(ops.sum(e, axis=-1), axis=-1)                       # [N]
+    floor = ops.stop_gradient(loudest * 10.0 ** (floor_db / 10.0) + 1e-12)[:, None, None]
+    # the mean over the cells either signal sounds in: a drum leaves most (band, frame) cells
+    # silent, and a mean over all of them would shrink the term by however many those are
+    sounding = ops.stop_gradient(ops.cast((e > floor) | (e_hat > floor), "float32"))
+    error = ops.abs(ops.log(e + floor) - ops.log(e_hat + floor))
+    return ops.sum(error * sounding, axis=(1, 2)) / ops.maximum(
+        ops.sum(sounding, axis=(1, 2)), 1.0)
 
 
 def clip_level_loss(x, x_hat):
@@ -300,7 +358,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             self.plain = plain
             self.loss_cfg = cfg
             self.seed_gen = keras.random.SeedGenerator(seed)
-            names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "recon_clip_level",
+            names = ["recon_mse", "recon_stft", "recon_mel", "recon_level", "recon_band_level",
+                     "recon_clip_level",
                      "recon_air", "f0",
                      "voiced_noise", "kl", "cluster", "air_axis", "centre", "ce", "acc"]
             self.f0_range = None
@@ -318,6 +377,10 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 n_fft = min(int(cfg["mel_fft"]), int(decoder.output.shape[-1]))
                 self.mel_fft = n_fft
                 self.mel = mel_matrix(int(cfg["sample_rate"]), n_fft, int(cfg["mel_bands"]))
+            self.bands = None
+            if cfg["band_level_weight"]:
+                self.bands = band_matrix(int(cfg["sample_rate"]),
+                                         min(4096, int(decoder.output.shape[-1])))
             self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
             # Class-conditional prior (``class_prior`` > 0): the KL term pulls each labelled
             # clip's posterior toward its own class's centre instead of the origin, so classes
@@ -378,6 +441,10 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             if c["level_weight"]:
                 level = level_loss(x, x_hat)
                 total = total + c["level_weight"] * level
+            band_level = ops.zeros_like(mse)
+            if self.bands is not None:
+                band_level = band_level_loss(x, x_hat, self.bands)
+                total = total + c["band_level_weight"] * band_level
             clip_level = ops.zeros_like(mse)
             if c["clip_level_weight"]:
                 clip_level = clip_level_loss(x, x_hat)
@@ -440,6 +507,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                         ops.equal(ops.cast(ops.argmax(logits32, axis=-1), "int32"), ops.cast(y, "int32")), "float32"))
             for name, value in (("recon_mse", ops.mean(mse)), ("recon_stft", ops.mean(stft)),
                                 ("recon_mel", ops.mean(mel)), ("recon_level", ops.mean(level)),
+                                ("recon_band_level", ops.mean(band_level)),
                                 ("recon_clip_level", ops.mean(clip_level)),
                                 ("recon_air", ops.mean(air)),
                                 ("f0", ops.mean(f0)), ("voiced_noise", ops.mean(voiced_noise)),

@@ -163,6 +163,10 @@ class LossSection:
     level_weight: float = _field(
         0.0, "weight of a frame-loudness term (log energy per 1024-sample frame)",
         "--level-weight", minimum=0.0)
+    band_level_weight: float = _field(
+        0.0, "weight of a loudness term per frame and octave band (0-40 Hz, 40-80, ...), so "
+             "each moment's energy comes back in its own band: no sub-sonic lump in place of "
+             "a kick's boom", "--band-level-weight", metavar="W", minimum=0.0)
     clip_level_weight: float = _field(
         0.0, "weight of a clip-level term, the log of each clip's mean power against its "
              "reconstruction's (the RMS level the evaluation reads), so a loud take comes back "
@@ -211,7 +215,8 @@ SECTIONS: dict[str, type] = {"data": DataSection, "augment": Augment, "model": M
 HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
 # loss terms added after presets were shipped: config.json records them only when they are on,
 # so a shipped preset's recorded configuration stays what its recipe resolves to
-LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight", "clip_level_weight")
+LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight", "clip_level_weight",
+                   "band_level_weight")
 
 
 @dataclass

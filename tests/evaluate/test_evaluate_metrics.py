@@ -354,11 +354,22 @@ def test_high_band_share_reads_the_air_above_11_khz():
                                atol=0.01)
 
 
+def test_sub_bass_share_reads_a_lump_under_a_kicks_fundamental():
+    """A 28 Hz lump is all below 40 Hz, a 55 Hz kick tone next to none of it, a 50/50 mix
+    half; band_share over the whole spectrum is 1."""
+    sr, n = 44100, 32768
+    t = np.arange(n) / sr
+    lump, boom = np.sin(2 * np.pi * 28 * t), np.sin(2 * np.pi * 55 * t)
+    share = M.sub_bass_share(np.stack([lump, boom, lump + boom]), sr)
+    np.testing.assert_allclose(share, [1.0, 0.0, 0.5], atol=0.01)
+    assert M.band_share(boom, sr, 0.0)[0] == pytest.approx(1.0)
+
+
 def test_high_band_figures_pair_each_reconstruction_with_its_own_clip():
     """A decoder that makes every snare equally bright: against the clips' median it is off by
     3 dB, against each clip's own air by the median of 0 and +17 dB. The pad's centre is read
     against the same median."""
-    from vae_synth.evaluate.evaluation import _high_band
+    from vae_synth.evaluate.evaluation import _band_figures
 
     sr, n = 44100, 8192
     rng = np.random.default_rng(0)
@@ -368,15 +379,15 @@ def test_high_band_figures_pair_each_reconstruction_with_its_own_clip():
     dull = np.fft.irfft(spectrum, n)
     share = M.high_band_share(np.stack([bright, dull]), sr)
     clips, recon = np.stack([bright, dull]), np.stack([bright, bright])
-    hb = _high_band(clips, recon, bright, sr, pad_centre=dull)
+    hb = _band_figures(clips, recon, bright, sr, pad_centre=dull)
     assert hb["real_db"] == pytest.approx(10 * np.log10(np.median(share)))
     assert hb["recon_vs_real_db"] == pytest.approx(10 * np.log10(share[0] / np.median(share)))
     own = 10 * np.log10(share[0] / share[1])               # about +17 dB for the dull clip
     assert own > 15 and hb["recon_vs_own_db"] == pytest.approx(own / 2)
     assert hb["pad_centre_vs_real_db"] == pytest.approx(10 * np.log10(share[1] / np.median(share)))
-    assert "pad_centre_db" not in _high_band(clips, recon, bright, sr)
+    assert "pad_centre_db" not in _band_figures(clips, recon, bright, sr)
     # read against training clips that are all dull: the held-out median sits above them
-    vs = _high_band(clips, recon, bright, sr, training=np.stack([dull, dull, dull]))
+    vs = _band_figures(clips, recon, bright, sr, training=np.stack([dull, dull, dull]))
     assert vs["training_db"] == pytest.approx(10 * np.log10(share[1]))
     assert vs["real_vs_training_db"] == pytest.approx(10 * np.log10(np.median(share) / share[1]))
     assert vs["centre_vs_training_db"] == pytest.approx(own)

@@ -47,6 +47,11 @@ def test_run_report_metrics_and_files(run_report, exported_run):
     assert all(p["high_band"]["training_db"] == -120.0 and np.isfinite(p["level_vs_training_db"])
                and np.isfinite(p["heldout_vs_training_level_db"]) for p in m["per_class"].values())
     assert "held-out − training clips level dB" in (run_report / "report.md").read_text()
+    # the share below 40 Hz, the same figures as the air's, each a share in dB
+    assert m["sub_bass_hz"] == 40.0 and all(
+        -120.0 <= p["sub_bass"][k] <= 0.0 for p in m["per_class"].values()
+        for k in ("real_db", "centre_db", "recon_db", "training_db"))
+    assert "Energy below 40 Hz" in (run_report / "report.md").read_text()
     # the run's own training curves are drawn from its history.csv
     assert (exported_run / "history.csv").is_file()
     assert (run_report / "training_curves.png").stat().st_size > 1000

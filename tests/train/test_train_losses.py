@@ -362,3 +362,31 @@ def test_mel_resolution_options_reach_the_loss():
     same = float(_np(losses.log_mel_loss(x, x, model.mel, 256)).max())
     other = float(_np(losses.log_mel_loss(x, 0.5 * x, model.mel, 256)).min())
     assert same == pytest.approx(0.0, abs=1e-6) and other > 0.5   # |log 0.25| = 1.39 where loud
+
+
+def test_band_level_loss_tells_a_sub_bass_lump_from_the_boom_the_frame_level_accepts():
+    """A 55 Hz kick (decay 80 ms) against a 28 Hz lump of the same envelope: the whole-band
+    level term reads them as near equal, the octave-band term (0-40 Hz, 40-80 Hz, ...) as a
+    band's whole range apart, several times more. A copy 6 dB quieter costs about ln 4 (a
+    little less: cells near the floor, 50 dB under the loudest frame, compress it); hiss
+    70 dB under the clip where it has nothing costs next to nothing, at 40 dB under it does."""
+    sr, n = 44100, 16384
+    t = np.arange(n) / sr
+    env = np.exp(-t / 0.08)
+    boom = (np.sin(2 * np.pi * 55 * t) * env)[None].astype(np.float32)
+    lump = (np.sin(2 * np.pi * 28 * t) * env)[None].astype(np.float32)
+    bands = losses.band_matrix(sr, 4096)
+    assert losses.band_level_edges(sr)[:4] == [0.0, 40.0, 80.0, 160.0]
+    assert losses.band_level_edges(sr)[-2:] == [10240.0, 22050.0] and bands.sum() == 2049
+    assert bands.shape[1] == len(losses.band_level_edges(sr)) - 1
+    assert float(_np(losses.band_level_loss(boom, boom, bands))[0]) == pytest.approx(0, abs=1e-5)
+    frame_level = float(_np(losses.level_loss(boom, lump))[0])
+    assert frame_level < 0.5
+    assert float(_np(losses.band_level_loss(boom, lump, bands))[0]) > 5 * frame_level
+    quieter = float(_np(losses.band_level_loss(boom, 0.5 * boom, bands))[0])
+    assert 0.8 * np.log(4) < quieter <= np.log(4)
+    hiss = np.random.default_rng(4).standard_normal((1, n)).astype(np.float32)
+    assert float(_np(losses.band_level_loss(boom, boom + 10 ** (-70 / 20) * hiss, bands))[0]) \
+        < 0.01
+    assert float(_np(losses.band_level_loss(boom, boom + 10 ** (-40 / 20) * hiss, bands))[0]) \
+        > 0.5
