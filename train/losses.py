@@ -25,7 +25,8 @@ Joint loss (per batch, averaged over examples)::
                                                      ear's scale, where kick and tom energy lives
   + centre_weight * mean over the batch's classes c of
         |log mel(decoder(mean mu of c)) - mean over c's clips of log mel(x)|
-      + |log energy(decoder(mean mu of c)) - mean over c's clips of log energy(x)|   optional;
+      + |log energy(decoder(mean mu of c)) - mean over c's clips of log energy(x)|
+      + centre_band_weight * the same per octave band, mean over the bands   optional;
                                                      the sound a pad plays is the decoder at its
                                                      class centre, where no clip sits: this teaches
                                                      it to sound like the class there (level, air,
@@ -58,6 +59,7 @@ DEFAULT_LOSS = {
     "level_weight": 0.0,
     "clip_level_weight": 0.0,
     "band_level_weight": 0.0,  # needs sample_rate (the octave bands' bins)
+    "centre_band_weight": 0.0,  # with centre_weight: the centre term's level per octave band
     "air_share_weight": 0.0,  # needs a sample rate above 22050 (a band above 11 kHz)
     "air_axis_weight": 0.0,  # the same, and a latent dimension that is no class's axis
     "mel_fft": 2048,
@@ -123,7 +125,7 @@ def log_mel_loss(x, x_hat, mel, n_fft: int = 2048, eps: float = 1e-4):
 
 
 def class_centre_loss(x_mel, x_energy, mu, y, num_classes: int, decode, mel, n_fft: int = 2048,
-                      eps: float = 1e-8):
+                      eps: float = 1e-8, x_bands=None, bands=None, band_weight: float = 1.0):
     """How far the decoded class centres sound from their classes (no gradient to the encoder).
 
     x_mel [N, T, M] the clips' ``log_mel`` (the mel term's, computed once), x_energy [N] their
@@ -131,7 +133,9 @@ def class_centre_loss(x_mel, x_energy, mu, y, num_classes: int, decode, mel, n_f
     Each class present in the batch is decoded at the mean of its clips' mu. Two distances, summed:
     its log-mel spectrogram against the mean of its clips' (mean absolute difference: the class's
     typical spectrum and decay), and its log energy against the mean of its clips' (the class's
-    level in dB). The mel term alone left kick and tom centres 5-10 dB quiet: a mean of logs per
+    level in dB). With x_bands [N, K] (the clips' ``log_band_power`` over ``bands``), also
+    ``band_weight`` times the mean over the K octave bands of the centre's log band power
+    against its clips' mean: the level in the bands that carry it, not in a sub-sonic lump. The mel term alone left kick and tom centres 5-10 dB quiet: a mean of logs per
     mel cell is low wherever the clips' decays differ, and the few bass cells that carry a kick's
     energy weigh little in a mean over all cells. -> scalar, the mean over the classes present
     (0 for an empty batch).
@@ -148,6 +152,10 @@ def class_centre_loss(x_mel, x_energy, mu, y, num_classes: int, decode, mel, n_f
     audio = ops.cast(decode(centres), "float32")                          # [C, L]
     per_class = ops.mean(ops.abs(log_mel(audio, mel, n_fft) - target), axis=(1, 2)) \
         + ops.abs(log_energy(audio, eps) - target_energy)
+    if x_bands is not None:
+        target_bands = ops.stop_gradient(ops.matmul(ops.transpose(share), x_bands))  # [C, K]
+        per_class = per_class + band_weight * ops.mean(
+            ops.abs(log_band_power(audio, bands, eps=eps) - target_bands), axis=-1)
     return ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0)
 
 
@@ -221,6 +229,17 @@ def band_level_loss(x, x_hat, bands, n_fft: int = 4096, floor_db: float = -50.0)
     error = ops.abs(ops.log(e + floor) - ops.log(e_hat + floor))
     return ops.sum(error * sounding, axis=(1, 2)) / ops.maximum(
         ops.sum(sounding, axis=(1, 2)), 1.0)
+
+
+def log_band_power(x, bands, n_fft: int = 4096, eps: float = 1e-8):
+    """ln of a clip's mean power in each band of ``bands`` ([n_fft // 2 + 1, K], ``band_matrix``):
+    x [N, L] -> [N, K]. Scaled so that the K bands together read ``log_energy``'s mean power
+    (Hann window, hop n_fft / 4: sum of w^2 = 3/8 n_fft, one-sided spectrum)."""
+    from keras import ops
+
+    n_fft = min(n_fft, x.shape[-1])
+    power = ops.mean(ops.matmul(ops.square(stft_magnitude(x, n_fft)), bands), axis=1)
+    return ops.log(power / (0.1875 * n_fft * n_fft) + eps)
 
 
 def clip_level_loss(x, x_hat):
@@ -378,7 +397,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 self.mel_fft = n_fft
                 self.mel = mel_matrix(int(cfg["sample_rate"]), n_fft, int(cfg["mel_bands"]))
             self.bands = None
-            if cfg["band_level_weight"]:
+            if cfg["band_level_weight"] or cfg["centre_band_weight"]:
                 self.bands = band_matrix(int(cfg["sample_rate"]),
                                          min(4096, int(decoder.output.shape[-1])))
             self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
@@ -442,7 +461,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 level = level_loss(x, x_hat)
                 total = total + c["level_weight"] * level
             band_level = ops.zeros_like(mse)
-            if self.bands is not None:
+            if c["band_level_weight"]:
                 band_level = band_level_loss(x, x_hat, self.bands)
                 total = total + c["band_level_weight"] * band_level
             clip_level = ops.zeros_like(mse)
@@ -494,9 +513,13 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     total = total + c["cluster_weight"] * cluster
                 if c["centre_weight"] and x_mel is not None and self.classifier is not None \
                         and y is not None:
+                    x_bands = None
+                    if c["centre_band_weight"]:  # the centres' level per octave band too
+                        x_bands = log_band_power(x, self.bands)
                     centre = class_centre_loss(
                         x_mel, log_energy(x), ops.cast(mu, "float32"), y, int(self.classifier.output.shape[-1]),
-                        lambda z: self.decoder(z, training=training), self.mel, self.mel_fft)
+                        lambda z: self.decoder(z, training=training), self.mel, self.mel_fft,
+                        x_bands=x_bands, bands=self.bands, band_weight=c["centre_band_weight"])
                     total = total + c["centre_weight"] * centre
                 if self.classifier is not None and y is not None:
                     logits32 = ops.cast(logits, "float32")

@@ -163,6 +163,10 @@ class LossSection:
     level_weight: float = _field(
         0.0, "weight of a frame-loudness term (log energy per 1024-sample frame)",
         "--level-weight", minimum=0.0)
+    centre_band_weight: float = _field(
+        0.0, "with centre_weight: weight of the centre term's level per octave band (each "
+             "decoded class centre's mean power per band against its clips'), so a pad's "
+             "level sits in its class's bands", "--centre-band-weight", metavar="W", minimum=0.0)
     band_level_weight: float = _field(
         0.0, "weight of a loudness term per frame and octave band (0-40 Hz, 40-80, ...), so "
              "each moment's energy comes back in its own band: no sub-sonic lump in place of "
@@ -216,7 +220,7 @@ HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
 # loss terms added after presets were shipped: config.json records them only when they are on,
 # so a shipped preset's recorded configuration stays what its recipe resolves to
 LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight", "clip_level_weight",
-                   "band_level_weight")
+                   "band_level_weight", "centre_band_weight")
 
 
 @dataclass
@@ -363,6 +367,9 @@ class Recipe:
         if self.loss.centre_weight and not self.loss.mel_weight:
             raise RecipeError(f"{where}: --centre-weight needs --mel-weight (loss.centre_weight "
                               "compares log-mel spectrograms with the mel term's filterbank)")
+        if self.loss.centre_band_weight and not self.loss.centre_weight:
+            raise RecipeError(f"{where}: --centre-band-weight needs --centre-weight (it reads "
+                              "the centre term's decoded class centres per octave band)")
         if self.loss.cluster_weight and not self.loss.class_prior:
             raise RecipeError(f"{where}: --cluster-weight needs --class-prior SPREAD "
                               "(loss.cluster_weight needs loss.class_prior, the class centres)")
