@@ -676,6 +676,16 @@ HIGH_BAND_HZ = 11000.0  # above the 22.05 kHz presets' Nyquist: what a full-band
 SUB_BASS_HZ = 40.0
 
 
+def octave_edges(sample_rate: float, lowest_hz: float) -> list[float]:
+    """Band edges in Hz: [0, lowest_hz, 2 lowest_hz, ...] while a band's top stays under 2/3 of
+    Nyquist, then Nyquist (the last band is one to two octaves wide)."""
+    nyquist = sample_rate / 2
+    edges = [0.0, float(lowest_hz)]
+    while 2 * edges[-1] < nyquist / 1.5:
+        edges.append(2 * edges[-1])
+    return edges + [nyquist]
+
+
 def band_share(audio: np.ndarray, sample_rate: float, low_hz: float, high_hz: float = np.inf
                ) -> np.ndarray:
     """Share of each clip's energy in [low_hz, high_hz): audio [N, L] (or [L]) -> [N] in [0, 1]

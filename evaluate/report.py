@@ -378,6 +378,29 @@ def _db(v) -> str:
     return text if text == "–" else f"{text} dB"
 
 
+def _band_table(m: dict, key: str, title: str) -> list[str]:
+    """Report lines for one band's per-class share figures (``high_band``, ``sub_bass``):
+    none where the metrics have none."""
+    rows = [(name, p[key]) for name, p in m["per_class"].items() if p.get(key)]
+    if not rows:
+        return []
+    lines = ["", f"## {title}", "",
+             "| class | real clips (median) | decoded centre | reconstructions (median) | "
+             "centre − real | reconstructions − real | reconstruction − its own clip "
+             "(median) | the pad's centre − real | training clips (median) | centre − training "
+             "clips |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, b in rows:
+        lines.append(f"| {name} | {_fmt(b['real_db'], '.1f')} dB | "
+                     f"{_fmt(b['centre_db'], '.1f')} dB | {_fmt(b['recon_db'], '.1f')} dB | "
+                     f"{_fmt(b['centre_vs_real_db'], '+.1f')} dB | "
+                     f"{_fmt(b['recon_vs_real_db'], '+.1f')} dB | "
+                     f"{_db(b.get('recon_vs_own_db'))} | "
+                     f"{_db(b.get('pad_centre_vs_real_db'))} | "
+                     f"{_fmt(b['training_db'], '.1f') + ' dB' if 'training_db' in b else '–'} | "
+                     f"{_db(b.get('centre_vs_training_db'))} |")
+    return lines
+
+
 def _table_5_4(name: str, cc: M.ClassConsistency, max_n: int = 12) -> list[str]:
     """Thesis Table 5.4 layout: pairwise matrix, a = column means (without self), b = centre, c."""
     n = len(cc.center)
@@ -473,36 +496,12 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
         for r in m["misplaced"]:
             L.append(f"| {r['file']} | {r['class']} | {r['nearest_clip']} | "
                      f"{r['nearest_centre']} | {r['nearest_training_centre'] or 'n/a'} |")
-    if any("high_band" in p for p in m["per_class"].values()):
-        L += ["", f"## Energy above {_fmt(m.get('high_band_hz', 11000) / 1e3, '.0f')} kHz (the air "
-              "of hi-hats and snares)", "",
-              "| class | real clips (median) | decoded centre | reconstructions (median) | "
-              "centre − real | reconstructions − real | reconstruction − its own clip "
-              "(median) | the pad's centre − real | training clips (median) | centre − training "
-              "clips |", "|---|---|---|---|---|---|---|---|---|---|"]
-        for name, p in m["per_class"].items():
-            hb = p.get("high_band")
-            if hb:
-                L.append(f"| {name} | {_fmt(hb['real_db'], '.1f')} dB | "
-                         f"{_fmt(hb['centre_db'], '.1f')} dB | {_fmt(hb['recon_db'], '.1f')} dB | "
-                         f"{_fmt(hb['centre_vs_real_db'], '+.1f')} dB | "
-                         f"{_fmt(hb['recon_vs_real_db'], '+.1f')} dB | "
-                         f"{_db(hb.get('recon_vs_own_db'))} | "
-                         f"{_db(hb.get('pad_centre_vs_real_db'))} | "
-                         f"{_fmt(hb['training_db'], '.1f') + ' dB' if 'training_db' in hb else '–'} | "
-                         f"{_db(hb.get('centre_vs_training_db'))} |")
-    if any("sub_bass" in p for p in m["per_class"].values()):
-        L += ["", f"## Energy below {_fmt(m.get('sub_bass_hz', 40), '.0f')} Hz (under a kick's "
-              "fundamental: a sub-sonic lump here adds level that few speakers play)", "",
-              "| class | real clips (median) | decoded centre | reconstructions (median) | "
-              "centre − real | reconstruction − its own clip (median) |", "|---|---|---|---|---|---|"]
-        for name, p in m["per_class"].items():
-            sb = p.get("sub_bass")
-            if sb:
-                L.append(f"| {name} | {_fmt(sb['real_db'], '.1f')} dB | "
-                         f"{_fmt(sb['centre_db'], '.1f')} dB | {_fmt(sb['recon_db'], '.1f')} dB | "
-                         f"{_fmt(sb['centre_vs_real_db'], '+.1f')} dB | "
-                         f"{_db(sb.get('recon_vs_own_db'))} |")
+    L += _band_table(m, "high_band", f"Energy above "
+                     f"{_fmt(m.get('high_band_hz', 11000) / 1e3, '.0f')} kHz (the air of hi-hats "
+                     "and snares)")
+    L += _band_table(m, "sub_bass", f"Energy below {_fmt(m.get('sub_bass_hz', 40), '.0f')} Hz "
+                     "(under a kick's fundamental: a sub-sonic lump here adds level that few "
+                     "speakers play)")
     L += ["", "## MFCC-DTW matrices (thesis Table 5.4 layout)", "",
           "Columns are clips; rows a: mean DTW to the other clips, b: DTW to the decoded centre, "
           "c: eq. 5.3. All matrices: `centroid_dtw.json`.", ""]

@@ -23,11 +23,9 @@ LOWEST_EDGE_HZ = 20.0
 
 def octave_edges(sample_rate: int) -> list[float]:
     """[0, 20, 40, ..., sample_rate / 2]: octaves from 20 Hz, the last band to Nyquist."""
-    nyquist = sample_rate / 2
-    edges = [0.0, LOWEST_EDGE_HZ]
-    while 2 * edges[-1] < nyquist / 1.5:
-        edges.append(2 * edges[-1])
-    return edges + [nyquist]
+    from vae_synth.evaluate import metrics as M
+
+    return M.octave_edges(sample_rate, LOWEST_EDGE_HZ)
 
 
 def octave_shares(clips: np.ndarray, sample_rate: int, reference: np.ndarray | None = None

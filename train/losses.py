@@ -178,27 +178,19 @@ def level_loss(x, x_hat, n_fft: int = 1024, eps: float = 1e-4):
     return ops.mean(ops.abs(ops.log(e + eps) - ops.log(e_hat + eps)), axis=-1)
 
 
-# The band-level term's octave bands: 0-40 Hz (below any drum's fundamental), then octaves from
-# 40 Hz up while a band's top stays under 2/3 of Nyquist; the last band runs to Nyquist.
+# The band-level term's octave bands (``evaluate.metrics.octave_edges``): 0-40 Hz (below any
+# drum's fundamental), then octaves from 40 Hz; the last band runs to Nyquist.
 BAND_LEVEL_LOWEST_HZ = 40.0
 
 
-def band_level_edges(sample_rate: int) -> list[float]:
-    """Edges in Hz of the band-level term's bands: [0, 40, 80, ..., sample_rate / 2]."""
-    nyquist = sample_rate / 2
-    edges = [0.0, BAND_LEVEL_LOWEST_HZ]
-    while 2 * edges[-1] < nyquist / 1.5:
-        edges.append(2 * edges[-1])
-    return edges + [nyquist]
-
-
 def band_matrix(sample_rate: int, n_fft: int):
-    """[n_fft // 2 + 1, K] float32 of 0 and 1: which FFT bin belongs to which band of
-    ``band_level_edges`` (a constant)."""
+    """[n_fft // 2 + 1, K] float32 of 0 and 1: which FFT bin belongs to which octave band
+    (``octave_edges`` from ``BAND_LEVEL_LOWEST_HZ``; a constant)."""
     import numpy as np
+    from vae_synth.evaluate.metrics import octave_edges
 
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    edges = band_level_edges(sample_rate)
+    edges = octave_edges(sample_rate, BAND_LEVEL_LOWEST_HZ)
     bands = [(freqs >= lo) & ((freqs < hi) | (hi == edges[-1]))
              for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
     return np.stack(bands, axis=1).astype(np.float32)
