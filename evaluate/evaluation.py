@@ -53,7 +53,8 @@ PROTOCOL = {
     "air as the real clips; meaningless where Nyquist is below high_band_hz); with training "
     "clips also their median (training_db) and the real clips' and the centre's difference to it",
     "sub_bass": "per class, the same figures as high_band for the share of energy below "
-    "sub_bass_hz (a sub-sonic lump in a decoded drum; real kicks hold about 2 % there)",
+    "sub_bass_hz (a sub-sonic lump in a decoded drum; the real kicks of a draw hold 1-7 % "
+    "there, snares and toms under 0.3 %)",
     "level_vs_training_db": "per class, with training clips: RMS dB of the decoded centre minus "
     "the training clips' median; heldout_vs_training_level_db: the evaluated clips' median minus "
     "the training clips' (how far the draw itself sits from what the model learnt from)",
@@ -718,14 +719,15 @@ def _draw_offsets(clips, centre, training) -> dict:
 
 
 def _band_figures(clips, recon, centre, sample_rate: int, pad_centre=None, training=None,
-               share=None) -> dict:
-    """metrics.json's per-class ``high_band``: clips, recon [n, L], centre [L] (the evaluated
+                  share=None) -> dict:
+    """metrics.json's per-class ``high_band`` (or, with ``share=metrics.sub_bass_share``,
+    ``sub_bass``): clips, recon [n, L], centre [L] (the evaluated
     clips' centre), pad_centre [L] or None (the preset's own, from its training clips: what a
     pad plays), training [m, L] or None (this class's training clips) -> dB figures.
     ``recon_vs_own_db`` pairs each reconstruction with its own clip (median of the differences):
     a draw of dull clips does not read as a bright decoder. With training clips, also their
-    median (``training_db``) and the real clips' and centre's difference to it. ``share``:
-    another band's share function of ``metrics`` (``sub_bass_share`` gives ``sub_bass``)."""
+    median (``training_db``) and the real clips' and centre's difference to it. ``share``: the
+    band's share function, audio [n, L] -> [n] (default ``metrics.high_band_share``)."""
     import numpy as np
     from vae_synth.evaluate import metrics as M
 

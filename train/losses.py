@@ -133,12 +133,13 @@ def class_centre_loss(x_mel, x_energy, mu, y, num_classes: int, decode, mel, n_f
     Each class present in the batch is decoded at the mean of its clips' mu. Two distances, summed:
     its log-mel spectrogram against the mean of its clips' (mean absolute difference: the class's
     typical spectrum and decay), and its log energy against the mean of its clips' (the class's
-    level in dB). With x_bands [N, K] (the clips' ``log_band_power`` over ``bands``), also
-    ``band_weight`` times the mean over the K octave bands of the centre's log band power
-    against its clips' mean: the level in the bands that carry it, not in a sub-sonic lump. The mel term alone left kick and tom centres 5-10 dB quiet: a mean of logs per
+    level in dB). The mel term alone left kick and tom centres 5-10 dB quiet: a mean of logs per
     mel cell is low wherever the clips' decays differ, and the few bass cells that carry a kick's
-    energy weigh little in a mean over all cells. -> scalar, the mean over the classes present
-    (0 for an empty batch).
+    energy weigh little in a mean over all cells. With x_bands [N, K] (the clips'
+    ``log_band_power`` over ``bands``), also ``band_weight`` times the mean over the K octave
+    bands of the centre's log band power against its clips' mean: the level in the bands that
+    carry it, not in a sub-sonic lump. -> scalar, the mean over the classes present (0 for an
+    empty batch).
     """
     from keras import ops
 
