@@ -197,6 +197,14 @@ def band_matrix(sample_rate: int, n_fft: int):
     return np.stack(bands, axis=1).astype(np.float32)
 
 
+def band_energies(x, bands, n_fft: int = 4096):
+    """Each frame's |STFT|^2 summed per band (Hann ``n_fft``, hop n_fft / 4): x [N, L], bands
+    [n_fft // 2 + 1, K] (``band_matrix``) -> [N, T, K]."""
+    from keras import ops
+
+    return ops.matmul(ops.square(stft_magnitude(x, n_fft)), bands)
+
+
 def band_level_loss(x, x_hat, bands, n_fft: int = 4096, floor_db: float = -50.0):
     """Mean over frames and octave bands of |ln E_b(x) - ln E_b(x_hat)|, E_b a frame's |STFT|^2
     summed over band b's bins (Hann ``n_fft``, hop n_fft / 4): x, x_hat [N, L], bands
@@ -212,8 +220,7 @@ def band_level_loss(x, x_hat, bands, n_fft: int = 4096, floor_db: float = -50.0)
     from keras import ops
 
     n_fft = min(n_fft, x.shape[-1])
-    e = ops.matmul(ops.square(stft_magnitude(x, n_fft)), bands)          # [N, T, K]
-    e_hat = ops.matmul(ops.square(stft_magnitude(x_hat, n_fft)), bands)
+    e, e_hat = band_energies(x, bands, n_fft), band_energies(x_hat, bands, n_fft)  # [N, T, K]
     loudest = ops.max(ops.sum(e, axis=-1), axis=-1)                       # [N]
     floor = ops.stop_gradient(loudest * 10.0 ** (floor_db / 10.0) + 1e-12)[:, None, None]
     # the mean over the cells either signal sounds in: a drum leaves most (band, frame) cells
@@ -231,7 +238,7 @@ def log_band_power(x, bands, n_fft: int = 4096, eps: float = 1e-8):
     from keras import ops
 
     n_fft = min(n_fft, x.shape[-1])
-    power = ops.mean(ops.matmul(ops.square(stft_magnitude(x, n_fft)), bands), axis=1)
+    power = ops.mean(band_energies(x, bands, n_fft), axis=1)
     return ops.log(power / (0.1875 * n_fft * n_fft) + eps)
 
 
