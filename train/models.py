@@ -15,7 +15,8 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
     classifier: absent, or "prior" with prior_spread S: the classifier is the posterior of the
         class-conditional prior (``--prior-classifier``, see ``build_classifier``)
     antialias: absent/false, or true: every strided ``convT`` of the decoder is followed by a
-        moving average as long as its stride (``--antialias``, see ``anti_image``)
+        moving average as long as its stride (``--antialias``, see ``anti_image``), except
+        those whose layer spec says ``"antialias": false``
     noise_bands: absent/0, or B: a filtered-noise branch added to the decoder's output
         (``--noise-bands``, see ``noise_branch``)
     harmonics: absent, or {"count": K, "f0_min", "f0_max", "sample_rate"}: a harmonic
@@ -149,6 +150,18 @@ CONV_FULLBAND = {
     "subband_waveform_bands": 15,
 }
 
+# fullband with the anti-image box (``antialias``) after the last transposed convolution only.
+# A box of 4 at the second one's output rate (689 Hz) is -5 dB at 100 Hz and -16 dB at 150 Hz,
+# and the layer before runs at 172 Hz: 80-160 Hz, a tom's fundamental, can only be made late,
+# and the fullband decoders put their toms' energy an octave low (40-80 Hz;
+# docs/notes/2026-12-05-fullband-sub-bass.md).
+CONV_FULLBAND_FINAL_BOX = {
+    **CONV_FULLBAND,
+    "decoder": [{**_c(128, 8, 4, "convT"), "antialias": False}, _res(3, (1, 3)),
+                {**_c(64, 8, 4, "convT"), "antialias": False}, _res(3, (1, 3)),
+                _c(32, 8, 4, "convT"), _res(3, (1, 3))],
+}
+
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided
 # Conv1D whose kernel is a Hann-windowed DFT, not trained), log-compressed, then three strided
 # convolutions over its frames. The thesis encoders read the raw waveform; with a few hundred
@@ -178,7 +191,8 @@ SIDE_ENCODERS = {"waveform+logspec": "logspec"}
 CONFIGS = {
     "conv": {"thesis": CONV_THESIS, "small": CONV_SMALL, "fast": CONV_FAST,
              "fullband": CONV_FULLBAND,
-             "fullband-gated": {**CONV_FULLBAND, "subband_waveform_gate": True}},
+             "fullband-gated": {**CONV_FULLBAND, "subband_waveform_gate": True},
+             "fullband-finalbox": CONV_FULLBAND_FINAL_BOX},
     "dilated": {"thesis": DILATED_THESIS, "small": DILATED_SMALL},
     "hybrid": {"thesis": HYBRID_THESIS, "small": HYBRID_SMALL},
 }
@@ -338,7 +352,8 @@ def _stack(x, layers: list[dict], cfg: dict, prefix: str):
             layer = keras.layers.Conv1D if spec["type"] == "conv" else keras.layers.Conv1DTranspose
             x = layer(spec["filters"], spec["kernel"], strides=spec["strides"], padding="same",
                       name=name)(x)
-            if spec["type"] == "convT" and cfg.get("antialias") and spec["strides"] > 1:
+            if (spec["type"] == "convT" and cfg.get("antialias") and spec["strides"] > 1
+                    and spec.get("antialias", True)):
                 x = anti_image(x, spec["strides"], name)
             x = _norm_act(x, cfg, name)
     return x
