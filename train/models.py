@@ -15,8 +15,8 @@ A model configuration is data (a dict, stored resolved in ``config.json``)::
     classifier: absent, or "prior" with prior_spread S: the classifier is the posterior of the
         class-conditional prior (``--prior-classifier``, see ``build_classifier``)
     antialias: absent/false, or true: every strided ``convT`` of the decoder is followed by a
-        moving average as long as its stride (``--antialias``, see ``anti_image``), except
-        those whose layer spec says ``"antialias": false``
+        moving average as long as its stride (``--antialias``, see ``anti_image``), or the
+        notch over P periods where its layer spec says ``"antialias_periods": P``
     noise_bands: absent/0, or B: a filtered-noise branch added to the decoder's output
         (``--noise-bands``, see ``noise_branch``)
     harmonics: absent, or {"count": K, "f0_min", "f0_max", "sample_rate"}: a harmonic
@@ -150,15 +150,17 @@ CONV_FULLBAND = {
     "subband_waveform_bands": 15,
 }
 
-# fullband with the anti-image box (``antialias``) after the last transposed convolution only.
-# A box of 4 at the second one's output rate (689 Hz) is -5 dB at 100 Hz and -16 dB at 150 Hz,
-# and the layer before runs at 172 Hz: 80-160 Hz, a tom's fundamental, can only be made late,
-# and the fullband decoders put their toms' energy an octave low (40-80 Hz;
-# docs/notes/2026-12-05-fullband-sub-bass.md).
-CONV_FULLBAND_FINAL_BOX = {
+# fullband with a narrower anti-image filter after the second transposed convolution. Its box
+# of 4 (at 689 Hz, 512 steps) is -5 dB at 100 Hz and -16 dB at 150 Hz, and the layer before runs
+# at 172 Hz, so a tom's fundamental (80-160 Hz) could only be made late: the fullband decoders
+# put their toms' energy an octave low (40-80 Hz). Without that box the toms land in their
+# octave but the comb at multiples of 172 Hz returns (15.7 dB); a notch over 7 periods removes
+# the same images and keeps 30-150 Hz within 1 dB (``anti_image``;
+# docs/notes/2026-12-06-fullband-tom-octave.md).
+CONV_FULLBAND_NOTCH = {
     **CONV_FULLBAND,
-    "decoder": [{**_c(128, 8, 4, "convT"), "antialias": False}, _res(3, (1, 3)),
-                {**_c(64, 8, 4, "convT"), "antialias": False}, _res(3, (1, 3)),
+    "decoder": [_c(128, 8, 4, "convT"), _res(3, (1, 3)),
+                {**_c(64, 8, 4, "convT"), "antialias_periods": 7}, _res(3, (1, 3)),
                 _c(32, 8, 4, "convT"), _res(3, (1, 3))],
 }
 
@@ -192,7 +194,7 @@ CONFIGS = {
     "conv": {"thesis": CONV_THESIS, "small": CONV_SMALL, "fast": CONV_FAST,
              "fullband": CONV_FULLBAND,
              "fullband-gated": {**CONV_FULLBAND, "subband_waveform_gate": True},
-             "fullband-finalbox": CONV_FULLBAND_FINAL_BOX},
+             "fullband-notch": CONV_FULLBAND_NOTCH},
     "dilated": {"thesis": DILATED_THESIS, "small": DILATED_SMALL},
     "hybrid": {"thesis": HYBRID_THESIS, "small": HYBRID_SMALL},
 }
@@ -352,9 +354,8 @@ def _stack(x, layers: list[dict], cfg: dict, prefix: str):
             layer = keras.layers.Conv1D if spec["type"] == "conv" else keras.layers.Conv1DTranspose
             x = layer(spec["filters"], spec["kernel"], strides=spec["strides"], padding="same",
                       name=name)(x)
-            if (spec["type"] == "convT" and cfg.get("antialias") and spec["strides"] > 1
-                    and spec.get("antialias", True)):
-                x = anti_image(x, spec["strides"], name)
+            if spec["type"] == "convT" and cfg.get("antialias") and spec["strides"] > 1:
+                x = anti_image(x, spec["strides"], name, spec.get("antialias_periods", 1))
             x = _norm_act(x, cfg, name)
     return x
 
@@ -371,23 +372,47 @@ def subpixel(x, spec: dict, name: str):
     return keras.layers.Reshape((x.shape[1] * s, f), name=f"{name}_phases")(x)
 
 
-def anti_image(x, stride: int, name: str):
-    """Moving average of ``stride`` samples after a strided transposed convolution: x [N, T, C]
-    -> [N, T, C], no weights.
+def anti_image(x, stride: int, name: str, periods: int = 1):
+    """After a strided transposed convolution, remove its images: x [N, T, C] -> [N, T, C], no
+    weights; T a multiple of ``stride``.
 
     A transposed convolution of stride s is zero-stuffing followed by a learned kernel; nothing
     makes that kernel low-pass, so its s polyphase branches differ and the output repeats every
     s samples: images of the input at multiples of the input rate. Through a stack of them the
     decoder input's own rate shows up as a comb of peaks at its multiples (``comb_db`` in
-    ``vae-synth evaluate``). A box of length s has zeros exactly at those multiples: a constant
-    input comes out constant whatever the kernel. On trained decoders it halved the drums'
-    comb (21.6 -> 11.8 dB) and left the digits' one (the decoder voices speech with it and
-    rebuilds it through its nonlinearities; docs/notes/2026-11-24-digits-decoder-comb.md). Exports as AveragePool.
+    ``vae-synth evaluate``).
+
+    periods = 1: a moving average of s samples, which has zeros exactly at those multiples: a
+    constant input comes out constant whatever the kernel. On trained decoders it halved the
+    drums' comb (21.6 -> 11.8 dB) and left the digits' one (the decoder voices speech with it
+    and rebuilds it through its nonlinearities; docs/notes/2026-11-24-digits-decoder-comb.md).
+    It is also a low-pass: -5 dB at 0.15 of the output rate, -16 dB at 0.22.
+
+    periods = P (odd): a notch instead, x minus the s-periodic pattern of its part above the
+    box, averaged over P periods: 1 - P(z^s) (1 - box(z)). The same zeros at multiples of the
+    input rate, within 1 dB elsewhere from 0 to 0.22 of the output rate for P = 7, at the cost
+    of spreading the pattern's removal over +-(P - 1) / 2 periods.
+
+    Exports as AveragePool (and Reshape, Sub for the notch).
     """
     import keras
 
-    return keras.layers.AveragePooling1D(stride, strides=1, padding="same",
-                                         name=f"{name}_antialias")(x)
+    box = keras.layers.AveragePooling1D(stride, strides=1, padding="same",
+                                        name=f"{name}_antialias")(x)
+    if periods == 1:
+        return box
+    if periods % 2 == 0:
+        raise ValueError(f"antialias_periods must be odd (a centred average), got {periods}")
+    steps, channels = x.shape[1], x.shape[2]
+    above = keras.layers.Subtract(name=f"{name}_above_box")([x, box])
+    # [N, T / s, s * C]: the s phases of each period side by side, so an average over
+    # neighbouring rows is an average of one phase over neighbouring periods
+    phases = keras.layers.Reshape((steps // stride, stride * channels),
+                                  name=f"{name}_periods")(above)
+    pattern = keras.layers.AveragePooling1D(periods, strides=1, padding="same",
+                                            name=f"{name}_pattern")(phases)
+    pattern = keras.layers.Reshape((steps, channels), name=f"{name}_pattern_steps")(pattern)
+    return keras.layers.Subtract(name=f"{name}_notch")([x, pattern])
 
 
 def build_encoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = False):
