@@ -78,6 +78,10 @@ def designs() -> dict[str, tuple[str, dict]]:
         "pqmf16-gated": ("B-gated: conv/fullband-gated, B with a sigmoid gain per waveform "
                          "sub-band and step", {**models.resolve_config("conv", "fullband-gated"),
                                                **gate, "antialias": True}),
+        "pqmf16-notch": ("B-notch: conv/fullband-notch, B with a notch instead of the moving "
+                         "average after its second transposed conv",
+                         {**models.resolve_config("conv", "fullband-notch"), **gate,
+                          "antialias": True}),
         "learned16": ("C: B's stack, then one learned x16 transposed conv (kernel 32) to the "
                       "sample rate, anti-imaging, 16 noise bands",
                       {**learned_head, **gate, "antialias": True, "noise_bands": 16}),
