@@ -164,6 +164,14 @@ CONV_FULLBAND_NOTCH = {
                 _c(32, 8, 4, "convT"), _res(3, (1, 3))],
 }
 
+# fullband-notch with the notch after the third transposed convolution as well (689 Hz images
+# at 2756 Hz): on one draw fullband-notch's strongest comb moved to the multiples of 689 Hz.
+CONV_FULLBAND_NOTCHES = {
+    **CONV_FULLBAND_NOTCH,
+    "decoder": CONV_FULLBAND_NOTCH["decoder"][:4] + [
+        {**_c(32, 8, 4, "convT"), "antialias_periods": 7}, _res(3, (1, 3))],
+}
+
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided
 # Conv1D whose kernel is a Hann-windowed DFT, not trained), log-compressed, then three strided
 # convolutions over its frames. The thesis encoders read the raw waveform; with a few hundred
@@ -194,7 +202,8 @@ CONFIGS = {
     "conv": {"thesis": CONV_THESIS, "small": CONV_SMALL, "fast": CONV_FAST,
              "fullband": CONV_FULLBAND,
              "fullband-gated": {**CONV_FULLBAND, "subband_waveform_gate": True},
-             "fullband-notch": CONV_FULLBAND_NOTCH},
+             "fullband-notch": CONV_FULLBAND_NOTCH,
+             "fullband-notches": CONV_FULLBAND_NOTCHES},
     "dilated": {"thesis": DILATED_THESIS, "small": DILATED_SMALL},
     "hybrid": {"thesis": HYBRID_THESIS, "small": HYBRID_SMALL},
 }
