@@ -76,8 +76,8 @@ class ModelSection:
                  "PQMF, ~2.5 ms per 32768 samples; frames a multiple of 1024), fullband-gated "
                  "(fullband with a gain per sub-band and step, so its top bands can fall "
                  "silent), fullband-notch (fullband with a notch instead of a box against the "
-                 "images of its second transposed convolution, which lets toms keep their octave), fullband-notches (the same after its third "
-                 "transposed convolution too)", "--config")
+                 "images of its second transposed convolution, which lets toms keep their "
+                 "octave), fullband-notches (the same after its third too)", "--config")
     encoder: str = _field(
         "waveform", "encoder input: waveform (the configuration's own, as the thesis), logspec "
                     "(a fixed log-STFT front end and three convolutions) or waveform+logspec "
