@@ -324,25 +324,28 @@ def _assert_onnx_parity(dec, z, path, atol: float) -> None:
 def test_antialias_removes_the_transposed_convolution_comb_and_exports(tmp_path):
     """``--antialias``: a strided transposed convolution with a random kernel turns a constant
     input into a pattern repeating every ``stride`` samples (the comb at multiples of the input
-    rate); with the moving average after it the output is constant. Same parameters; ONNX
-    Runtime decodes the same audio."""
+    rate); with the moving average after it, or the notch over 7 periods
+    (``antialias_periods``), the output is constant. Same parameters; ONNX Runtime decodes the
+    same audio."""
     import keras
 
     cfg = {"norm": "none", "activation": "linear"}
-    spec = [{"type": "convT", "filters": 1, "kernel": 8, "strides": 4}]
-    inp = keras.Input((64, 1))
-    keras.utils.set_random_seed(3)
-    plain = keras.Model(inp, models._stack(inp, spec, cfg, "p"))
-    smooth = keras.Model(inp, models._stack(inp, spec, {**cfg, "antialias": True}, "s"))
-    smooth.set_weights(plain.get_weights())
     x = np.ones((1, 64, 1), np.float32)
-    inner = slice(16, 240)  # away from the edges, where the zero padding shows
-    y_plain = np.asarray(plain(x))[0, inner, 0]
-    y_smooth = np.asarray(smooth(x))[0, inner, 0]
-    assert np.std(y_plain) > 0.05 * np.abs(np.mean(y_plain))            # the comb
-    np.testing.assert_allclose(y_plain[:-4], y_plain[4:], atol=1e-6)    # period = stride
-    assert np.std(y_smooth) < 1e-5 * max(1.0, abs(np.mean(y_smooth)))   # gone
-    np.testing.assert_allclose(np.mean(y_smooth), np.mean(y_plain), rtol=1e-5)  # same level
+    # away from the edges, where the zero padding shows (the notch averages 3 periods further)
+    for periods, inner in ((1, slice(16, 240)), (7, slice(32, 224))):
+        spec = [{"type": "convT", "filters": 1, "kernel": 8, "strides": 4,
+                 "antialias_periods": periods}]
+        inp = keras.Input((64, 1))
+        keras.utils.set_random_seed(3)
+        plain = keras.Model(inp, models._stack(inp, spec, cfg, "p"))
+        smooth = keras.Model(inp, models._stack(inp, spec, {**cfg, "antialias": True}, "s"))
+        smooth.set_weights(plain.get_weights())
+        y_plain = np.asarray(plain(x))[0, inner, 0]
+        y_smooth = np.asarray(smooth(x))[0, inner, 0]
+        assert np.std(y_plain) > 0.05 * np.abs(np.mean(y_plain))            # the comb
+        np.testing.assert_allclose(y_plain[:-4], y_plain[4:], atol=1e-6)    # period = stride
+        assert np.std(y_smooth) < 1e-5 * max(1.0, abs(np.mean(y_smooth)))   # gone
+        np.testing.assert_allclose(np.mean(y_smooth), np.mean(y_plain), rtol=1e-5)  # same level
 
     base = models.resolve_config("conv", "small")
     _, dec, _, _ = models.build_models({**base, "antialias": True}, 4096, D, C)

@@ -157,8 +157,8 @@ def test_the_waveform_gate_can_silence_the_upper_bands():
 def test_the_notch_keeps_a_toms_fundamental_that_the_box_cuts():
     """conv/fullband-notch: after the second transposed convolution (689 Hz, 512 steps) the box
     of 4 takes a 100 Hz tone down 5.2 dB and a 150 Hz one 16 dB, a kick's 50 Hz only 1.2 dB;
-    the notch over 7 periods keeps all three within 1 dB and removes the images as the box
-    does: 172 Hz (the input rate) and a random kernel's pattern on a constant input."""
+    the notch over 7 periods keeps all three within 1 dB and removes the input rate's images
+    (172 Hz) as the box does (a random kernel's pattern: test_train_models.py)."""
     import keras
 
     rate = SR / 16 / 4
@@ -177,19 +177,6 @@ def test_the_notch_keeps_a_toms_fundamental_that_the_box_cuts():
     for hz in (30, 50, 80, 100, 120, 150):
         assert abs(gain_db(notch, hz)) < 1.0, (hz, gain_db(notch, hz))
     assert gain_db(notch, rate / 4) < -60 and gain_db(box, rate / 4) < -60
-
-    spec = [{"type": "convT", "filters": 1, "kernel": 8, "strides": 4, "antialias_periods": 7}]
-    cfg = {"norm": "none", "activation": "linear"}
-    small = keras.Input((128, 1))
-    keras.utils.set_random_seed(3)
-    plain = keras.Model(small, models._stack(small, spec, cfg, "p"))
-    notched = keras.Model(small, models._stack(small, spec, {**cfg, "antialias": True}, "n"))
-    notched.set_weights(plain.get_weights())
-    ones = np.ones((1, 128, 1), np.float32)
-    y_plain, y_notch = np.asarray(plain(ones))[0, inner, 0], np.asarray(notched(ones))[0, inner, 0]
-    assert np.std(y_plain) > 0.05 * np.abs(np.mean(y_plain))            # the comb
-    assert np.std(y_notch) < 1e-5 * max(1.0, abs(np.mean(y_notch)))    # gone
-    np.testing.assert_allclose(np.mean(y_notch), np.mean(y_plain), rtol=1e-5)  # same level
 
     def decoder(config: str):
         _, dec, _, _ = models.build_models(
