@@ -150,6 +150,19 @@ CONV_FULLBAND = {
     "subband_waveform_bands": 15,
 }
 
+def _notched(decoder: list[dict], transposed: tuple[int, ...]) -> list[dict]:
+    """``decoder`` with the notch over 7 periods after its transposed convolutions number
+    ``transposed`` (1-based, in order) instead of the box."""
+    out, seen = [], 0
+    for spec in decoder:
+        if spec["type"] == "convT":
+            seen += 1
+            if seen in transposed:
+                spec = {**spec, "antialias_periods": 7}
+        out.append(spec)
+    return out
+
+
 # fullband with a narrower anti-image filter after the second transposed convolution. Its box
 # of 4 (at 689 Hz, 512 steps) is -5 dB at 100 Hz and -16 dB at 150 Hz, and the layer before runs
 # at 172 Hz, so a tom's fundamental (80-160 Hz) could only be made late: the fullband decoders
@@ -157,20 +170,10 @@ CONV_FULLBAND = {
 # octave but the comb at multiples of 172 Hz returns (15.7 dB); a notch over 7 periods removes
 # the same images and keeps 30-150 Hz within 1 dB (``anti_image``;
 # docs/notes/2026-12-06-fullband-tom-octave.md).
-CONV_FULLBAND_NOTCH = {
-    **CONV_FULLBAND,
-    "decoder": [_c(128, 8, 4, "convT"), _res(3, (1, 3)),
-                {**_c(64, 8, 4, "convT"), "antialias_periods": 7}, _res(3, (1, 3)),
-                _c(32, 8, 4, "convT"), _res(3, (1, 3))],
-}
-
+CONV_FULLBAND_NOTCH = {**CONV_FULLBAND, "decoder": _notched(CONV_FULLBAND["decoder"], (2,))}
 # fullband-notch with the notch after the third transposed convolution as well (689 Hz images
 # at 2756 Hz): on one draw fullband-notch's strongest comb moved to the multiples of 689 Hz.
-CONV_FULLBAND_NOTCHES = {
-    **CONV_FULLBAND_NOTCH,
-    "decoder": CONV_FULLBAND_NOTCH["decoder"][:4] + [
-        {**_c(32, 8, 4, "convT"), "antialias_periods": 7}, _res(3, (1, 3))],
-}
+CONV_FULLBAND_NOTCHES = {**CONV_FULLBAND, "decoder": _notched(CONV_FULLBAND["decoder"], (2, 3))}
 
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided
 # Conv1D whose kernel is a Hann-windowed DFT, not trained), log-compressed, then three strided
