@@ -57,7 +57,9 @@ PROTOCOL = {
     "there, snares and toms under 0.3 %)",
     "level_vs_training_db": "per class, with training clips: RMS dB of the decoded centre minus "
     "the training clips' median; heldout_vs_training_level_db: the evaluated clips' median minus "
-    "the training clips' (how far the draw itself sits from what the model learnt from)",
+    "the training clips' (how far the draw itself sits from what the model learnt from); "
+    "pad_level_db, pad_level_vs_training_db: the same for the centre of the model's own "
+    "training clips (what a preset's pad plays) against the evaluated and the training clips",
     "morph_smoothness": f"max/mean adjacent log-mel distance of a {MORPH_STEPS}-step "
     "morph between class centres; mean over consecutive class pairs",
     "active_dims": "latent dimensions with mean KL > 0.01 nats (N(0, 1) prior)",
@@ -560,7 +562,9 @@ def evaluate(
             None if train_centre_audio is None else train_centre_audio[c], training,
             share=M.sub_bass_share)
         if training is not None:
-            per_class[names[c]].update(_draw_offsets(x[y == c], centre_audio[c], training))
+            per_class[names[c]].update(_draw_offsets(
+                x[y == c], centre_audio[c], training,
+                None if train_centre_audio is None else train_centre_audio[c]))
 
     metrics: dict[str, Any] = {
         "one_nn_accuracy": M.one_nn_accuracy(mu, y),
@@ -702,11 +706,14 @@ def _per_class_metrics(names, present, y, one_nn_pred, nc_pred, level, x, recon,
     return per_class
 
 
-def _draw_offsets(clips, centre, training) -> dict:
+def _draw_offsets(clips, centre, training, pad_centre=None) -> dict:
     """How far the evaluated clips' level sits from the training clips' and the decoded centre's
-    from either: clips [n, L], centre [L], training [m, L] (this class's training clips) ->
+    from either: clips [n, L], centre [L], training [m, L] (this class's training clips),
+    pad_centre [L] or None (the preset's own centre, from its training clips: what a pad plays) ->
     {"level_vs_training_db": centre RMS dB minus the training clips' median,
-     "heldout_vs_training_level_db": the evaluated clips' median minus the training clips'}.
+     "heldout_vs_training_level_db": the evaluated clips' median minus the training clips'}
+    and, with a pad centre, "pad_level_db" and "pad_level_vs_training_db": its RMS dB minus the
+    evaluated clips' and the training clips' median.
     With three to six held-out clips a class, the held-out median can sit several dB from the
     training clips': a centre that sounds like its training clips then misses a bar read
     against the held-out median (docs/notes/2026-12-05-fullband-draw-offsets.md)."""
@@ -714,8 +721,13 @@ def _draw_offsets(clips, centre, training) -> dict:
     from vae_synth.evaluate import metrics as M
 
     trained = float(np.median(M.rms_db(training)))
-    return {"level_vs_training_db": float(M.rms_db(centre)) - trained,
-            "heldout_vs_training_level_db": float(np.median(M.rms_db(clips))) - trained}
+    held_out = float(np.median(M.rms_db(clips)))
+    offsets = {"level_vs_training_db": float(M.rms_db(centre)) - trained,
+               "heldout_vs_training_level_db": held_out - trained}
+    if pad_centre is not None:
+        pad = float(M.rms_db(pad_centre))
+        offsets.update(pad_level_db=pad - held_out, pad_level_vs_training_db=pad - trained)
+    return offsets
 
 
 def _band_figures(clips, recon, centre, sample_rate: int, pad_centre=None, training=None,

@@ -481,14 +481,15 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
                  f"KL > 0.01 nats; total KL {_fmt(m['kl_total'], '.2f')} nats |")
     L += ["", "## Per class (thesis Table 5.5 layout)", "",
           "| class | clips | 1-NN | nearest centroid | dist mean | dist std | dist of a real take "
-          "| level dB | level − training clips dB | held-out − training clips level dB | SNR dB |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+          "| level dB | level − training clips dB | pad level dB | held-out − training clips "
+          "level dB | SNR dB |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, p in m["per_class"].items():
         L.append(f"| {name} | {p['count']} | {_fmt(p['one_nn'], '.2f')} | "
                  f"{_fmt(p['nearest_centroid'], '.2f')} | {_fmt(p['dist_mean'], '+.2f')} | "
                  f"{_fmt(p['dist_std'], '.2f')} | {_fmt(p.get('dist_mean_training_medoid'), '+.2f')} | "
                  f"{_fmt(p['level_db'], '+.1f')} | {_db(p.get('level_vs_training_db'))} | "
-                 f"{_db(p.get('heldout_vs_training_level_db'))} | {_fmt(p['recon_snr_db'], '.1f')} |")
+                 f"{_db(p.get('pad_level_db'))} | {_db(p.get('heldout_vs_training_level_db'))} | {_fmt(p['recon_snr_db'], '.1f')} |")
     if m.get("misplaced"):
         L += ["", "## Clips placed in another class", "",
               "| clip | class | nearest other clip | nearest centre | nearest training centre |",

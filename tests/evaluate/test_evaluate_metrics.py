@@ -406,3 +406,9 @@ def test_draw_offsets_read_the_centre_and_the_held_out_clips_against_the_trainin
     offsets = _draw_offsets(held_out, 0.1 * noise[0], training)
     assert offsets["level_vs_training_db"] == pytest.approx(0.0, abs=1e-9)
     assert offsets["heldout_vs_training_level_db"] == pytest.approx(20 * np.log10(2))
+    assert "pad_level_db" not in offsets
+    # a pad centre 4.6 dB under the training clips (a quiet pad) reads -4.6 and -10.6 dB
+    quiet = 0.1 * 10 ** (-4.6 / 20) * noise[1]
+    offsets = _draw_offsets(held_out, 0.1 * noise[0], training, pad_centre=quiet)
+    assert offsets["pad_level_vs_training_db"] == pytest.approx(-4.6)
+    assert offsets["pad_level_db"] == pytest.approx(-4.6 - 20 * np.log10(2))

@@ -46,6 +46,10 @@ def test_run_report_metrics_and_files(run_report, exported_run):
     # the training clips' figures sit beside the held-out ones
     assert all(p["high_band"]["training_db"] == -120.0 and np.isfinite(p["level_vs_training_db"])
                and np.isfinite(p["heldout_vs_training_level_db"]) for p in m["per_class"].values())
+    # what a pad plays (the training clips' centre), against the held-out and the training clips
+    assert all(p["pad_level_db"] - p["pad_level_vs_training_db"]
+               == pytest.approx(p["level_db"] - p["level_vs_training_db"])
+               for p in m["per_class"].values())
     assert "held-out − training clips level dB" in (run_report / "report.md").read_text()
     # the share below 40 Hz, the same figures as the air's, each a share in dB
     assert m["sub_bass_hz"] == 40.0 and all(
