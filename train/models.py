@@ -171,9 +171,8 @@ def _notched(decoder: list[dict], transposed: tuple[int, ...]) -> list[dict]:
 # the same images and keeps 30-150 Hz within 1 dB (``anti_image``;
 # docs/notes/2026-12-06-fullband-tom-octave.md).
 CONV_FULLBAND_NOTCH = {**CONV_FULLBAND, "decoder": _notched(CONV_FULLBAND["decoder"], (2,))}
-# fullband-notch with the notch after the third transposed convolution as well (689 Hz images
-# at 2756 Hz): on one draw fullband-notch's strongest comb moved to the multiples of 689 Hz.
-CONV_FULLBAND_NOTCHES = {**CONV_FULLBAND, "decoder": _notched(CONV_FULLBAND["decoder"], (2, 3))}
+# The notch after the third transposed convolution as well took the comb down but made the
+# snares 1.3-3.5 dB brighter and missed more bars on three runs (same note).
 
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided
 # Conv1D whose kernel is a Hann-windowed DFT, not trained), log-compressed, then three strided
@@ -205,8 +204,7 @@ CONFIGS = {
     "conv": {"thesis": CONV_THESIS, "small": CONV_SMALL, "fast": CONV_FAST,
              "fullband": CONV_FULLBAND,
              "fullband-gated": {**CONV_FULLBAND, "subband_waveform_gate": True},
-             "fullband-notch": CONV_FULLBAND_NOTCH,
-             "fullband-notches": CONV_FULLBAND_NOTCHES},
+             "fullband-notch": CONV_FULLBAND_NOTCH},
     "dilated": {"thesis": DILATED_THESIS, "small": DILATED_SMALL},
     "hybrid": {"thesis": HYBRID_THESIS, "small": HYBRID_SMALL},
 }

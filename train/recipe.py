@@ -77,7 +77,7 @@ class ModelSection:
                  "(fullband with a gain per sub-band and step, so its top bands can fall "
                  "silent), fullband-notch (fullband with a notch instead of a box against the "
                  "images of its second transposed convolution, which lets toms keep their "
-                 "octave), fullband-notches (the same after its third too)", "--config")
+                 "octave)", "--config")
     encoder: str = _field(
         "waveform", "encoder input: waveform (the configuration's own, as the thesis), logspec "
                     "(a fixed log-STFT front end and three convolutions) or waveform+logspec "
