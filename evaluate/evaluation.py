@@ -554,17 +554,14 @@ def evaluate(
         training = None  # this class's training clips, where the evaluation has them
         if data.train_x is not None and np.any(data.train_y == c):
             training = data.train_x[data.train_y == c]
+        pad = None if train_centre_audio is None else train_centre_audio[c]  # what a pad plays
+        clips, recon_c = x[y == c], recon[y == c]
         per_class[names[c]]["high_band"] = _band_figures(
-            x[y == c], recon[y == c], centre_audio[c], sr,
-            None if train_centre_audio is None else train_centre_audio[c], training)
+            clips, recon_c, centre_audio[c], sr, pad, training)
         per_class[names[c]]["sub_bass"] = _band_figures(
-            x[y == c], recon[y == c], centre_audio[c], sr,
-            None if train_centre_audio is None else train_centre_audio[c], training,
-            share=M.sub_bass_share)
+            clips, recon_c, centre_audio[c], sr, pad, training, share=M.sub_bass_share)
         if training is not None:
-            per_class[names[c]].update(_draw_offsets(
-                x[y == c], centre_audio[c], training,
-                None if train_centre_audio is None else train_centre_audio[c]))
+            per_class[names[c]].update(_draw_offsets(clips, centre_audio[c], training, pad))
 
     metrics: dict[str, Any] = {
         "one_nn_accuracy": M.one_nn_accuracy(mu, y),

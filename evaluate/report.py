@@ -489,7 +489,8 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
                  f"{_fmt(p['nearest_centroid'], '.2f')} | {_fmt(p['dist_mean'], '+.2f')} | "
                  f"{_fmt(p['dist_std'], '.2f')} | {_fmt(p.get('dist_mean_training_medoid'), '+.2f')} | "
                  f"{_fmt(p['level_db'], '+.1f')} | {_db(p.get('level_vs_training_db'))} | "
-                 f"{_db(p.get('pad_level_db'))} | {_db(p.get('heldout_vs_training_level_db'))} | {_fmt(p['recon_snr_db'], '.1f')} |")
+                 f"{_db(p.get('pad_level_db'))} | {_db(p.get('heldout_vs_training_level_db'))} | "
+                 f"{_fmt(p['recon_snr_db'], '.1f')} |")
     if m.get("misplaced"):
         L += ["", "## Clips placed in another class", "",
               "| clip | class | nearest other clip | nearest centre | nearest training centre |",

@@ -150,14 +150,14 @@ CONV_FULLBAND = {
     "subband_waveform_bands": 15,
 }
 
-def _notched(decoder: list[dict], transposed: tuple[int, ...]) -> list[dict]:
-    """``decoder`` with the notch over 7 periods after its transposed convolutions number
-    ``transposed`` (1-based, in order) instead of the box."""
+def _notched(decoder: list[dict], transposed: int) -> list[dict]:
+    """``decoder`` with the notch over 7 periods instead of the box after its transposed
+    convolution number ``transposed`` (1-based, in order)."""
     out, seen = [], 0
     for spec in decoder:
         if spec["type"] == "convT":
             seen += 1
-            if seen in transposed:
+            if seen == transposed:
                 spec = {**spec, "antialias_periods": 7}
         out.append(spec)
     return out
@@ -169,10 +169,10 @@ def _notched(decoder: list[dict], transposed: tuple[int, ...]) -> list[dict]:
 # put their toms' energy an octave low (40-80 Hz). Without that box the toms land in their
 # octave but the comb at multiples of 172 Hz returns (15.7 dB); a notch over 7 periods removes
 # the same images and keeps 30-150 Hz within 1 dB (``anti_image``;
-# docs/notes/2026-12-06-fullband-tom-octave.md).
-CONV_FULLBAND_NOTCH = {**CONV_FULLBAND, "decoder": _notched(CONV_FULLBAND["decoder"], (2,))}
-# The notch after the third transposed convolution as well took the comb down but made the
-# snares 1.3-3.5 dB brighter and missed more bars on three runs (same note).
+# docs/notes/2026-12-06-fullband-tom-octave.md). A second notch, after the third transposed
+# convolution, took the comb down further but made the snares 1.3-3.5 dB brighter and missed
+# more bars on three runs (same note), so only the second one is notched.
+CONV_FULLBAND_NOTCH = {**CONV_FULLBAND, "decoder": _notched(CONV_FULLBAND["decoder"], 2)}
 
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided
 # Conv1D whose kernel is a Hann-windowed DFT, not trained), log-compressed, then three strided
