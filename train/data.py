@@ -560,7 +560,11 @@ class Augment:
     """Random, per-example augmentation of the training clips (never of test data); the
     ``[augment]`` section of a recipe (train/recipe.py).
 
-    gain_db: uniform gain in [-gain_db, 0] dB (clips are peak-normalised, so never louder);
+    gain_db: uniform gain in [-gain_db, 0] dB (clips are peak-normalised, so never louder).
+    The copies are also the decoder's targets, so the cut lowers the level it learns: by
+    gain_db / 2 * copies / (copies + 1) dB on average (1.25 dB for 3 dB and 5 copies), which
+    its decoded class centres (the pads) then lack against the real clips; the encoder
+    meets only peak-normalised clips outside training;
     shift: delay by 0..shift samples (zeros in front);
     stretch: play back at a speed drawn uniformly from [1 - stretch, 1 + stretch] (pitch and
     duration together, as a tape or a sampler does; speakers and drums vary this way);
@@ -577,7 +581,8 @@ class Augment:
     """
 
     gain_db: float = field(default=0.0, metadata={
-        "doc": "random cut of up to this many dB", "minimum": 0.0})
+        "doc": "random cut of up to this many dB (the decoder's targets too: its pads come out "
+               "about half as many dB quiet)", "minimum": 0.0})
     shift: int = field(default=0, metadata={
         "doc": "random delay of up to this many samples", "minimum": 0})
     stretch: float = field(default=0.0, metadata={
