@@ -171,7 +171,7 @@ def _notched(decoder: list[dict], transposed: int) -> list[dict]:
 # the same images and keeps 30-150 Hz within 1 dB (``anti_image``;
 # docs/notes/2026-12-06-fullband-tom-octave.md). A second notch, after the third transposed
 # convolution, took the comb down further but made the snares 1.3-3.5 dB brighter and missed
-# more bars on three runs (same note), so only the second one is notched.
+# more bars on three runs (same note), so only the second transposed convolution is notched.
 CONV_FULLBAND_NOTCH = {**CONV_FULLBAND, "decoder": _notched(CONV_FULLBAND["decoder"], 2)}
 
 # A spectral front end for the encoder (``--encoder logspec``): a fixed STFT magnitude (a strided
