@@ -144,6 +144,11 @@ class LossSection:
                                   "--kl-warmup", metavar="STEPS", minimum=0)
     free_bits: float = _field(0.0, "no KL pressure on a latent dimension below this many nats",
                               "--free-bits", metavar="NATS", minimum=0.0)
+    latent_noise: float = _field(
+        0.0, "RMS of noise added to each sampled latent while training, over the posterior's own "
+             "spread: the decoder learns the neighbourhood of its training clips' points, where "
+             "held-out clips, class centres and morphs land (0: the posterior's spread only)",
+        "--latent-noise", metavar="RMS", minimum=0.0)
     gamma: float = _field(0.1, "classifier cross-entropy weight", "--gamma", minimum=0.0)
     class_prior: float = _field(
         0.0, "KL toward a prior of each clip's own class, N(m_c, I), the class means this far "
@@ -219,10 +224,10 @@ SECTIONS: dict[str, type] = {"data": DataSection, "augment": Augment, "model": M
                              "loss": LossSection, "schedule": ScheduleSection}
 # loss weights that only mean something with a harmonic branch (config.json leaves them out else)
 HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
-# loss terms added after presets were shipped: config.json records them only when they are on,
+# loss settings added after presets were shipped: config.json records them only when they are on,
 # so a shipped preset's recorded configuration stays what its recipe resolves to
 LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight", "clip_level_weight",
-                   "band_level_weight", "centre_band_weight")
+                   "band_level_weight", "centre_band_weight", "latent_noise")
 
 
 @dataclass

@@ -101,6 +101,38 @@ def test_input_noise_reaches_the_encoder_only_while_training():
     assert shifted > clean
 
 
+@pytest.mark.parametrize("latent_noise", [0.0, 0.3])
+def test_latent_noise_is_a_floor_under_the_spread_the_decoder_hears(latent_noise):
+    """While training the decoder hears z = mu + sqrt(exp(logvar) + latent_noise^2) * eps: with
+    the encoder's logvar at log(0.1^2) its spread is 0.1 alone, sqrt(0.1^2 + 0.3^2) = 0.316 with
+    the floor; inference decodes mu itself."""
+    import keras
+    from vae_synth.train import models
+
+    cfg = models.resolve_config("conv", "small")
+    _, dec, cls, _ = models.build_models(cfg, 512, 4, 3)
+    heard = []
+
+    class FixedPosterior(keras.Model):  # mu = 1, std = 0.1 for every clip
+        def call(self, x, training=False):
+            ones = keras.ops.ones((keras.ops.shape(x)[0], 4))
+            return ones, ones * np.float32(2 * np.log(0.1))
+
+    class Spy(keras.Model):
+        def call(self, z, training=False):
+            heard.append(np.asarray(z))
+            return dec(z, training=training)
+
+    model = losses.make_joint_model(FixedPosterior(), Spy(), cls, {"latent_noise": latent_noise})
+    x = np.zeros((4096, 512), np.float32)
+    model(x, training=True)
+    model(x[:8], training=False)
+    expected = np.sqrt(0.1 ** 2 + latent_noise ** 2)
+    assert np.std(heard[0] - 1.0) == pytest.approx(expected, rel=0.03)
+    assert np.mean(heard[0]) == pytest.approx(1.0, abs=0.01)
+    assert np.all(heard[1] == 1.0)
+
+
 def test_augmented_copies_are_clean_targets():
     from vae_synth.train import data as D
 

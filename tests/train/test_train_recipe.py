@@ -106,6 +106,9 @@ def test_flags_override_single_fields_of_a_recipe():
     assert "clip_level_weight" not in recipe.loss_config()
     levelled = cli.recipe_from_args(_parse(["--recipe", "drums", "--clip-level-weight", "2"]))[0]
     assert levelled.loss_config()["clip_level_weight"] == 2.0
+    assert "latent_noise" not in recipe.loss_config()
+    jittered = cli.recipe_from_args(_parse(["--recipe", "drums", "--latent-noise", "0.3"]))[0]
+    assert jittered.loss_config()["latent_noise"] == 0.3
     # --epochs after a recipe's steps: the later word on how long wins
     assert recipe.replace({"schedule.epochs": 7}).schedule.steps is None
     # --data replaces the sources, relative to the current folder unless --data-root is given
