@@ -2,9 +2,10 @@
 class, the mean distance of the training and the held-out clips' latent means from the class's
 training centroid (the pad), each reconstruction's level against its own clip, and the decoded
 level along the line from the pad to the held-out clips' centre (where `vae-synth evaluate`
-reads a centre's level), at 0, 0.5, 1 and 1.5 of the way, against the held-out clips' mean level
-(docs/notes/2026-12-06-fullband-tom-octave.md: the held-out toms land 1.5-1.7 from the pad, the
-training toms 0.65, and the decoder's level falls 2.5 dB over that distance).
+reads a centre's level), at 0, 0.5, 1 and 1.5 of the way, against the held-out clips' median
+level as evaluate reads it (docs/notes/2026-12-06-fullband-tom-octave.md: the held-out toms
+land 1.5-1.7 from the pad, the training toms 0.65, and the decoder's level falls 2.5 dB over
+that distance).
 
     python scripts/heldout_spread.py RUN [RUN ...] [--checkpoint last]
 """
@@ -26,19 +27,17 @@ def spread_rows(run: str, checkpoint: str) -> list[str]:
     data = load_eval_data(model, None)
     mu_test, logvar_test = model.encode(data.x)
     mu_train, logvar_train = model.encode(data.train_x)
+    pads = M.class_centroids(mu_train, data.train_y, len(data.class_names))
 
-    def levels(audio):
-        return np.array([M.rms_db(clip) for clip in audio])
-
-    recon_test = levels(model.decode(mu_test)) - levels(data.x)
-    recon_train = levels(model.decode(mu_train)) - levels(data.train_x)
+    recon_test = M.rms_db(model.decode(mu_test)) - M.rms_db(data.x)
+    recon_train = M.rms_db(model.decode(mu_train)) - M.rms_db(data.train_x)
     rows = []
     for c, name in enumerate(data.class_names):
-        test, train = data.y == c, data.train_y == c
-        pad = mu_train[train].mean(axis=0)
+        test, train, pad = data.y == c, data.train_y == c, pads[c]
         heldout_centre = mu_test[test].mean(axis=0)
         line = model.decode(np.stack([pad + f * (heldout_centre - pad) for f in FRACTIONS]))
-        along = levels(line) - levels(data.x[test]).mean()
+        # against the held-out clips' median level, as evaluate's centre level reads it
+        along = M.rms_db(line) - np.median(M.rms_db(data.x[test]))
         rows.append(
             f"| {name} | {np.linalg.norm(mu_train[train] - pad, axis=1).mean():.2f} | "
             f"{np.linalg.norm(mu_test[test] - pad, axis=1).mean():.2f} | "
