@@ -147,9 +147,10 @@ def test_onset_latency_of_a_minimal_engine_is_within_two_blocks(jack_server, jac
             recorder.start_recording()
             time.sleep(0.1)
             note_frame = sender.send([0x90, 60, 100])
-            # a generous window: the latency is read in frames, not from this wait, and on a
-            # CPU busy with other work 0.3 s once ended before the note was played
-            time.sleep(1.0)
+            # until the sender's JACK cycle has written it (on a CPU busy with other work a
+            # fixed 0.3 s once ended before that), then a few blocks for the engine to play it
+            sender.wait_sent()
+            time.sleep(0.3)
             recording = recorder.stop_recording()
             sender.close()
             recorder.close()
