@@ -600,17 +600,26 @@ def pytest_runtest_protocol(item, nextitem):
     return True
 
 
-def _native_stacks(pid: int) -> str:
-    """Native and Python stacks of a stuck process (py-spy where installed), for the report."""
+def _stacks(pid: int) -> str:
+    """Python and native stacks of a stuck process, for the report: py-spy's Python stacks (its
+    merged native mode fails on some libjack frames, "UNW_EBADREG", and then shows nothing) and
+    gdb's native backtrace of every thread (its innermost 16 frames), each where installed."""
+    commands = []
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not os.path.exists(spy):
-        return "(no py-spy here to show native stacks)"
-    try:
-        done = subprocess.run([spy, "dump", "--native", "--pid", str(pid)], capture_output=True,
-                              text=True, timeout=30)
-        return done.stdout + done.stderr
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"(py-spy failed: {exc})"
+    if os.path.exists(spy):
+        commands.append([spy, "dump", "--pid", str(pid)])
+    if shutil.which("gdb"):
+        commands.append(["gdb", "-p", str(pid), "-batch", "-nx", "-ex", "thread apply all bt 16"])
+    if not commands:
+        return "(neither py-spy nor gdb here to show the stacks)"
+    parts = []
+    for command in commands:
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            parts.append(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}")
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            parts.append(f"$ {' '.join(command)}\n(failed: {exc})")
+    return "\n".join(parts)
 
 
 def _run_in_child(item, timeout: float) -> list:
@@ -639,7 +648,7 @@ def _run_in_child(item, timeout: float) -> list:
         try:
             child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            stacks = _native_stacks(child.pid)
+            stacks = _stacks(child.pid)
             problem = (f"the JACK test did not finish within its hard limit of {timeout:.0f} s; "
                        f"its process was killed with its JACK server.\n\n"
                        f"--- stacks of the stuck test process ---\n{stacks}")
@@ -662,9 +671,11 @@ def _run_in_child(item, timeout: float) -> list:
             problem = f"the child process running the JACK test ended early (exit status " \
                       f"{child.returncode})"
         if problem is not None:
-            text = (f"{problem}\n\n--- the child's output (tail) ---\n{_tail(output_path, 40)}"
-                    f"\n\n--- jackd's log (tail) ---\n{_tail(tmp_path / 'jackd.log', 20)}")
             seen = {r.when for r in reports}
+            reported = ", ".join(f"{r.when} {r.outcome}" for r in reports) or "nothing"
+            text = (f"{problem}\n\nthe child reported: {reported}"
+                    f"\n\n--- the child's output (tail) ---\n{_tail(output_path, 40)}"
+                    f"\n\n--- jackd's log (tail) ---\n{_tail(tmp_path / 'jackd.log', 20)}")
             set_up = any(r.when == "setup" and r.passed for r in reports) or "setup" not in seen
             phases = ("setup", "call", "teardown") if set_up else ("setup", "teardown")
             missing = [w for w in phases if w not in seen]

@@ -223,8 +223,12 @@ def test_a_test_stuck_in_a_native_call_fails_alone_within_its_hard_limit(tmp_pat
     assert "FAILED test_wedge.py::test_wedged" in done.stdout
     assert "did not finish within its hard limit of 15 s" in done.stdout
     assert "PASSED test_wedge.py::test_fine_after_it" in done.stdout
-    # a child that reported all its phases but never exited fails too (its teardown)
+    # the report says where it was stuck: py-spy's Python stack of the child (a dev dependency)
+    assert "test_wedged (test_wedge.py:" in done.stdout
+    # a child that reported all its phases but never exited fails too (its teardown), and the
+    # report says that it was stuck after its teardown had passed
     assert "ERROR test_wedge.py::test_passes_but_never_exits" in done.stdout
+    assert "the child reported: setup passed, call passed, teardown passed" in done.stdout
     assert "SKIPPED [1] test_wedge.py" in done.stdout and "a reason the summary shows" in done.stdout
     assert "1 failed, 2 passed, 1 skipped, 1 error" in done.stdout
     assert "INTERNALERROR" not in done.stdout + done.stderr
