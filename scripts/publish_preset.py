@@ -57,7 +57,15 @@ def _extras(config: dict) -> str:
         parts.append("prior classifier (class centres on their own axes, "
                      f"{model['prior_spread']:g} from the origin)")
     if model.get("antialias"):
-        parts.append("anti-imaging moving average after each transposed convolution")
+        transposed = [layer for layer in model.get("decoder") or [] if layer.get("type") == "convT"]
+        notched = [(i, layer["antialias_periods"]) for i, layer in enumerate(transposed, 1)
+                   if layer.get("antialias_periods")]
+        if notched:
+            where = ", ".join(f"a notch over {periods} periods after transposed convolution {i}"
+                              for i, periods in notched)
+            parts.append(f"anti-imaging: {where}, a moving average after the others")
+        else:
+            parts.append("anti-imaging moving average after each transposed convolution")
     if model.get("noise_bands"):
         parts.append(f"filtered-noise branch of {model['noise_bands']} bands in the decoder")
     if model.get("encoder_dropout"):

@@ -20,3 +20,17 @@ def test_the_card_tabulates_each_class_air_against_the_real_clips():
     assert "| snare | -22.9 | +1.1 | – | -1.3 | +1.3 |" in table
     # a 22.05 kHz preset's report has no high band: no table
     assert load_script("publish_preset")._air_table({"per_class": {"kick": {"level_db": -1.0}}}) == ""
+
+
+def test_the_card_says_where_the_decoder_has_a_notch_instead_of_a_moving_average():
+    extras = load_script("publish_preset")._extras
+
+    def config(second: dict) -> dict:
+        convt = {"type": "convT", "filters": 64, "kernel": 8, "strides": 4}
+        return {"model": {"antialias": True, "decoder": [
+            convt, {"type": "resblock"}, {**convt, **second}, convt]}}
+
+    assert extras(config({})) == ", anti-imaging moving average after each transposed convolution"
+    assert extras(config({"antialias_periods": 7})) == (
+        ", anti-imaging: a notch over 7 periods after transposed convolution 2, a moving average "
+        "after the others")
