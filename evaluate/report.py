@@ -465,7 +465,7 @@ def write_report_md(path: Path, m: dict, cons: M.CentroidConsistency, images: di
         f"{_fmt(m['recon_snr_db_median_clip'], '.2f')} dB) | decode(mu) vs source |",
         f"| recon_ratio | {_fmt(m['recon_ratio'], '.2f')} ({_fmt(m['recon_logmel_median_db'], '.1f')}"
         f" / {_fmt(m['pair_logmel_median_db'], '.1f')} dB) | < 1: keeps what makes a clip itself |",
-        f"| centroid level | {_fmt(m['centroid_level_db'], '+.1f')} dB (worst "
+        f"| centroid level | {_fmt(m['centroid_level_db'], '+.1f')} dB (lowest "
         f"{_fmt(m['centroid_level_db_min'], '+.1f')} dB) | decoded centre vs median real clip |",
         f"| decoder comb | {_fmt(m.get('comb_db'), '.1f')} dB every "
         f"{_fmt(m['model']['sample_rate'] / m['comb_period'] if m.get('comb_period') else None, '.0f')}"

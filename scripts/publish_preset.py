@@ -198,7 +198,7 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str 
 | the same dist with a real take as the centre (each class's most typical training clip: a reference) | {_fmt(evaluation.get('training_medoid_dist_mean'))} |
 | reconstruction SNR (dB) | {_fmt(evaluation.get('recon_snr_db'), 1)} |
 | recon_ratio (below 1: a reconstruction is closer to its source than clips of a class to each other) | {_fmt(evaluation.get('recon_ratio'))} |
-| decoded centre level vs real clips (dB, mean / worst class) | {_fmt(evaluation.get('centroid_level_db'), 1)} / {_fmt(evaluation.get('centroid_level_db_min'), 1)} |
+| decoded centre level vs real clips (dB, mean / lowest class) | {_fmt(evaluation.get('centroid_level_db'), 1)} / {_fmt(evaluation.get('centroid_level_db_min'), 1)} |
 | morph smoothness (largest step / mean step of a 32-step morph) | {_fmt(evaluation.get('morph_smoothness'))} |
 | decoder comb (dB of the reconstructions' spectral peaks at multiples of sr / {evaluation.get('comb_period', '–')}; real clips {_fmt(evaluation.get('comb_db_real'), 1)}; 0 = no buzz) | {_fmt(evaluation.get('comb_db'), 1)} |
 

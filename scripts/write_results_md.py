@@ -66,7 +66,7 @@ COLUMNS = [
     ("a real take's dist", lambda m: _f(m.get("training_medoid_dist_mean"), "+.2f")),
     ("recon_ratio", lambda m: _f(m.get("recon_ratio"))),
     ("SNR dB", lambda m: _f(m.get("recon_snr_db"), ".1f")),
-    ("centre level dB, mean / worst", lambda m: "–" if m.get("centroid_level_db") is None else
+    ("centre level dB, mean / lowest", lambda m: "–" if m.get("centroid_level_db") is None else
      f"{_f(m.get('centroid_level_db'), '+.1f')} / {_f(m.get('centroid_level_db_min'), '+.1f')}"),
     ("morph", lambda m: _f(m.get("morph_smoothness"))),
     ("comb dB (real clips)", lambda m: "–" if m.get("comb_db") is None else
