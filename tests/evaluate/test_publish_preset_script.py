@@ -34,3 +34,14 @@ def test_the_card_says_where_the_decoder_has_a_notch_instead_of_a_moving_average
     assert extras(config({"antialias_periods": 7})) == (
         ", anti-imaging: a notch over 7 periods after transposed convolution 2, a moving average "
         "after the others")
+
+
+def test_the_published_evaluation_names_data_under_the_run_data_root_as_DATA():
+    portable = load_script("publish_preset")._portable
+    evaluation = {"model": {"name": "drums", "path": "/home/me/runs/drums"},
+                  "data": {"sources": ["folder:/mnt/sounds/drums?split=holdout:0.2",
+                                       "folder:/elsewhere/kit", "synthetic:drums?n=40"]}}
+    out = portable(evaluation, [None, "/mnt/sounds/"])
+    assert out["model"] == {"name": "drums"}
+    assert out["data"]["sources"] == ["folder:$DATA/drums?split=holdout:0.2",
+                                      "folder:/elsewhere/kit", "synthetic:drums?n=40"]
