@@ -438,6 +438,20 @@ def run_metrics(run_dir: Path, checkpoint: str) -> dict[str, Any]:
     return metrics
 
 
+def portable_data_root(data_root: str) -> str:
+    """The data root as a preset records it. A relative root stays as given: it names a place
+    beside the checkout (``../shared/data``) that every clone shares. An absolute one is this
+    machine's folder: it becomes ``$DATA``, as the published evaluations write it."""
+    return "$DATA" if Path(str(data_root)).expanduser().is_absolute() else str(data_root)
+
+
+def portable_recipe_file(recipe_file: str) -> str:
+    """The recipe a run was trained from, as a preset records it: a bundled recipe's name
+    (``drums``) or a relative path as given; an absolute path only by its file name."""
+    path = Path(recipe_file).expanduser()
+    return path.name if path.is_absolute() else recipe_file
+
+
 def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
                name: str | None = None, checkpoint: str = "last",
                tolerance: float = PARITY_TOLERANCE, show_progress: bool = True,
@@ -491,8 +505,11 @@ def export_run(run_dir: str | os.PathLike[str], out: str | os.PathLike[str], *,
     if "data_root_path" in cfg:  # the run resolved its sources here: name them as given
         from vae_synth.train.recipe import Recipe
 
-        given = Recipe.from_dict(cfg["recipe"]).run_config(cfg.get("data_root", "."))
+        preset_cfg["data_root"] = portable_data_root(cfg.get("data_root", "."))
+        given = Recipe.from_dict(cfg["recipe"]).run_config(preset_cfg["data_root"])
         preset_cfg["sources"], preset_cfg["split"] = given["sources"], given["split"]
+    if preset_cfg.get("recipe_file"):
+        preset_cfg["recipe_file"] = portable_recipe_file(str(preset_cfg["recipe_file"]))
     sources = preset_cfg.get("sources") or []
     training = {
         "arch": str(cfg.get("arch", "")),

@@ -376,10 +376,13 @@ def test_export_help_does_not_load_tensorflow():
 
 
 @pytest.mark.slow
-def test_a_run_with_a_relative_data_root_exports_from_any_folder(tmp_path, monkeypatch):
+@pytest.mark.parametrize("root_given", ["relative", "absolute"])
+def test_a_run_exports_from_any_folder_and_its_preset_names_no_machine_path(
+        tmp_path, monkeypatch, root_given):
     """A run records its data root's path, so export (and evaluate, --resume) find the clips
-    from another folder; the preset names its data by the root as it was given, never by this
-    machine's path."""
+    from another folder. The preset names its data by the root as it was given when that is
+    relative (a place beside every checkout), as ``$DATA`` when it was this machine's absolute
+    folder, and an absolute recipe file by its name: never by this machine's path."""
     import soundfile as sf
     from vae_synth.export.bundle import export_run
     from vae_synth.train.recipe import Recipe
@@ -399,14 +402,19 @@ def test_a_run_with_a_relative_data_root_exports_from_any_folder(tmp_path, monke
                  "frame_length": 2048},
         "model": {"arch": "conv", "config": "fast", "latent_dim": 4},
         "schedule": {"steps": 4, "batch_size": 4, "seed": 0}})
-    train(recipe, RunOptions(out="run", data_root="../data", verbose=0, tensorboard=False,
-                             monitor_every=0, checkpoint_every=100))
+    data_root = "../data" if root_given == "relative" else str(tmp_path / "data")
+    recipe_file = str(tmp_path / "work" / "kit.toml")
+    train(recipe, RunOptions(out="run", data_root=data_root, verbose=0, tensorboard=False,
+                             monitor_every=0, checkpoint_every=100, recipe_file=recipe_file))
     monkeypatch.chdir(tmp_path)  # elsewhere: ../data means nothing here
     result = export_run(tmp_path / "work" / "run", tmp_path / "preset", name="kit",
                         show_progress=False)
     text = (tmp_path / "preset" / "preset.json").read_text()
     assert str(tmp_path) not in text
     training = json.loads(text)["training"]
-    assert training["data"] == "folder:../data/kit?split=holdout:0.25"
-    assert training["config"]["sources"][0] == "folder:../data/kit?split=holdout:0.25"
+    named = "../data" if root_given == "relative" else "$DATA"
+    assert training["data"] == f"folder:{named}/kit?split=holdout:0.25"
+    assert training["config"]["sources"][0] == f"folder:{named}/kit?split=holdout:0.25"
+    assert training["config"]["data_root"] == named
+    assert training["config"]["recipe_file"] == "kit.toml"
     assert result.preset.class_names == ["kick", "snare"]
