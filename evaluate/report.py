@@ -7,6 +7,7 @@ into place), so a crash never leaves a half-written report behind.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import re
 from pathlib import Path
@@ -110,6 +111,37 @@ def write_json(path: Path, data) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic.write_json(path, data, allow_nan=False)
     return path
+
+
+def portable_metrics(metrics: dict, data_roots: list[str | None] | None = None) -> dict:
+    """A report's metrics.json as the repository records it (presets' evaluation.json,
+    docs/results/), without this machine's paths: no model path, and data sources under a data
+    root in ``data_roots`` (the run's, as given or resolved) written as ``$DATA/...``, as the
+    model cards' and RESULTS' commands write them. Without ``data_roots``, the roots that the
+    evaluated run's config.json records (read before the model path is dropped). Changes and
+    returns ``metrics``."""
+    model = metrics.get("model") or {}
+    path = model.pop("path", None)
+    if data_roots is None:
+        config = Path(path) / "config.json" if path else None
+        run = _json_or_empty(config) if config is not None and config.is_file() else {}
+        data_roots = [run.get("data_root"), run.get("data_root_path")]
+    data = metrics.get("data") or {}
+    for root in filter(None, data_roots):
+        if str(root) in ("", "."):
+            continue
+        prefix = ":" + str(root).rstrip("/") + "/"
+        data["sources"] = [source.replace(prefix, ":$DATA/", 1)
+                           for source in data.get("sources", [])]
+    return metrics
+
+
+def _json_or_empty(path: Path) -> dict:
+    try:
+        value = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:

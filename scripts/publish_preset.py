@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 
 from vae_synth.evaluate.metrics import HIGH_BAND_HZ
+from vae_synth.evaluate.report import portable_metrics
 from vae_synth.synth.atomic import write_json, write_text
 
 PICTURES = {
@@ -90,19 +91,6 @@ def _run_summary(run_dir: Path) -> dict:
     return {"config": config, "metrics": metrics}
 
 
-def _portable(evaluation: dict, data_roots: list[str | None]) -> dict:
-    """The report's metrics without this machine's paths: no model path, and data sources under
-    the run's data root (as given, or resolved) written as ``$DATA/...``, as the model card's
-    commands write them."""
-    evaluation.get("model", {}).pop("path", None)
-    data = evaluation.get("data") or {}
-    for root in filter(None, data_roots):
-        prefix = ":" + str(root).rstrip("/") + "/"
-        data["sources"] = [source.replace(prefix, ":$DATA/", 1)
-                           for source in data.get("sources", [])]
-    return evaluation
-
-
 def _recipe_file(preset_dir: Path, config: dict) -> Path:
     """PRESET_DIR/recipe.toml: the folder's own (kept: it may carry comments), else the run's."""
     from vae_synth.train.recipe import Recipe
@@ -150,8 +138,8 @@ def write_card(preset_dir: Path, report_dir: Path, run_dir: Path, commands: str 
     preset = json.loads((preset_dir / "preset.json").read_text())
     run = _run_summary(run_dir)
     config, run_metrics = run["config"], run["metrics"]
-    evaluation = _portable(json.loads((report_dir / "metrics.json").read_text()),
-                           [config.get("data_root"), config.get("data_root_path")])
+    evaluation = portable_metrics(json.loads((report_dir / "metrics.json").read_text()),
+                                  [config.get("data_root"), config.get("data_root_path")])
     write_json(preset_dir / "evaluation.json", evaluation, indent=1)
     shown = dict(PICTURES)
     if preset["sample_rate"] / 2 > HIGH_BAND_HZ:

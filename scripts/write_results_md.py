@@ -8,7 +8,8 @@ the thesis's tables.
         --command "vae-synth train ..." --command "vae-synth evaluate ... --out REPORT_DIR"
 
 ``--add`` records an evaluation (REPORT_DIR/metrics.json, written by `vae-synth evaluate`) as
-docs/results/NAME.json with the commands that reproduce it. A record is JSON: title, date,
+docs/results/NAME.json with the commands that reproduce it, or adds it as one more run (row) to
+that record; data under the evaluated run's data root is written as ``$DATA/...``. A record is JSON: title, date,
 about (Markdown), commands, runs [{label, metrics}] and optionally thesis (what the thesis
 reports for the same study) and order. Nothing in docs/RESULTS.md is written by hand.
 """
@@ -55,6 +56,15 @@ def _get(m: dict, *keys):
     return m
 
 
+def _furthest_level(m: dict):
+    """The class centre level furthest from its clips' (the figure the ±3 dB bar reads), from
+    the per-class levels; the lowest class's where a record has none."""
+    levels = [c["level_db"] for c in (m.get("per_class") or {}).values()
+              if isinstance(c, dict) and isinstance(c.get("level_db"), (int, float))
+              and math.isfinite(c["level_db"])]
+    return max(levels, key=abs) if levels else m.get("centroid_level_db_min")
+
+
 COLUMNS = [
     ("clips", lambda m: _f(_get(m, "data", "clips"), "d")),
     ("1-NN", lambda m: _f(m.get("one_nn_accuracy"))),
@@ -66,8 +76,8 @@ COLUMNS = [
     ("a real take's dist", lambda m: _f(m.get("training_medoid_dist_mean"), "+.2f")),
     ("recon_ratio", lambda m: _f(m.get("recon_ratio"))),
     ("SNR dB", lambda m: _f(m.get("recon_snr_db"), ".1f")),
-    ("centre level dB, mean / lowest", lambda m: "–" if m.get("centroid_level_db") is None else
-     f"{_f(m.get('centroid_level_db'), '+.1f')} / {_f(m.get('centroid_level_db_min'), '+.1f')}"),
+    ("centre level dB, mean / furthest from 0", lambda m: "–" if m.get("centroid_level_db") is None
+     else f"{_f(m.get('centroid_level_db'), '+.1f')} / {_f(_furthest_level(m), '+.1f')}"),
     ("morph", lambda m: _f(m.get("morph_smoothness"))),
     ("comb dB (real clips)", lambda m: "–" if m.get("comb_db") is None else
      f"{_f(m.get('comb_db'), '.1f')} ({_f(m.get('comb_db_real'), '.1f')})"),
@@ -237,11 +247,11 @@ def render(presets: dict[str, dict], records: list[dict]) -> str:
 
 def add_record(name: str, report_dir: Path, title: str, commands: list[str], label: str | None,
                about: str, root: Path = RECORDS) -> Path:
+    from vae_synth.evaluate.report import portable_metrics
     from vae_synth.synth.atomic import write_json
 
-    metrics = json.loads((report_dir / "metrics.json").read_text())
+    metrics = portable_metrics(json.loads((report_dir / "metrics.json").read_text()))
     metrics.pop("kl_per_dim", None)
-    (metrics.get("model") or {}).pop("path", None)
     path = root / f"{name}.json"
     record = json.loads(path.read_text()) if path.exists() else {
         "title": title, "about": about, "commands": commands, "runs": []}

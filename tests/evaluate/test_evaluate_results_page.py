@@ -33,6 +33,13 @@ def test_an_evaluation_is_recorded_with_its_commands(tmp_path):
     report.mkdir()
     metrics = json.loads((presets / "digits" / "evaluation.json").read_text())
     metrics["one_nn_accuracy"] = 0.5
+    # the evaluated run trained with --data-root pointing at this machine's folder
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"data_root": str(tmp_path / "data"),
+                                                 "data_root_path": str(tmp_path / "data")}))
+    metrics["model"] = {"kind": "run", "path": str(run), "name": "run"}
+    metrics["data"]["sources"] = [f"fsdd:{tmp_path}/data/fsdd?speakers=theo"]
     (report / "metrics.json").write_text(json.dumps(metrics))
     args = ["--presets", str(presets), "--records", str(records), "--target", str(target)]
     proc = subprocess.run([sys.executable, str(SCRIPT), "--add", "half", str(report), "--title",
@@ -42,8 +49,22 @@ def test_an_evaluation_is_recorded_with_its_commands(tmp_path):
     record = json.loads((records / "half.json").read_text())
     assert record["commands"] == ["vae-synth train --recipe digits"]
     assert record["runs"][0]["metrics"]["one_nn_accuracy"] == 0.5
+    assert str(tmp_path) not in (records / "half.json").read_text()
+    assert record["runs"][0]["metrics"]["data"]["sources"] == ["fsdd:$DATA/fsdd?speakers=theo"]
     text = target.read_text()
     assert "## A worse model" in text and "| half | 50 | 0.50 |" in text
     assert "```sh\nvae-synth train --recipe digits\n```" in text
     check = subprocess.run([sys.executable, str(SCRIPT), "--check", *args], cwd=REPO)
     assert check.returncode == 0
+
+
+def test_the_centre_level_column_shows_the_class_furthest_from_its_clips():
+    """The ±3 dB bar reads every class: a centre 4.5 dB too loud is shown, not the lowest one."""
+    from fixtures_scripts import load_script
+
+    furthest = load_script("write_results_md")._furthest_level
+    m = {"centroid_level_db_min": -2.2,
+         "per_class": {"kick": {"level_db": 4.45}, "tom": {"level_db": -2.2},
+                       "snare": {"level_db": float("nan")}}}
+    assert furthest(m) == 4.45
+    assert furthest({"centroid_level_db_min": -2.2}) == -2.2  # a record without classes

@@ -37,7 +37,8 @@ def test_the_card_says_where_the_decoder_has_a_notch_instead_of_a_moving_average
 
 
 def test_the_published_evaluation_names_data_under_the_run_data_root_as_DATA():
-    portable = load_script("publish_preset")._portable
+    from vae_synth.evaluate.report import portable_metrics as portable
+
     evaluation = {"model": {"name": "drums", "path": "/home/me/runs/drums"},
                   "data": {"sources": ["folder:/mnt/sounds/drums?split=holdout:0.2",
                                        "folder:/elsewhere/kit", "synthetic:drums?n=40"]}}
