@@ -9,9 +9,9 @@ the thesis's tables.
 
 ``--add`` records an evaluation (REPORT_DIR/metrics.json, written by `vae-synth evaluate`) as
 docs/results/NAME.json with the commands that reproduce it, or adds it as one more run (row) to
-that record; data under the evaluated run's data root is written as ``$DATA/...``. A record is JSON: title, date,
-about (Markdown), commands, runs [{label, metrics}] and optionally thesis (what the thesis
-reports for the same study) and order. Nothing in docs/RESULTS.md is written by hand.
+that record; data under the evaluated run's data root is written as ``$DATA/...``. A record is
+JSON: title, date, about (Markdown), commands, runs [{label, metrics}] and optionally thesis
+(what the thesis reports for the same study) and order. Nothing in docs/RESULTS.md is written by hand.
 """
 
 from __future__ import annotations
