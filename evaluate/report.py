@@ -7,7 +7,6 @@ into place), so a crash never leaves a half-written report behind.
 from __future__ import annotations
 
 import csv
-import json
 import math
 import re
 from pathlib import Path
@@ -120,28 +119,23 @@ def portable_metrics(metrics: dict, data_roots: list[str | None] | None = None) 
     model cards' and RESULTS' commands write them. Without ``data_roots``, the roots that the
     evaluated run's config.json records (read before the model path is dropped). Changes and
     returns ``metrics``."""
-    model = metrics.get("model") or {}
-    path = model.pop("path", None)
+    from vae_synth.train.run import RunError, load_config
+
+    path = (metrics.get("model") or {}).pop("path", None)
     if data_roots is None:
-        config = Path(path) / "config.json" if path else None
-        run = _json_or_empty(config) if config is not None and config.is_file() else {}
+        try:  # a preset, or a run folder no longer here: no roots to name
+            run = load_config(path) if path else {}
+        except RunError:
+            run = {}
         data_roots = [run.get("data_root"), run.get("data_root_path")]
     data = metrics.get("data") or {}
     for root in filter(None, data_roots):
-        if str(root) in ("", "."):
+        if str(root) == ".":
             continue
         prefix = ":" + str(root).rstrip("/") + "/"
         data["sources"] = [source.replace(prefix, ":$DATA/", 1)
                            for source in data.get("sources", [])]
     return metrics
-
-
-def _json_or_empty(path: Path) -> dict:
-    try:
-        value = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
