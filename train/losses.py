@@ -31,6 +31,11 @@ Joint loss (per batch, averaged over examples)::
                                                      class centre, where no clip sits: this teaches
                                                      it to sound like the class there (level, air,
                                                      decay)
+  + centre_mix_weight * the same term at a random mixture of each class's clips (weights drawn
+                                                     anew each step, Dirichlet(1)): the centre of
+                                                     any few takes of a class, where a kit's or a
+                                                     held-out set's centre lands, sounds like the
+                                                     mean of those takes
   + f0_weight * mean |log2 f0_hat - log2 f0(x)|      decoders with a harmonic branch: octaves
                                                      off the target's pitch, voiced frames only
   + voiced_noise_weight * mean noise gain            decoders with harmonic and noise branches:
@@ -64,6 +69,7 @@ DEFAULT_LOSS = {
     "clip_level_weight": 0.0,
     "band_level_weight": 0.0,  # needs sample_rate (the octave bands' bins)
     "centre_band_weight": 0.0,  # with centre_weight: the centre term's level per octave band
+    "centre_mix_weight": 0.0,  # with centre_weight: the centre term at random mixtures of a class
     "air_share_weight": 0.0,  # needs a sample rate above 22050 (a band above 11 kHz)
     "air_axis_weight": 0.0,  # the same, and a latent dimension that is no class's axis
     "mel_fft": 2048,
@@ -129,7 +135,8 @@ def log_mel_loss(x, x_hat, mel, n_fft: int = 2048, eps: float = 1e-4):
 
 
 def class_centre_loss(x_mel, x_energy, mu, y, num_classes: int, decode, mel, n_fft: int = 2048,
-                      eps: float = 1e-8, x_bands=None, bands=None, band_weight: float = 1.0):
+                      eps: float = 1e-8, x_bands=None, bands=None, band_weight: float = 1.0,
+                      weights=None):
     """How far the decoded class centres sound from their classes (no gradient to the encoder).
 
     x_mel [N, T, M] the clips' ``log_mel`` (the mel term's, computed once), x_energy [N] their
@@ -142,15 +149,18 @@ def class_centre_loss(x_mel, x_energy, mu, y, num_classes: int, decode, mel, n_f
     energy weigh little in a mean over all cells. With x_bands [N, K] (the clips'
     ``log_band_power`` over ``bands``), also ``band_weight`` times the mean over the K octave
     bands of the centre's log band power against its clips' mean: the level in the bands that
-    carry it, not in a sub-sonic lump. -> scalar, the mean over the classes present (0 for an
-    empty batch).
+    carry it, not in a sub-sonic lump. With weights [N] (> 0), each class's point and targets
+    are the weighted means of its clips' instead (``random_mix_weights``: a random point among
+    them). -> scalar, the mean over the classes present (0 for an empty batch).
     """
     from keras import ops
 
     onehot = ops.one_hot(ops.cast(y, "int32"), num_classes)               # [N, C]
+    if weights is not None:
+        onehot = onehot * ops.cast(weights, "float32")[:, None]
     counts = ops.sum(onehot, axis=0)                                      # [C]
     present = ops.cast(counts > 0, "float32")
-    share = onehot / ops.maximum(counts, 1.0)                             # columns sum to 1
+    share = onehot / ops.maximum(counts, 1e-12)                           # columns sum to 1
     centres = ops.stop_gradient(ops.matmul(ops.transpose(share), mu))    # [C, D]
     target = ops.stop_gradient(ops.einsum("nc,ntm->ctm", share, x_mel))
     target_energy = ops.stop_gradient(ops.matmul(ops.transpose(share), x_energy[:, None]))[:, 0]
@@ -162,6 +172,15 @@ def class_centre_loss(x_mel, x_energy, mu, y, num_classes: int, decode, mel, n_f
         per_class = per_class + band_weight * ops.mean(
             ops.abs(log_band_power(audio, bands, eps=eps) - target_bands), axis=-1)
     return ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0)
+
+
+def random_mix_weights(n: int, seed):
+    """[n] weights -log(u), u ~ U(0, 1]: normalised within a class they are Dirichlet(1), a
+    point drawn evenly from among the class's clips. ``seed``: a keras SeedGenerator or int."""
+    import keras
+    from keras import ops
+
+    return -ops.log(keras.random.uniform((n,), minval=1e-6, maxval=1.0, seed=seed))
 
 
 def log_energy(x, eps: float = 1e-8):
@@ -527,11 +546,18 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     x_bands = None
                     if c["centre_band_weight"]:  # the centres' level per octave band too
                         x_bands = log_band_power(x, self.bands)
-                    centre = class_centre_loss(
-                        x_mel, log_energy(x), ops.cast(mu, "float32"), y, int(self.classifier.output.shape[-1]),
-                        lambda z: self.decoder(z, training=training), self.mel, self.mel_fft,
-                        x_bands=x_bands, bands=self.bands, band_weight=c["centre_band_weight"])
+                    centre_args = (
+                        x_mel, log_energy(x), ops.cast(mu, "float32"), y,
+                        int(self.classifier.output.shape[-1]),
+                        lambda z: self.decoder(z, training=training), self.mel, self.mel_fft)
+                    centre_kwargs = dict(x_bands=x_bands, bands=self.bands,
+                                         band_weight=c["centre_band_weight"])
+                    centre = class_centre_loss(*centre_args, **centre_kwargs)
                     total = total + c["centre_weight"] * centre
+                    if c["centre_mix_weight"]:
+                        mix = random_mix_weights(ops.shape(mu)[0], self.seed_gen)
+                        total = total + c["centre_weight"] * c["centre_mix_weight"] * \
+                            class_centre_loss(*centre_args, **centre_kwargs, weights=mix)
                 if self.classifier is not None and y is not None:
                     logits32 = ops.cast(logits, "float32")
                     ce = ops.mean(keras.losses.sparse_categorical_crossentropy(

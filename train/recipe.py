@@ -174,6 +174,11 @@ class LossSection:
         0.0, "with centre_weight: weight of the centre term's level per octave band (each "
              "decoded class centre's mean power per band against its clips'), so a pad's "
              "level sits in its class's bands", "--centre-band-weight", metavar="W", minimum=0.0)
+    centre_mix_weight: float = _field(
+        0.0, "with centre_weight: weight, relative to the centre's, of the same term at a random "
+             "point among each class's clips (drawn anew each step): the centre of any few takes "
+             "of a class, such as a held-out set's, keeps their level and spectrum",
+        minimum=0.0)
     band_level_weight: float = _field(
         0.0, "weight of a loudness term per frame and octave band (0-40 Hz, 40-80, ...), so "
              "each moment's energy comes back in its own band: no sub-sonic lump in place of "
@@ -227,7 +232,7 @@ HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
 # loss settings added after presets were shipped: config.json records them only when they are on,
 # so a shipped preset's recorded configuration stays what its recipe resolves to
 LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight", "clip_level_weight",
-                   "band_level_weight", "centre_band_weight", "latent_noise")
+                   "band_level_weight", "centre_band_weight", "latent_noise", "centre_mix_weight")
 
 
 @dataclass
@@ -377,6 +382,9 @@ class Recipe:
         if self.loss.centre_band_weight and not self.loss.centre_weight:
             raise RecipeError(f"{where}: --centre-band-weight needs --centre-weight (it reads "
                               "the centre term's decoded class centres per octave band)")
+        if self.loss.centre_mix_weight and not self.loss.centre_weight:
+            raise RecipeError(f"{where}: loss.centre_mix_weight needs loss.centre_weight (it is "
+                              "the centre term at random mixtures of a class's clips)")
         if self.loss.cluster_weight and not self.loss.class_prior:
             raise RecipeError(f"{where}: --cluster-weight needs --class-prior SPREAD "
                               "(loss.cluster_weight needs loss.class_prior, the class centres)")

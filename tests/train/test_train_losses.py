@@ -231,6 +231,77 @@ def test_class_centre_loss_compares_each_decoded_centre_with_its_own_class():
                                               1024))) == pytest.approx(np.log(4.0), abs=0.01)
 
 
+def test_class_centre_loss_at_a_mixture_decodes_the_weighted_point_against_the_weighted_clips():
+    """loss.centre_mix_weight's term: with weights, each class's point and targets are the
+    weighted means of its clips'. Class 0's two takes: noise at its axis and 20 dB quieter noise
+    at the origin; a decoder that scales with the distance along the axis is right at both
+    takes, right at the weighted point wherever the weights put it only in level (log energy is
+    not linear in the amplitude), and exactly right at either take alone."""
+    from keras import ops
+
+    rng = np.random.default_rng(4)
+    noise = (0.3 * rng.standard_normal((2, 4096))).astype(np.float32)
+    x = np.stack([noise[0], 0.1 * noise[0], noise[1]])
+    y = np.array([0, 0, 1])
+    mu = np.array([[1.0, 0, 0], [0.1, 0, 0], [0, 1, 0]], np.float32)
+    mel = losses.mel_matrix(8000, 1024, 32)
+    x_mel, energy = losses.log_mel(x, mel, 1024), losses.log_energy(x)
+    table = np.stack([noise[0], noise[1], np.zeros(4096, np.float32)])
+
+    def loss(weights=None):
+        return float(_np(losses.class_centre_loss(
+            x_mel, energy, mu, y, 3, lambda z: ops.matmul(z, ops.convert_to_tensor(table)),
+            mel, 1024, weights=weights)))
+
+    for alone in ([1.0, 1e-9, 1.0], [1e-9, 1.0, 1.0]):  # either take alone: exact
+        assert loss(np.array(alone, np.float32)) == pytest.approx(0.0, abs=1e-4)
+    # evenly: the point decodes at 0.55 of the loud take, the targets' mean of logs is
+    # ln(0.1) under it: |ln(0.55^2) - ln(0.1)| per mel cell and in energy, halved over 2 classes
+    even = 2 * abs(2 * np.log(0.55) - np.log(0.1)) / 2
+    assert loss() == pytest.approx(even, abs=0.02)
+    assert loss(np.array([3.0, 3.0, 0.5], np.float32)) == pytest.approx(even, abs=0.02)
+    # mixture weights: positive, and a fresh draw each call
+    gen = __import__("keras").random.SeedGenerator(0)
+    a, b = _np(losses.random_mix_weights(5, gen)), _np(losses.random_mix_weights(5, gen))
+    assert (a > 0).all() and not np.allclose(a, b)
+
+
+def test_the_mixture_term_decodes_a_fresh_random_point_among_each_classs_clips():
+    """With loss.centre_mix_weight the step decodes the class centres and then one more point per
+    class: a weighted mean of its clips' latents, drawn anew each step; without it, only the
+    centres."""
+    import keras
+    from vae_synth.train import models
+
+    cfg = models.resolve_config("conv", "small")
+    _, dec, cls, _ = models.build_models(cfg, 512, 2, 2)
+    heard = []
+
+    class Spy(keras.Model):
+        output = dec.output  # the joint model reads the decoder's output length
+
+        def call(self, z, training=False):
+            heard.append(np.asarray(z))
+            return dec(z, training=training)
+
+    x = np.random.default_rng(0).standard_normal((4, 512)).astype(np.float32)
+    y = np.array([0, 0, 0, 1])
+    mu = np.array([[0, 0], [1, 0], [0, 1], [5, 5]], np.float32)
+    logvar, logits = np.zeros_like(mu), np.zeros((4, 2), np.float32)
+    base = {"centre_weight": 1.0, "mel_weight": 1.0, "sample_rate": 8000, "mel_fft": 256}
+    for mix, calls in ((0.0, 1), (1.0, 2)):
+        heard.clear()
+        model = losses.make_joint_model(None, Spy(), cls, {**base, "centre_mix_weight": mix})
+        model.compute_loss(x, y, (x, mu, logvar, logits))
+        model.compute_loss(x, y, (x, mu, logvar, logits))
+        assert len(heard) == 2 * calls
+        np.testing.assert_allclose(heard[0][:2], [[1 / 3, 1 / 3], [5, 5]], atol=1e-6)
+    first, second = heard[1][0], heard[3][0]
+    assert first.min() >= 0 and first.sum() <= 1 and not np.allclose(first, [1 / 3, 1 / 3])
+    assert not np.allclose(first, second)
+    np.testing.assert_allclose(heard[1][1], [5, 5], atol=1e-5)  # a class of one: its clip
+
+
 def test_class_centre_loss_holds_the_level_where_the_energy_is():
     """A kick's energy sits in a few bass cells: a centre with the right bass but 20 dB too
     little everywhere else is near in the mean over mel cells, and the energy term still says

@@ -109,6 +109,10 @@ def test_flags_override_single_fields_of_a_recipe():
     assert "latent_noise" not in recipe.loss_config()
     jittered = cli.recipe_from_args(_parse(["--recipe", "drums", "--latent-noise", "0.3"]))[0]
     assert jittered.loss_config()["latent_noise"] == 0.3
+    assert "centre_mix_weight" not in recipe.loss_config()
+    mixed = recipe.replace({"loss.mel_weight": 1.0, "loss.centre_weight": 1.0,
+                            "loss.centre_mix_weight": 0.5})
+    assert mixed.loss_config()["centre_mix_weight"] == 0.5
     # --epochs after a recipe's steps: the later word on how long wins
     assert recipe.replace({"schedule.epochs": 7}).schedule.steps is None
     # --data replaces the sources, relative to the current folder unless --data-root is given
@@ -174,6 +178,7 @@ def test_print_recipe_turns_a_command_line_into_a_file(tmp_path, capsys):
     ('[model]\nclassifier = "prior"\n', "--prior-classifier needs --class-prior"),
     ("[loss]\ncluster_weight = 0.1\n", "--cluster-weight needs --class-prior"),
     ("[loss]\ncentre_weight = 1.0\nmel_weight = 0.0\n", "--centre-weight needs --mel-weight"),
+    ("[loss]\ncentre_mix_weight = 1.0\n", "centre_mix_weight needs loss.centre_weight"),
     ("[model]\nplain = true\n[loss]\ncentre_weight = 1.0\nmel_weight = 1.0\n",
      "--centre-weight needs a variational model"),
     ("[data]\nsample_rate = 22050\n[loss]\nair_share_weight = 1.0\n",
