@@ -276,9 +276,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=Path, default=TARGET, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.add:
-        if not args.command:
-            parser.error("--add needs the --command(s) that reproduce the figures")
         name, report_dir = args.add
+        if not args.command and not (args.records / f"{name}.json").exists():
+            parser.error("--add of a new record needs the --command(s) that reproduce the "
+                         "figures (a row added to an existing record keeps its commands)")
         print(add_record(name, Path(report_dir), args.title or name, args.command, args.label,
                          args.about, args.records))
     text = render(load_presets(args.presets), load_records(args.records))

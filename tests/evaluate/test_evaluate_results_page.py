@@ -56,6 +56,17 @@ def test_an_evaluation_is_recorded_with_its_commands(tmp_path):
     assert "```sh\nvae-synth train --recipe digits\n```" in text
     check = subprocess.run([sys.executable, str(SCRIPT), "--check", *args], cwd=REPO)
     assert check.returncode == 0
+    # one more run of the same record: its commands stay; a new record needs its own
+    more = subprocess.run([sys.executable, str(SCRIPT), "--add", "half", str(report), "--label",
+                           "again", *args], capture_output=True, text=True, cwd=REPO)
+    assert more.returncode == 0, more.stderr
+    record = json.loads((records / "half.json").read_text())
+    assert [r["label"] for r in record["runs"]] == ["half", "again"]
+    assert record["commands"] == ["vae-synth train --recipe digits"]
+    new = subprocess.run([sys.executable, str(SCRIPT), "--add", "other", str(report), *args],
+                         capture_output=True, text=True, cwd=REPO)
+    assert new.returncode == 2 and "needs the --command" in new.stderr
+    assert not (records / "other.json").exists()
 
 
 def test_the_centre_level_column_shows_the_class_furthest_from_its_clips():
