@@ -505,12 +505,17 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
         branches.append(("noise", noise_branch(grid, int(cfg["noise_bands"]), frame_length)))
     if cfg.get("harmonics"):
         branches.append(("harmonics", harmonic_branch(grid, frame_length, **cfg["harmonics"])))
+    if cfg.get("level_head") and not (cfg.get("pqmf_bands") or branches):
+        raise ValueError("level_head needs a decoder whose output is a sum before its tanh "
+                         "(a multiband decoder, or noise_bands / harmonics)")
     if cfg.get("pqmf_bands"):
         from vae_synth.train.multiband import multiband_output
 
         x = multiband_output(x, cfg, frame_length)  # [N, L]
         for name, branch in branches:
             x = keras.layers.Add(name=f"dec_add_{name}")([x, branch])
+        if cfg.get("level_head"):
+            x = level_head(x, z)
         x = keras.layers.Activation("tanh", dtype="float32", name="dec_out_tanh")(x)
         x = keras.layers.Reshape((frame_length, 1), name="dec_out_expand")(x)
     elif branches:
@@ -523,6 +528,8 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
             name, x = branches.pop(0)
         for name, branch in branches:
             x = keras.layers.Add(name=f"dec_add_{name}")([x, branch])
+        if cfg.get("level_head"):
+            x = level_head(x, z)
         x = keras.layers.Activation("tanh", dtype="float32", name="dec_out_tanh")(x)
         x = keras.layers.Reshape((frame_length, 1), name="dec_out_expand")(x)
     else:
@@ -532,6 +539,37 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
         x = output_gate(x, float(cfg["output_gate_db"]))
     audio = keras.layers.Reshape((frame_length,), dtype="float32", name="audio_out")(x)
     return keras.Model(z, audio, name="decoder")
+
+
+LEVEL_HEAD_START_DB = -20.0  # the level head's starting level (RMS dBFS), about a drum hit's
+LEVEL_HEAD_RANGE_DB = (-100.0, 0.0)  # what it may ask for: never louder than full scale
+
+
+def level_head(x, z):
+    """The decoded sound at a level that is a linear function of z: x [N, L] (before the
+    output tanh), z [N, D] -> [N, L].
+
+    ``dec_level`` (Dense D -> 1) gives the level in nepers, ln RMS; x is divided by its own
+    RMS and multiplied by exp of it. Without it the level comes out of the whole stack, and
+    between takes the encoder put far apart (held-out toms 2-3 latent units from their pad,
+    against 0.6 for the training takes) it fell 5-9 dB under the takes' own levels
+    (docs/notes/2026-12-06-fullband-level-head.md). With it, any point on a line between two
+    latents decodes at a level between theirs, linearly in dB, as a morph would ask. The
+    stack still shapes the sound and its envelope; only its overall level is replaced. Exports
+    as MatMul, ReduceMean, Sqrt, Div, Clip and Exp.
+    """
+    import keras
+    from keras import ops
+
+    neper = math.log(10.0) / 20.0
+    log_rms = keras.layers.Dense(
+        1, dtype="float32", kernel_initializer="zeros",
+        bias_initializer=keras.initializers.Constant(LEVEL_HEAD_START_DB * neper),
+        name="dec_level")(z)  # [N, 1]
+    lo, hi = LEVEL_HEAD_RANGE_DB
+    log_rms = ops.clip(log_rms, lo * neper, hi * neper)
+    rms = ops.sqrt(ops.mean(ops.square(x), axis=-1, keepdims=True) + 1e-10)
+    return x * (ops.exp(log_rms) / rms)
 
 
 def noise_table(frame_length: int, bands: int, seed: int = 0):

@@ -107,6 +107,11 @@ class ModelSection:
                "convolution of the decoder, against the comb of peaks at multiples of the decoder "
                "input's rate that they leave (evaluate's comb_db); no weights. Pair it with "
                "noise_bands", "--antialias", const=True)
+    level_head: bool = _field(
+        False, "the decoded level (RMS) is a linear function of the latent (in dB), the rest "
+               "of the decoder shaping the sound only: between takes, and on the way from one "
+               "pad to another, the level stays between theirs instead of falling; needs a "
+               "multiband decoder or noise_bands", None)
     noise_bands: int = _field(
         0, "B bands of a filtered-noise branch in the decoder: a fixed noise table on a log "
            "scale over the top 8 octaves, their gains decoded per grid step (DDSP's noise "
@@ -407,6 +412,12 @@ class Recipe:
             raise RecipeError(f"{where}: augment.stretch is a fraction in [0, 0.5)")
         if self.model.encoder_dropout >= 1:
             raise RecipeError(f"{where}: model.encoder_dropout is a rate in [0, 1)")
+        if self.model.level_head and not (
+                self.model.noise_bands or self.model.harmonics
+                or self.model.config.startswith("fullband")):
+            raise RecipeError(f"{where}: model.level_head needs a decoder whose output is a "
+                              "sum before its tanh: a fullband configuration, noise_bands or "
+                              "harmonics")
         for text in self.data.sources:
             try:
                 parse_source(text)
@@ -451,6 +462,8 @@ class Recipe:
             cfg["encoder_dropout"] = float(m.encoder_dropout)
         if m.antialias:
             cfg["antialias"] = True
+        if m.level_head:
+            cfg["level_head"] = True
         if m.noise_bands:
             cfg["noise_bands"] = int(m.noise_bands)
         if not m.waveform_branch:
