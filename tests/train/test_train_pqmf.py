@@ -207,6 +207,51 @@ def test_fullband_decoder_exports_with_parity(tmp_path, config):
                                    atol=1e-5)
 
 
+def test_the_level_head_sets_the_decoded_level_linearly_in_the_latent(tmp_path):
+    """``level_head``: the decoded RMS is exp(w . z + b) whatever the stack makes (here its
+    weights scaled by 4 and its noise gains opened), so the point halfway between two latents
+    decodes at the mean of their levels in dB; the stack's silence is no division by zero; and
+    ONNX Runtime computes the same."""
+    import onnxruntime as ort
+    from vae_synth.export.convert import keras_to_onnx
+
+    cfg = {**models.resolve_config("conv", "fullband-notch"), "antialias": True,
+           "level_head": True}
+    _, dec, _, _ = models.build_models(cfg, FRAME, D, C)
+    rng = np.random.default_rng(0)
+    z = (3 * rng.standard_normal((2, D))).astype(np.float32)
+    assert 20 * np.log10(np.sqrt(np.mean(np.asarray(dec(z)) ** 2, -1))) == pytest.approx(
+        [models.LEVEL_HEAD_START_DB] * 2, abs=0.5)  # measured -20.09: the tanh's trim
+    head = dec.get_layer("dec_level")
+    head.set_weights([rng.uniform(-0.1, 0.1, (D, 1)).astype(np.float32),
+                      np.array([-3.0], np.float32)])
+    asked_db = 20 / np.log(10) * (z @ head.get_weights()[0][:, 0] - 3.0)
+    for layer in dec.layers:  # what the stack makes louder or quieter does not reach the level
+        if layer.name.startswith(("dec1_", "mb_bands", "mb_noise_gain")) and layer.weights:
+            layer.set_weights([4.0 * w for w in layer.get_weights()])
+
+    def level_db(latents):
+        return 20 * np.log10(np.sqrt(np.mean(np.asarray(dec(latents)) ** 2, -1)))
+
+    assert level_db(z) == pytest.approx(asked_db, abs=0.3)  # measured within 0.12 dB
+    halfway = level_db(z.mean(0, keepdims=True))[0]
+    assert halfway == pytest.approx(asked_db.mean(), abs=0.3)
+    silent = dec.get_layer("mb_bands")
+    silent.set_weights([np.zeros_like(w) for w in silent.get_weights()])
+    gains = dec.get_layer("mb_noise_gain")
+    gains.set_weights([np.zeros_like(gains.get_weights()[0]), np.full(16, -60.0, np.float32)])
+    quiet = np.asarray(dec(z))
+    assert np.all(np.isfinite(quiet)) and np.abs(quiet).max() < 1e-6  # not raised to -26 dB
+    gains.set_weights([np.zeros_like(gains.get_weights()[0]), np.zeros(16, np.float32)])
+    keras_to_onnx(dec, "z", (None, D), ["audio"], tmp_path / "dec.onnx")
+    session = ort.InferenceSession(str(tmp_path / "dec.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["audio"], {"z": z})[0], np.asarray(dec(z)),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="level_head needs a decoder whose output is a sum"):
+        models.build_models({**models.resolve_config("conv", "fast"), "level_head": True},
+                            4096, D, C)
+
+
 def test_fullband_config_trains_a_few_steps(tmp_path):
     """conv/fullband on synthesised drums at 44.1 kHz (4096-sample frames to keep it short):
     the joint loss falls over 3 epochs of 6 steps and the run decodes full-length audio."""

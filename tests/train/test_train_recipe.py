@@ -113,6 +113,9 @@ def test_flags_override_single_fields_of_a_recipe():
     mixed = recipe.replace({"loss.mel_weight": 1.0, "loss.centre_weight": 1.0,
                             "loss.centre_mix_weight": 0.5})
     assert mixed.loss_config()["centre_mix_weight"] == 0.5
+    # so does a model option: the bundled presets' configurations stay as they were trained
+    assert "level_head" not in recipe.model_config()
+    assert recipe.replace({"model.level_head": True}).model_config()["level_head"] is True
     # --epochs after a recipe's steps: the later word on how long wins
     assert recipe.replace({"schedule.epochs": 7}).schedule.steps is None
     # --data replaces the sources, relative to the current folder unless --data-root is given
@@ -186,6 +189,7 @@ def test_print_recipe_turns_a_command_line_into_a_file(tmp_path, capsys):
     ("[data]\nsample_rate = 22050\n[loss]\nair_axis_weight = 1.0\n",
      "--air-axis-weight needs a sample rate above 22050 Hz"),
     ("[model]\nf0_range = [400.0, 60.0]\n", "model.f0_range must be [LO, HI]"),
+    ('[model]\nconfig = "fast"\nlevel_head = true\n', "model.level_head needs a decoder whose"),
     ('[data]\nsources = ["tape:drums"]\n', "unknown kind 'tape'"),
     ('[data]\nsources = ["folder:/home/me/drums"]\n', "names an absolute path"),
     ('format = "vae-synth-preset"\n', "format is 'vae-synth-preset'"),
