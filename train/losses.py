@@ -15,6 +15,8 @@ Joint loss (per batch, averaged over examples)::
   + clip_level_weight * |log energy(x) - log energy(x_hat)|   optional; the whole clip's RMS
                                                      level, the evaluation's level figure: each
                                                      take comes back as loud as it went in
+  + LEVEL_GAP_WEIGHT * |ln RMS(stack) - ln RMS(head)|   decoders with a level head: the stack's
+                                                     own level pinned to the one the head asks for
   + air_share_weight * |log air share(x) - log air share(x_hat)|  optional; air share = a clip's
                                                      energy above 11 kHz over all of it: each
                                                      take's brightness, dull or bright
@@ -309,6 +311,13 @@ def air_share_loss(x, x_hat, sample_rate: int, n_fft: int = 1024):
 # The air axis (loss.air_axis_weight): the last latent dimension holds the clip's air share in
 # dB, (air_db - AIR_AXIS_CENTRE_DB) / AIR_AXIS_DB_PER_UNIT: hi-hats near +1.7, snares near 0,
 # kicks -2 to -4, so its spread stays well inside the class centres' (class_prior 5: 7 apart).
+# With a level head (models.level_head) the stack's own level is free: the head sets what is
+# heard. Left free it grew until the bounded noise gains could no longer carry the hi-hats and
+# snares, and the comb rose from 1-6 to 16 dB on three trainings
+# (docs/notes/2026-12-06-fullband-level-head.md). |ln RMS(stack) - ln RMS asked by the head|
+# per clip, in nepers, the head's side held: the stack stays where it was without a head.
+LEVEL_GAP_WEIGHT = 1.0
+
 AIR_AXIS_CENTRE_DB = -20.0
 AIR_AXIS_DB_PER_UNIT = 10.0
 
@@ -379,7 +388,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
 
     ``model(x)`` -> (x_hat [N, L], mu [N, D], logvar [N, D], logits [N, C] or mu when plain,
     f0_hat [N, T0] in Hz and noise_hat [N, T0] the mean noise gain per grid step, each [N, 0]
-    when the decoder has no such branch).
+    when the decoder has no such branch, level_gap [N, 1] with a level head, else [N, 0]).
     Trained with ``model.fit(x, y)``, y the int labels [N].
 
     input_noise: RMS of white noise added, fresh at every training step, to what the *encoder*
@@ -388,6 +397,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
     """
     import keras
     from keras import ops
+
+    from vae_synth.train.models import LEVEL_NORMALISE, body_log_rms
 
     cfg = {**DEFAULT_LOSS, **loss_cfg}
 
@@ -406,12 +417,20 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                      "voiced_noise", "kl", "cluster", "air_axis", "centre", "ce", "acc"]
             self.f0_range = None
             layers = {layer.name: layer for layer in decoder.layers}
+            controls = []
             if "harm_f0" in layers:
                 # the decoder's f0 and noise gains are more outputs of the same layers
                 self.f0_range = (layers["harm_f0"].f0_min, layers["harm_f0"].f0_max)
-                controls = [layers["harm_f0"].output]
+                controls.append(layers["harm_f0"].output)
                 if "noise_gain" in layers:
                     controls.append(layers["noise_gain"].output)
+            # with a level head, what its stack makes and the level the head asks for
+            # (models.level_head): ``level_gap`` pins the stack's own level to the head's
+            self.level_head = LEVEL_NORMALISE in layers
+            if self.level_head:
+                names.append("level_gap")
+                controls.extend(layers[LEVEL_NORMALISE].input)
+            if controls:
                 self.decoder_controls = keras.Model(decoder.input,
                                                     [decoder.outputs[0], *controls])
             self.mel = None
@@ -458,18 +477,24 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                     std = ops.sqrt(ops.square(std) + float(cfg["latent_noise"]) ** 2)
                 z = mu + std * eps
             none = ops.zeros((ops.shape(mu)[0], 0))
-            f0_hat = noise_hat = none
-            if self.f0_range is not None:
-                x_hat, f0_hat, *noise = self.decoder_controls(z, training=training)
-                f0_hat = f0_hat[..., 0]
-                noise_hat = ops.mean(noise[0], axis=-1) if noise else none
+            f0_hat = noise_hat = level_gap = none
+            if self.f0_range is not None or self.level_head:
+                x_hat, *controls = self.decoder_controls(z, training=training)
+                if self.level_head:
+                    *controls, body, target = controls
+                    # nepers: the stack's level against the head's, the head left alone
+                    level_gap = ops.abs(body_log_rms(body) - ops.stop_gradient(target[:, 0]))
+                    level_gap = ops.expand_dims(level_gap, -1)  # [N, 1]
+                if self.f0_range is not None:
+                    f0_hat = controls[0][..., 0]
+                    noise_hat = ops.mean(controls[1], axis=-1) if len(controls) > 1 else none
             else:
                 x_hat = self.decoder(z, training=training)
             logits = self.classifier(z, training=training) if self.classifier is not None else mu
-            return x_hat, mu, logvar, logits, f0_hat, noise_hat
+            return x_hat, mu, logvar, logits, f0_hat, noise_hat, level_gap
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-            x_hat, mu, logvar, logits, *controls = y_pred  # + (f0_hat, noise_hat) from call
+            x_hat, mu, logvar, logits, f0_hat, noise_hat, level_gap = y_pred
             x_hat = ops.cast(x_hat, "float32")
             x = ops.cast(x, "float32")
             c = self.loss_cfg
@@ -503,8 +528,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 air = air_share_loss(x, x_hat, int(c["sample_rate"]))
                 total = total + c["air_share_weight"] * air
             f0 = voiced_noise = ops.zeros_like(mse)
-            if self.f0_range is not None and controls:
-                f0_hat, noise_hat = controls
+            if self.f0_range is not None:
                 target_f0, voiced = target_pitch(x, f0_hat.shape[-1], int(c["sample_rate"]),
                                                  *self.f0_range)
                 f0 = pitch_loss(target_f0, voiced, f0_hat)
@@ -512,6 +536,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 if noise_hat.shape[-1]:
                     voiced_noise = voiced_noise_loss(voiced, noise_hat)
                     total = total + c["voiced_noise_weight"] * voiced_noise
+            if self.level_head:
+                total = total + LEVEL_GAP_WEIGHT * ops.cast(level_gap[:, 0], "float32")
             total = ops.mean(total)
             kl = cluster = centre = air_axis = ops.zeros(())
             ce = ops.zeros(())
@@ -574,6 +600,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                                 ("kl", kl), ("cluster", cluster), ("air_axis", air_axis),
                                 ("centre", centre), ("ce", ce), ("acc", acc)):
                 self.trackers[name].update_state(value)
+            if self.level_head:
+                self.trackers["level_gap"].update_state(ops.mean(level_gap))
             return _scale_for_replicas(total)
 
         if keras.backend.backend() == "tensorflow":

@@ -568,8 +568,29 @@ def level_head(x, z):
         name="dec_level")(z)  # [N, 1]
     lo, hi = LEVEL_HEAD_RANGE_DB
     log_rms = ops.clip(log_rms, lo * neper, hi * neper)
-    rms = ops.sqrt(ops.mean(ops.square(x), axis=-1, keepdims=True) + 1e-10)
-    return x * (ops.exp(log_rms) / rms)
+
+    class LevelNormalise(keras.layers.Layer):
+        """[x [N, L], ln RMS [N, 1]] -> x at that RMS. A layer of its own so that training can
+        read its inputs: nothing else pins the scale of what the stack makes, and left free
+        it grew until the bounded noise gains could no longer carry the hi-hats (a 16 dB comb;
+        train/losses.py ``level_gap``)."""
+
+        def call(self, inputs):
+            signal, target = inputs
+            rms = ops.sqrt(ops.mean(ops.square(signal), axis=-1, keepdims=True) + 1e-10)
+            return signal * (ops.exp(target) / rms)
+
+    return LevelNormalise(dtype="float32", name=LEVEL_NORMALISE)([x, log_rms])
+
+
+LEVEL_NORMALISE = "dec_level_normalise"
+
+
+def body_log_rms(x):
+    """ln RMS of what the stack makes before the level head: x [N, L] -> [N]."""
+    from keras import ops
+
+    return 0.5 * ops.log(ops.mean(ops.square(x), axis=-1) + 1e-10)
 
 
 def noise_table(frame_length: int, bands: int, seed: int = 0):
