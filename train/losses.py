@@ -397,7 +397,6 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
     """
     import keras
     from keras import ops
-
     from vae_synth.train.models import LEVEL_NORMALISE, body_log_rms
 
     cfg = {**DEFAULT_LOSS, **loss_cfg}
