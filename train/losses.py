@@ -493,7 +493,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             return x_hat, mu, logvar, logits, f0_hat, noise_hat, level_gap
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-            x_hat, mu, logvar, logits, f0_hat, noise_hat, level_gap = y_pred
+            x_hat, mu, logvar, logits, *controls = y_pred  # + (f0_hat, noise_hat, level_gap)
+            f0_hat, noise_hat, level_gap = controls or (None, None, None)
             x_hat = ops.cast(x_hat, "float32")
             x = ops.cast(x, "float32")
             c = self.loss_cfg
@@ -527,7 +528,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 air = air_share_loss(x, x_hat, int(c["sample_rate"]))
                 total = total + c["air_share_weight"] * air
             f0 = voiced_noise = ops.zeros_like(mse)
-            if self.f0_range is not None:
+            if self.f0_range is not None and f0_hat is not None:
                 target_f0, voiced = target_pitch(x, f0_hat.shape[-1], int(c["sample_rate"]),
                                                  *self.f0_range)
                 f0 = pitch_loss(target_f0, voiced, f0_hat)
@@ -535,7 +536,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 if noise_hat.shape[-1]:
                     voiced_noise = voiced_noise_loss(voiced, noise_hat)
                     total = total + c["voiced_noise_weight"] * voiced_noise
-            if self.level_head:
+            if self.level_head and level_gap is not None:
                 total = total + LEVEL_GAP_WEIGHT * ops.cast(level_gap[:, 0], "float32")
             total = ops.mean(total)
             kl = cluster = centre = air_axis = ops.zeros(())
@@ -599,7 +600,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                                 ("kl", kl), ("cluster", cluster), ("air_axis", air_axis),
                                 ("centre", centre), ("ce", ce), ("acc", acc)):
                 self.trackers[name].update_state(value)
-            if self.level_head:
+            if self.level_head and level_gap is not None:
                 self.trackers["level_gap"].update_state(ops.mean(level_gap))
             return _scale_for_replicas(total)
 

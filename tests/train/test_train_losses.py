@@ -92,7 +92,7 @@ def test_input_noise_reaches_the_encoder_only_while_training():
     assert np.std(seen[0]) == pytest.approx(0.01, rel=0.02)
     assert not np.allclose(seen[0], seen[1])              # fresh noise each step
     assert np.all(seen[2] == 0.0)                          # none at inference
-    x_hat, mu, logvar, logits, f0_hat, noise_hat = model(x, training=False)
+    x_hat, mu, logvar, logits, f0_hat, noise_hat, level_gap = model(x, training=False)
     # the loss's reconstruction term is against the clean x it was given, whatever the noise
     clean = float(_np(model.compute_loss(x, np.zeros(64, np.int64), (x, mu, logvar, logits))))
     noisy_target = x + np.float32(0.01)
@@ -196,6 +196,42 @@ def test_cluster_weight_adds_the_squared_distance_of_each_mean_to_its_class_cent
         pytest.approx(0.5 * 14.0 / 3, abs=1e-5)
     assert float(_np(tight.compute_loss(x, y, (x, means, logvar, logits)))) == \
         pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_level_heads_stack_is_pinned_to_the_level_the_head_asks_for():
+    """With ``level_head`` the training model reads the stack's sound before the head: the gap
+    is |ln RMS(stack) - ln RMS asked| per clip, it joins the loss at LEVEL_GAP_WEIGHT, and its
+    gradient reaches the stack, not the head (which the reconstruction terms train)."""
+    import keras
+    from vae_synth.train import models
+
+    cfg = {**models.resolve_config("conv", "fullband-notch", "logspec"), "antialias": True,
+           "level_head": True}
+    enc, dec, cls, _ = models.build_models(cfg, 4096, 4, 3)
+    off = {"mse_weight": 0.0, "stft_weight": 0.0, "beta": 0.0, "gamma": 0.0}
+    model = losses.make_joint_model(enc, dec, cls, off)
+    x = 0.1 * np.random.default_rng(0).standard_normal((2, 4096)).astype(np.float32)
+    y = np.zeros(2, np.int64)
+    x_hat, mu, logvar, logits, f0_hat, noise_hat, gap = model(x, training=False)
+    assert _np(gap).shape == (2, 1) and _np(f0_hat).shape == (2, 0)
+    stack, asked = keras.Model(dec.input, dec.get_layer(models.LEVEL_NORMALISE).input)(_np(mu))
+    expected = np.abs(np.log(np.sqrt(np.mean(_np(stack) ** 2, -1))) - _np(asked)[:, 0])
+    np.testing.assert_allclose(_np(gap)[:, 0], expected, rtol=1e-4)
+    assert expected.min() > 0.1  # an untrained stack is nowhere near the head's -20 dB
+    pred = model(x, training=False)
+    total = float(_np(model.compute_loss(x, y, pred)))
+    assert total == pytest.approx(losses.LEVEL_GAP_WEIGHT * expected.mean(), rel=1e-4)
+    assert float(_np(model.compute_loss(x, y, pred[:4]))) == pytest.approx(0.0, abs=1e-7)
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the gradient check uses TensorFlow's tape")
+    import tensorflow as tf
+
+    head, bands = dec.get_layer("dec_level").kernel, dec.get_layer("mb_bands").kernel
+    with tf.GradientTape() as tape:
+        gap_mean = tf.reduce_mean(model(x, training=False)[6])
+    to_head, to_bands = tape.gradient(gap_mean, [head, bands])
+    assert to_head is None or float(tf.reduce_max(tf.abs(to_head))) == 0.0
+    assert float(tf.reduce_max(tf.abs(to_bands))) > 0.0
 
 
 def test_class_centre_loss_compares_each_decoded_centre_with_its_own_class():
