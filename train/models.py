@@ -551,11 +551,12 @@ def level_head(x, z):
 
     ``dec_level`` (Dense D -> 1) gives the level in nepers, ln RMS; x is divided by its own
     RMS and multiplied by exp of it. Without it the level comes out of the whole stack, and
-    between takes the encoder put far apart (held-out toms 2-3 latent units from their pad,
-    against 0.6 for the training takes) it fell 5-9 dB under the takes' own levels
+    where the encoder put held-out takes far out (toms 3 latent units from their pad, against
+    0.6 for the training takes) it fell 4.8-6.4 dB on the way from the pad to their centre
     (docs/notes/2026-12-06-fullband-level-head.md). With it, any point on a line between two
     latents decodes at a level between theirs, linearly in dB, as a morph would ask. The
-    stack still shapes the sound and its envelope; only its overall level is replaced. Exports
+    stack still shapes the sound and its envelope; only its overall level is replaced (in
+    training ``losses.LEVEL_GAP_WEIGHT`` keeps the stack's own level near the head's). Exports
     as MatMul, ReduceMean, Sqrt, Div, Clip and Exp.
     """
     import keras
@@ -572,8 +573,8 @@ def level_head(x, z):
     class LevelNormalise(keras.layers.Layer):
         """[x [N, L], ln RMS [N, 1]] -> x at that RMS. A layer of its own so that training can
         read its inputs: nothing else pins the scale of what the stack makes, and left free
-        it grew until the bounded noise gains could no longer carry the hi-hats (a 16 dB comb;
-        train/losses.py ``level_gap``)."""
+        it grew 50-70 dB over the head's level while the comb rose to 16 dB
+        (train/losses.py ``level_gap``)."""
 
         def call(self, inputs):
             signal, target = inputs
