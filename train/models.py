@@ -543,6 +543,14 @@ def build_decoder(cfg: dict, frame_length: int, latent_dim: int, plain: bool = F
 
 LEVEL_HEAD_START_DB = -20.0  # the level head's starting level (RMS dBFS), about a drum hit's
 LEVEL_HEAD_RANGE_DB = (-100.0, 0.0)  # what it may ask for: never louder than full scale
+LEVEL_NORMALISE = "dec_level_normalise"  # the layer whose inputs training reads (level_gap)
+
+
+def body_log_rms(x):
+    """ln RMS of what the stack makes before the level head: x [N, L] -> [N]."""
+    from keras import ops
+
+    return 0.5 * ops.log(ops.mean(ops.square(x), axis=-1) + 1e-10)
 
 
 def level_head(x, z):
@@ -557,7 +565,7 @@ def level_head(x, z):
     latents decodes at a level between theirs, linearly in dB, as a morph would ask. The
     stack still shapes the sound and its envelope; only its overall level is replaced (in
     training ``losses.LEVEL_GAP_WEIGHT`` keeps the stack's own level near the head's). Exports
-    as MatMul, ReduceMean, Sqrt, Div, Clip and Exp.
+    as MatMul, ReduceMean, Log, Sub, Clip and Exp.
     """
     import keras
     from keras import ops
@@ -578,20 +586,9 @@ def level_head(x, z):
 
         def call(self, inputs):
             signal, target = inputs
-            rms = ops.sqrt(ops.mean(ops.square(signal), axis=-1, keepdims=True) + 1e-10)
-            return signal * (ops.exp(target) / rms)
+            return signal * ops.exp(target - ops.expand_dims(body_log_rms(signal), -1))
 
     return LevelNormalise(dtype="float32", name=LEVEL_NORMALISE)([x, log_rms])
-
-
-LEVEL_NORMALISE = "dec_level_normalise"
-
-
-def body_log_rms(x):
-    """ln RMS of what the stack makes before the level head: x [N, L] -> [N]."""
-    from keras import ops
-
-    return 0.5 * ops.log(ops.mean(ops.square(x), axis=-1) + 1e-10)
 
 
 def noise_table(frame_length: int, bands: int, seed: int = 0):
