@@ -311,13 +311,6 @@ def air_share_loss(x, x_hat, sample_rate: int, n_fft: int = 1024):
 # The air axis (loss.air_axis_weight): the last latent dimension holds the clip's air share in
 # dB, (air_db - AIR_AXIS_CENTRE_DB) / AIR_AXIS_DB_PER_UNIT: hi-hats near +1.7, snares near 0,
 # kicks -2 to -4, so its spread stays well inside the class centres' (class_prior 5: 7 apart).
-# With a level head (models.level_head) the stack's own level is free: the head sets what is
-# heard. Left free it grew 50-70 dB over the head's level and the comb rose from 1-6 to 16 dB
-# on three trainings (docs/notes/2026-12-06-fullband-level-head.md). |ln RMS(stack) - ln RMS
-# asked by the head| per clip, in nepers, the head's side held: the stack stays within 1 dB
-# of the head's level at the pads.
-LEVEL_GAP_WEIGHT = 1.0
-
 AIR_AXIS_CENTRE_DB = -20.0
 AIR_AXIS_DB_PER_UNIT = 10.0
 
@@ -328,6 +321,14 @@ def air_axis_target(x, sample_rate: int):
 
     air_db = (10.0 / math.log(10.0)) * log_air_share(x, sample_rate)
     return (air_db - AIR_AXIS_CENTRE_DB) / AIR_AXIS_DB_PER_UNIT
+
+
+# With a level head (models.level_head) the stack's own level is free: the head sets what is
+# heard. Left free it grew 50-70 dB over the head's level and the comb rose from 1-6 to 16 dB
+# on three trainings (docs/notes/2026-12-06-fullband-level-head.md). |ln RMS(stack) - ln RMS
+# asked by the head| per clip, in nepers, the head's side held: the stack stays within 1 dB
+# of the head's level at the pads.
+LEVEL_GAP_WEIGHT = 1.0
 
 
 def target_pitch(x, frames: int, sample_rate: int, f0_min: float, f0_max: float):
