@@ -23,6 +23,10 @@ Joint loss (per batch, averaged over examples)::
   + air_axis_weight * mean (mu[:, -1] - air_axis_target(x))^2   optional; the last latent
                                                      dimension becomes the clip's air in dB (a
                                                      brightness axis), free of the cluster pull
+  + comb_weight * max(0, comb(x_hat) - comb(x))    optional; comb = how far a clip's spectrum
+                                                     peaks at multiples of sr / (2 grid steps), in
+                                                     bels: the buzz of a strided stack that makes
+                                                     noise by repeating one step's shape
   + mel_weight * mean |log mel(x) - log mel(x_hat)|  optional; weights low frequencies by the
                                                      ear's scale, where kick and tom energy lives
   + centre_weight * mean over the batch's classes c of
@@ -74,6 +78,7 @@ DEFAULT_LOSS = {
     "centre_mix_weight": 0.0,  # with centre_weight: the centre term at random mixtures of a class
     "air_share_weight": 0.0,  # needs a sample rate above 22050 (a band above 11 kHz)
     "air_axis_weight": 0.0,  # the same, and a latent dimension that is no class's axis
+    "comb_weight": 0.0,  # the period: two steps of the decoder's grid (its layer dec_reshape)
     "mel_fft": 2048,
     "mel_bands": 64,
     "f0_weight": 1.0,  # used only by decoders with a harmonic branch (models.harmonic_branch)
@@ -308,6 +313,55 @@ def air_share_loss(x, x_hat, sample_rate: int, n_fft: int = 1024):
     return ops.abs(log_air_share(x, sample_rate, n_fft) - log_air_share(x_hat, sample_rate, n_fft))
 
 
+def comb_step(length: int, period: int) -> int:
+    """Bins between the teeth of a comb at sr / ``period`` in a frame of ``length`` samples;
+    ValueError where the frame holds too few periods to read one (fewer than 8 bins apart)."""
+    if period < 4 or length % period or length // period < 8:
+        raise ValueError(f"comb period {period} does not fit a frame of {length} samples "
+                         "(the frame must hold at least 8 periods)")
+    return length // period
+
+
+def comb_bels(x, period: int):
+    """How far each clip's spectrum peaks at multiples of sr / ``period``: x [N, L] -> [N], bels.
+
+    ``evaluate.metrics.comb_excess_db`` of one clip, over 10: the Hann-windowed power spectrum of
+    the whole frame; for each tooth m = 1 .. period/2 - 1 the log10 power of bin m L / period
+    minus the mean log10 power of the bins between it and its neighbours (two bins clear);
+    the mean over the teeth. About 0 for sound without a comb, noise included.
+    """
+    import numpy as np
+    from keras import ops
+
+    length = x.shape[-1]
+    step = comb_step(length, period)
+    teeth = period // 2 - 1
+    window = ops.convert_to_tensor(np.hanning(length).astype("float32"))
+    real, imag = ops.rfft(x * window[None])
+    log_power = ops.log(real * real + imag * imag + 1e-10) / np.log(10.0)  # [N, L/2 + 1]
+    # one row per tooth: the bins from step/2 below it to step/2 - 1 above, the tooth at step/2
+    half = step // 2
+    rows = ops.reshape(log_power[:, step - half:step - half + teeth * step], (-1, teeth, step))
+    between = np.zeros((step, 1), "float32")
+    between[:half - 2] = between[half + 3:] = 1.0
+    between /= between.sum()
+    excess = rows[:, :, half] - ops.matmul(rows, ops.convert_to_tensor(between))[..., 0]
+    return ops.mean(excess, axis=-1)
+
+
+def comb_loss(x, x_hat, period: int):
+    """max(0, comb_bels(x_hat) - comb_bels(x)): x, x_hat [N, L] -> [N].
+
+    A strided decoder can make a hi-hat's or snare's noise by drawing one shape per step of its
+    grid, the sign alternating, and the shape repeats every two steps: a buzz at multiples of
+    sr / period (2048 samples, 21.5 Hz, for the full-band drums), the comb the evaluation reads.
+    The spectral losses see it only as a fine ripple between bins; this term sees it as such.
+    Only what x itself lacks counts: a clip with a real periodicity is not pushed off it."""
+    from keras import ops
+
+    return ops.relu(comb_bels(x_hat, period) - comb_bels(x, period))
+
+
 # The air axis (loss.air_axis_weight): the last latent dimension holds the clip's air share in
 # dB, (air_db - AIR_AXIS_CENTRE_DB) / AIR_AXIS_DB_PER_UNIT: hi-hats near +1.7, snares near 0,
 # kicks -2 to -4, so its spread stays well inside the class centres' (class_prior 5: 7 apart).
@@ -433,6 +487,13 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             if controls:
                 self.decoder_controls = keras.Model(decoder.input,
                                                     [decoder.outputs[0], *controls])
+            self.comb_period = None
+            if cfg["comb_weight"]:
+                # two steps of the grid: the strided stack's shape repeats with alternating sign
+                steps = int(layers["dec_reshape"].output.shape[1])
+                self.comb_period = 2 * int(decoder.output.shape[-1]) // steps
+                comb_step(int(decoder.output.shape[-1]), self.comb_period)  # refuse it now
+                names.append("recon_comb")  # logged only when on: history.csv keeps its columns
             self.mel = None
             if cfg["mel_weight"]:
                 n_fft = min(int(cfg["mel_fft"]), int(decoder.output.shape[-1]))
@@ -524,6 +585,10 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             if c["clip_level_weight"]:
                 clip_level = clip_level_loss(x, x_hat)
                 total = total + c["clip_level_weight"] * clip_level
+            comb = ops.zeros_like(mse)
+            if c["comb_weight"]:
+                comb = comb_loss(x, x_hat, self.comb_period)
+                total = total + c["comb_weight"] * comb
             air = ops.zeros_like(mse)
             if c["air_share_weight"]:
                 air = air_share_loss(x, x_hat, int(c["sample_rate"]))
@@ -603,6 +668,8 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 self.trackers[name].update_state(value)
             if self.level_head and level_gap is not None:
                 self.trackers["level_gap"].update_state(ops.mean(level_gap))
+            if self.comb_period:
+                self.trackers["recon_comb"].update_state(ops.mean(comb))
             return _scale_for_replicas(total)
 
         if keras.backend.backend() == "tensorflow":

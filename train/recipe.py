@@ -201,6 +201,10 @@ class LossSection:
              "air in dB ((dB above 11 kHz + 20) / 10), exempt from the cluster pull: the "
              "latent carries each take's brightness on an axis of its own",
         "--air-axis-weight", metavar="W", minimum=0.0)
+    comb_weight: float = _field(
+        0.0, "weight of a comb term, how far each reconstruction's spectrum peaks at multiples "
+             "of sr / (two steps of the decoder's grid) beyond its clip's: the buzz a strided "
+             "decoder makes when it draws noise as one repeated shape per step", minimum=0.0)
     mel_fft: int = _field(
         2048, "FFT size of the log-mel term (93 ms at 22.05 kHz, but 256 ms at 8 kHz; 256 "
               "follows speech's formants at 32 ms)", "--mel-fft", metavar="N", minimum=2)
@@ -237,7 +241,8 @@ HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
 # loss settings added after presets were shipped: config.json records them only when they are on,
 # so a shipped preset's recorded configuration stays what its recipe resolves to
 LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight", "clip_level_weight",
-                   "band_level_weight", "centre_band_weight", "latent_noise", "centre_mix_weight")
+                   "band_level_weight", "centre_band_weight", "latent_noise", "centre_mix_weight",
+                   "comb_weight")
 
 
 @dataclass

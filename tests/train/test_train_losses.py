@@ -234,6 +234,67 @@ def test_a_level_heads_stack_is_pinned_to_the_level_the_head_asks_for():
     assert float(tf.reduce_max(tf.abs(to_bands))) > 0.0
 
 
+def _buzz_and_noise(length: int = 32768, step: int = 1024):
+    """[3, length]: two decaying noises and a decaying buzz, one noise shape of ``step`` samples
+    repeated with alternating sign (what a strided decoder draws for a hi-hat)."""
+    rng = np.random.default_rng(0)
+    decay = np.exp(-np.arange(length) / 6000.0)
+    noise = rng.standard_normal((2, length)) * decay
+    shape = rng.standard_normal(step)
+    buzz = np.concatenate([shape * (-1) ** k for k in range(length // step)]) * decay
+    return np.concatenate([noise, buzz[None]]).astype(np.float32)
+
+
+def test_comb_term_is_the_evaluations_comb_of_each_clip():
+    """comb_bels is evaluate.metrics.comb_excess_db of one clip, in bels: about 0 for noise,
+    well above 1 for a shape repeated every grid step with its sign alternating."""
+    from vae_synth.evaluate import metrics
+
+    x = _buzz_and_noise()
+    got = _np(losses.comb_bels(x, 2048))
+    want = [metrics.comb_excess_db(clip[None], 2048) / 10 for clip in x]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert np.all(np.abs(got[:2]) < 0.1) and got[2] > 1.0
+    with pytest.raises(ValueError, match="does not fit"):
+        losses.comb_bels(x, 3000)
+
+
+def test_comb_loss_counts_only_the_comb_the_clip_lacks():
+    x = _buzz_and_noise()
+    noise, buzz = x[:1], x[2:]
+    comb = float(_np(losses.comb_bels(buzz, 2048))[0] - _np(losses.comb_bels(noise, 2048))[0])
+    assert float(_np(losses.comb_loss(noise, buzz, 2048))[0]) == pytest.approx(comb, rel=1e-5)
+    assert float(_np(losses.comb_loss(buzz, buzz, 2048))[0]) == 0.0   # a real period stays
+    assert float(_np(losses.comb_loss(buzz, noise, 2048))[0]) == 0.0   # no reward for less
+
+
+def test_the_comb_term_reads_two_steps_of_the_decoders_grid():
+    """With ``comb_weight`` the training model takes the period from the decoder's grid (the
+    full-band decoder at 16384 samples: 16 steps of 1024, period 2048), adds the term at its
+    weight and logs it as recon_comb; without it nothing is logged (history.csv keeps its
+    columns). A frame of fewer than 8 periods is refused when the model is made."""
+    from vae_synth.train import models
+
+    cfg = {**models.resolve_config("conv", "fullband-notch", "logspec"), "antialias": True}
+    enc, dec, cls, _ = models.build_models(cfg, 16384, 4, 3)
+    off = {"mse_weight": 0.0, "stft_weight": 0.0, "beta": 0.0, "gamma": 0.0}
+    model = losses.make_joint_model(enc, dec, cls, {**off, "comb_weight": 2.0})
+    assert model.comb_period == 2 * 16384 // int(dec.get_layer("dec_reshape").output.shape[1])
+    assert model.comb_period == 2048 and "recon_comb" in model.trackers
+    x = _buzz_and_noise(16384)[:1]
+    y = np.zeros(1, np.int64)
+    pred = model(x, training=False)
+    buzz = _buzz_and_noise(16384)[2:]
+    total = float(_np(model.compute_loss(x, y, (buzz, *pred[1:]))))
+    assert total == pytest.approx(2.0 * float(_np(losses.comb_loss(x, buzz, 2048))[0]), rel=1e-4)
+    assert total > 1.0
+    plain = losses.make_joint_model(enc, dec, cls, off)
+    assert plain.comb_period is None and "recon_comb" not in plain.trackers
+    short = models.build_models(cfg, 4096, 4, 3)
+    with pytest.raises(ValueError, match="at least 8 periods"):
+        losses.make_joint_model(short[0], short[1], short[2], {**off, "comb_weight": 1.0})
+
+
 def test_class_centre_loss_compares_each_decoded_centre_with_its_own_class():
     from keras import ops
 
