@@ -23,10 +23,12 @@ Joint loss (per batch, averaged over examples)::
   + air_axis_weight * mean (mu[:, -1] - air_axis_target(x))^2   optional; the last latent
                                                      dimension becomes the clip's air in dB (a
                                                      brightness axis), free of the cluster pull
-  + comb_weight * max(0, comb(x_hat) - comb(x))    optional; comb = how far a clip's spectrum
-                                                     peaks at multiples of sr / (2 grid steps), in
-                                                     bels: the buzz of a strided stack that makes
-                                                     noise by repeating one step's shape
+  + comb_weight * sum over periods of max(0, comb(x_hat) - comb(x))   optional; comb = how far
+                                                     a clip's spectrum peaks at multiples of
+                                                     sr / period, in bels: the buzz of a strided
+                                                     stack that makes noise by repeating one
+                                                     step's shape (periods: comb_periods, or else
+                                                     two steps of the decoder's grid)
   + mel_weight * mean |log mel(x) - log mel(x_hat)|  optional; weights low frequencies by the
                                                      ear's scale, where kick and tom energy lives
   + centre_weight * mean over the batch's classes c of
@@ -78,7 +80,8 @@ DEFAULT_LOSS = {
     "centre_mix_weight": 0.0,  # with centre_weight: the centre term at random mixtures of a class
     "air_share_weight": 0.0,  # needs a sample rate above 22050 (a band above 11 kHz)
     "air_axis_weight": 0.0,  # the same, and a latent dimension that is no class's axis
-    "comb_weight": 0.0,  # the period: two steps of the decoder's grid (its layer dec_reshape)
+    "comb_weight": 0.0,
+    "comb_periods": [],  # the comb term's periods; none: two steps of the decoder's grid
     "mel_fft": 2048,
     "mel_bands": 64,
     "f0_weight": 1.0,  # used only by decoders with a harmonic branch (models.harmonic_branch)
@@ -322,23 +325,23 @@ def comb_step(length: int, period: int) -> int:
     return length // period
 
 
-def comb_bels(x, period: int):
-    """How far each clip's spectrum peaks at multiples of sr / ``period``: x [N, L] -> [N], bels.
-
-    ``evaluate.metrics.comb_excess_db`` of one clip, over 10: the Hann-windowed power spectrum of
-    the whole frame; for each tooth m = 1 .. period/2 - 1 the log10 power of bin m L / period
-    minus the mean log10 power of the bins between it and its neighbours (two bins clear);
-    the mean over the teeth. About 0 for sound without a comb, noise included.
-    """
+def _log10_power(x):
+    """Hann-windowed power spectrum of each whole clip, log10: x [N, L] -> [N, L/2 + 1]."""
     import numpy as np
     from keras import ops
 
-    length = x.shape[-1]
+    window = ops.convert_to_tensor(np.hanning(x.shape[-1]).astype("float32"))
+    real, imag = ops.rfft(x * window[None])
+    return ops.log(real * real + imag * imag + 1e-10) / np.log(10.0)
+
+
+def _comb_of_spectrum(log_power, length: int, period: int):
+    """``comb_bels`` from a clip's ``_log10_power``: [N, L/2 + 1] -> [N]."""
+    import numpy as np
+    from keras import ops
+
     step = comb_step(length, period)
     teeth = period // 2 - 1
-    window = ops.convert_to_tensor(np.hanning(length).astype("float32"))
-    real, imag = ops.rfft(x * window[None])
-    log_power = ops.log(real * real + imag * imag + 1e-10) / np.log(10.0)  # [N, L/2 + 1]
     # one row per tooth: the bins from step/2 below it to step/2 - 1 above, the tooth at step/2
     half = step // 2
     rows = ops.reshape(log_power[:, step - half:step - half + teeth * step], (-1, teeth, step))
@@ -349,17 +352,36 @@ def comb_bels(x, period: int):
     return ops.mean(excess, axis=-1)
 
 
-def comb_loss(x, x_hat, period: int):
-    """max(0, comb_bels(x_hat) - comb_bels(x)): x, x_hat [N, L] -> [N].
+def comb_bels(x, period: int):
+    """How far each clip's spectrum peaks at multiples of sr / ``period``: x [N, L] -> [N], bels.
+
+    ``evaluate.metrics.comb_excess_db`` of one clip, over 10: the Hann-windowed power spectrum of
+    the whole frame; for each tooth m = 1 .. period/2 - 1 the log10 power of bin m L / period
+    minus the mean log10 power of the bins between it and its neighbours (two bins clear);
+    the mean over the teeth. About 0 for sound without a comb, noise included.
+    """
+    return _comb_of_spectrum(_log10_power(x), x.shape[-1], period)
+
+
+def comb_loss(x, x_hat, periods):
+    """Sum over ``periods`` of max(0, comb_bels(x_hat) - comb_bels(x)): x, x_hat [N, L] -> [N].
 
     A strided decoder can make a hi-hat's or snare's noise by drawing one shape per step of its
     grid, the sign alternating, and the shape repeats every two steps: a buzz at multiples of
-    sr / period (2048 samples, 21.5 Hz, for the full-band drums), the comb the evaluation reads.
-    The spectral losses see it only as a fine ripple between bins; this term sees it as such.
+    sr / period (2048 samples, 21.5 Hz, at the full-band drums' coarsest grid), the comb the
+    evaluation reads. The spectral losses see it only as a fine ripple between bins; this term
+    sees it as such. Each of the stack's grids can make its own (the evaluation reports the
+    strongest power-of-two period), so the term takes several periods, each counted in full.
     Only what x itself lacks counts: a clip with a real periodicity is not pushed off it."""
     from keras import ops
 
-    return ops.relu(comb_bels(x_hat, period) - comb_bels(x, period))
+    length = x.shape[-1]
+    real, decoded = _log10_power(x), _log10_power(x_hat)
+    total = 0.0
+    for period in periods:
+        total = total + ops.relu(_comb_of_spectrum(decoded, length, period)
+                                 - _comb_of_spectrum(real, length, period))
+    return total
 
 
 # The air axis (loss.air_axis_weight): the last latent dimension holds the clip's air share in
@@ -487,12 +509,16 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
             if controls:
                 self.decoder_controls = keras.Model(decoder.input,
                                                     [decoder.outputs[0], *controls])
-            self.comb_period = None
+            self.comb_periods = ()
             if cfg["comb_weight"]:
-                # two steps of the grid: the strided stack's shape repeats with alternating sign
+                length = int(decoder.output.shape[-1])
+                # by default two steps of the coarsest grid: the strided stack's shape repeats
+                # there with alternating sign
                 steps = int(layers["dec_reshape"].output.shape[1])
-                self.comb_period = 2 * int(decoder.output.shape[-1]) // steps
-                comb_step(int(decoder.output.shape[-1]), self.comb_period)  # refuse it now
+                self.comb_periods = tuple(int(p) for p in cfg["comb_periods"]) \
+                    or (2 * length // steps,)
+                for period in self.comb_periods:
+                    comb_step(length, period)  # refuse a period that does not fit now
                 names.append("recon_comb")  # logged only when on: history.csv keeps its columns
             self.mel = None
             if cfg["mel_weight"]:
@@ -587,7 +613,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 total = total + c["clip_level_weight"] * clip_level
             comb = ops.zeros_like(mse)
             if c["comb_weight"]:
-                comb = comb_loss(x, x_hat, self.comb_period)
+                comb = comb_loss(x, x_hat, self.comb_periods)
                 total = total + c["comb_weight"] * comb
             air = ops.zeros_like(mse)
             if c["air_share_weight"]:
@@ -668,7 +694,7 @@ def make_joint_model(encoder, decoder, classifier, loss_cfg: dict, plain: bool =
                 self.trackers[name].update_state(value)
             if self.level_head and level_gap is not None:
                 self.trackers["level_gap"].update_state(ops.mean(level_gap))
-            if self.comb_period:
+            if self.comb_periods:
                 self.trackers["recon_comb"].update_state(ops.mean(comb))
             return _scale_for_replicas(total)
 

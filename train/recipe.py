@@ -203,8 +203,12 @@ class LossSection:
         "--air-axis-weight", metavar="W", minimum=0.0)
     comb_weight: float = _field(
         0.0, "weight of a comb term, how far each reconstruction's spectrum peaks at multiples "
-             "of sr / (two steps of the decoder's grid) beyond its clip's: the buzz a strided "
-             "decoder makes when it draws noise as one repeated shape per step", minimum=0.0)
+             "of sr / period beyond its clip's: the buzz a strided decoder makes when it draws "
+             "noise as one repeated shape per step", minimum=0.0)
+    comb_periods: list[int] = _field(
+        [], "with comb_weight: the periods (samples) whose combs it reads, each counted in full, "
+            "e.g. [64, 128, 256, 512, 1024, 2048] for every grid of a strided stack; none: two "
+            "steps of the decoder's coarsest grid")
     mel_fft: int = _field(
         2048, "FFT size of the log-mel term (93 ms at 22.05 kHz, but 256 ms at 8 kHz; 256 "
               "follows speech's formants at 32 ms)", "--mel-fft", metavar="N", minimum=2)
@@ -242,7 +246,7 @@ HARMONIC_LOSS_KEYS = ("f0_weight", "voiced_noise_weight")
 # so a shipped preset's recorded configuration stays what its recipe resolves to
 LATER_LOSS_KEYS = ("centre_weight", "air_share_weight", "air_axis_weight", "clip_level_weight",
                    "band_level_weight", "centre_band_weight", "latent_noise", "centre_mix_weight",
-                   "comb_weight")
+                   "comb_weight", "comb_periods")
 
 
 @dataclass
@@ -392,6 +396,9 @@ class Recipe:
         if self.loss.centre_band_weight and not self.loss.centre_weight:
             raise RecipeError(f"{where}: --centre-band-weight needs --centre-weight (it reads "
                               "the centre term's decoded class centres per octave band)")
+        if self.loss.comb_periods and not self.loss.comb_weight:
+            raise RecipeError(f"{where}: loss.comb_periods needs loss.comb_weight (the weight of "
+                              "the comb term that reads them)")
         if self.loss.centre_mix_weight and not self.loss.centre_weight:
             raise RecipeError(f"{where}: loss.centre_mix_weight needs loss.centre_weight (it is "
                               "the centre term at random mixtures of a class's clips)")

@@ -263,12 +263,19 @@ def test_comb_loss_counts_only_the_comb_the_clip_lacks():
     x = _buzz_and_noise()
     noise, buzz = x[:1], x[2:]
     comb = float(_np(losses.comb_bels(buzz, 2048))[0] - _np(losses.comb_bels(noise, 2048))[0])
-    assert float(_np(losses.comb_loss(noise, buzz, 2048))[0]) == pytest.approx(comb, rel=1e-5)
-    assert float(_np(losses.comb_loss(buzz, buzz, 2048))[0]) == 0.0   # a real period stays
-    assert float(_np(losses.comb_loss(buzz, noise, 2048))[0]) == 0.0   # no reward for less
+    assert float(_np(losses.comb_loss(noise, buzz, (2048,)))[0]) == pytest.approx(comb, rel=1e-5)
+    assert float(_np(losses.comb_loss(buzz, buzz, (2048,)))[0]) == 0.0   # a real period stays
+    assert float(_np(losses.comb_loss(buzz, noise, (2048,)))[0]) == 0.0   # no reward for less
+    # several periods, each counted in full. The buzz's sign alternates every 1024 samples, so
+    # its peaks are the odd multiples of sr / 2048: a quarter of the teeth of a period of 4096,
+    # none of 1024's
+    by_period = {p: float(_np(losses.comb_loss(noise, buzz, (p,)))[0]) for p in (1024, 4096)}
+    assert comb / 5 < by_period[4096] < comb / 3 and by_period[1024] < 0.1
+    both = float(_np(losses.comb_loss(noise, buzz, (1024, 2048, 4096)))[0])
+    assert both == pytest.approx(comb + sum(by_period.values()), rel=1e-5)
 
 
-def test_the_comb_term_reads_two_steps_of_the_decoders_grid():
+def test_the_comb_term_reads_two_steps_of_the_decoders_grid_or_the_periods_given():
     """With ``comb_weight`` the training model takes the period from the decoder's grid (the
     full-band decoder at 16384 samples: 16 steps of 1024, period 2048), adds the term at its
     weight and logs it as recon_comb; without it nothing is logged (history.csv keeps its
@@ -279,20 +286,32 @@ def test_the_comb_term_reads_two_steps_of_the_decoders_grid():
     enc, dec, cls, _ = models.build_models(cfg, 16384, 4, 3)
     off = {"mse_weight": 0.0, "stft_weight": 0.0, "beta": 0.0, "gamma": 0.0}
     model = losses.make_joint_model(enc, dec, cls, {**off, "comb_weight": 2.0})
-    assert model.comb_period == 2 * 16384 // int(dec.get_layer("dec_reshape").output.shape[1])
-    assert model.comb_period == 2048 and "recon_comb" in model.trackers
+    assert model.comb_periods == (2 * 16384 // int(dec.get_layer("dec_reshape").output.shape[1]),)
+    assert model.comb_periods == (2048,) and "recon_comb" in model.trackers
     x = _buzz_and_noise(16384)[:1]
     y = np.zeros(1, np.int64)
     pred = model(x, training=False)
     buzz = _buzz_and_noise(16384)[2:]
     total = float(_np(model.compute_loss(x, y, (buzz, *pred[1:]))))
-    assert total == pytest.approx(2.0 * float(_np(losses.comb_loss(x, buzz, 2048))[0]), rel=1e-4)
+    assert total == pytest.approx(2.0 * float(_np(losses.comb_loss(x, buzz, (2048,)))[0]),
+                                  rel=1e-4)
     assert total > 1.0
+    # comb_periods, when given, replace the grid's period
+    several = losses.make_joint_model(enc, dec, cls, {**off, "comb_weight": 2.0,
+                                                      "comb_periods": [512, 2048]})
+    assert several.comb_periods == (512, 2048)
+    fine_buzz = _buzz_and_noise(16384, step=256)[2:]  # odd multiples of sr / 512
+    total = float(_np(several.compute_loss(x, y, (fine_buzz, *pred[1:]))))
+    at = {p: float(_np(losses.comb_loss(x, fine_buzz, (p,)))[0]) for p in (512, 2048)}
+    assert total == pytest.approx(2.0 * (at[512] + at[2048]), rel=1e-4) and at[512] > 1.0
     plain = losses.make_joint_model(enc, dec, cls, off)
-    assert plain.comb_period is None and "recon_comb" not in plain.trackers
+    assert plain.comb_periods == () and "recon_comb" not in plain.trackers
     short = models.build_models(cfg, 4096, 4, 3)
     with pytest.raises(ValueError, match="at least 8 periods"):
         losses.make_joint_model(short[0], short[1], short[2], {**off, "comb_weight": 1.0})
+    with pytest.raises(ValueError, match="period 3000 does not fit"):
+        losses.make_joint_model(enc, dec, cls, {**off, "comb_weight": 1.0,
+                                                "comb_periods": [2048, 3000]})
 
 
 def test_class_centre_loss_compares_each_decoded_centre_with_its_own_class():

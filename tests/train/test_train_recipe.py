@@ -113,6 +113,9 @@ def test_flags_override_single_fields_of_a_recipe():
     mixed = recipe.replace({"loss.mel_weight": 1.0, "loss.centre_weight": 1.0,
                             "loss.centre_mix_weight": 0.5})
     assert mixed.loss_config()["centre_mix_weight"] == 0.5
+    assert "comb_periods" not in recipe.loss_config()
+    combed = recipe.replace({"loss.comb_weight": 1.0, "loss.comb_periods": [64, 2048]})
+    assert combed.loss_config()["comb_periods"] == [64, 2048]
     # so does a model option: the bundled presets' configurations stay as they were trained
     assert "level_head" not in recipe.model_config()
     assert recipe.replace({"model.level_head": True}).model_config()["level_head"] is True
@@ -182,6 +185,8 @@ def test_print_recipe_turns_a_command_line_into_a_file(tmp_path, capsys):
     ("[loss]\ncluster_weight = 0.1\n", "--cluster-weight needs --class-prior"),
     ("[loss]\ncentre_weight = 1.0\nmel_weight = 0.0\n", "--centre-weight needs --mel-weight"),
     ("[loss]\ncentre_mix_weight = 1.0\n", "centre_mix_weight needs loss.centre_weight"),
+    ("[loss]\ncomb_periods = [64]\n", "comb_periods needs loss.comb_weight"),
+    ("[loss]\ncomb_weight = 1.0\ncomb_periods = 64\n", "comb_periods: expected a list"),
     ("[model]\nplain = true\n[loss]\ncentre_weight = 1.0\nmel_weight = 1.0\n",
      "--centre-weight needs a variational model"),
     ("[data]\nsample_rate = 22050\n[loss]\nair_share_weight = 1.0\n",
