@@ -255,7 +255,10 @@ def add_record(name: str, report_dir: Path, title: str, commands: list[str], lab
     path = root / f"{name}.json"
     record = json.loads(path.read_text()) if path.exists() else {
         "title": title, "about": about, "commands": commands, "runs": []}
-    record["date"] = _dt.date.today().isoformat()
+    # A record's earlier runs keep the day they were measured; a later day is added beside it.
+    today = _dt.date.today().isoformat()
+    if today not in record.get("date", ""):
+        record["date"] = f"{record['date']}; runs added {today}" if record.get("date") else today
     record["runs"] = [r for r in record["runs"] if r["label"] != (label or name)]
     record["runs"].append({"label": label or name, "metrics": metrics})
     root.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,13 +57,17 @@ def test_an_evaluation_is_recorded_with_its_commands(tmp_path):
     assert "```sh\nvae-synth train --recipe digits\n```" in text
     check = subprocess.run([sys.executable, str(SCRIPT), "--check", *args], cwd=REPO)
     assert check.returncode == 0
-    # one more run of the same record: its commands stay; a new record needs its own
+    # one more run of the same record, a later day: its commands stay, and so does the day its
+    # first run was measured; a new record needs its own commands
+    record["date"] = "2000-01-01"
+    (records / "half.json").write_text(json.dumps(record))
     more = subprocess.run([sys.executable, str(SCRIPT), "--add", "half", str(report), "--label",
                            "again", *args], capture_output=True, text=True, cwd=REPO)
     assert more.returncode == 0, more.stderr
     record = json.loads((records / "half.json").read_text())
     assert [r["label"] for r in record["runs"]] == ["half", "again"]
     assert record["commands"] == ["vae-synth train --recipe digits"]
+    assert record["date"] == f"2000-01-01; runs added {date.today().isoformat()}"
     new = subprocess.run([sys.executable, str(SCRIPT), "--add", "other", str(report), *args],
                          capture_output=True, text=True, cwd=REPO)
     assert new.returncode == 2 and "needs the --command" in new.stderr
