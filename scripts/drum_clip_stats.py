@@ -5,7 +5,7 @@ long a hit rings). Each as the 10th, 50th and 90th percentile over the class's c
 synthesiser's ranges can be set against real kits'.
 
     python scripts/drum_clip_stats.py "folder:DATA/drums?split=none" \\
-        "synthetic:drums?n=120&split=none" "synthetic:drums?n=120&split=none&palette=broad"
+        "synthetic:drums?n=120&split=none"
 
 Each argument is a SOURCE (docs/TRAINING.md), loaded as training loads it (mono,
 peak-normalised, leading silence trimmed) at --rate and --frame. Prints a Markdown table.

@@ -8,8 +8,7 @@ SOURCE syntax (``vae-synth train --data SOURCE``, several allowed)::
 options: ``speakers=a,b`` (fsdd), ``split=official|holdout:N|holdout:F|none`` (official: the
 FSDD test split, indices 0-4; holdout:N: N clips per class, seeded; holdout:0.2: that fraction of
 each class; none: everything trains), ``labels=folders|kmeans:K`` (folder), ``n=COUNT``
-(synthetic), ``palette=classic|broad`` (synthetic:drums: which ranges ``synthetic.drum_hit``
-draws from), ``seed=S`` (the source's own seed, default the run's: which clips a holdout split
+(synthetic), ``seed=S`` (the source's own seed, default the run's: which clips a holdout split
 draws, the KMeans labelling, the synthesis; so one held-out draw can be trained from several
 initialisations), ``mirror=URL`` (fsdd:download).
 
@@ -35,7 +34,7 @@ SYNTHETIC_SETS = ("families", "fm", "drums")
 OPTIONS = {
     "fsdd": {"speakers", "split", "mirror", "seed"},
     "folder": {"split", "labels", "seed"},
-    "synthetic": {"split", "n", "seed", "palette"},
+    "synthetic": {"split", "n", "seed"},
 }
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif", ".mp3")
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
@@ -158,10 +157,6 @@ def parse_source(text: str) -> SourceSpec:
         raise DataError(f"bad SOURCE {text!r}: n must be a positive integer")
     if "seed" in options and not options["seed"].lstrip("-").isdigit():
         raise DataError(f"bad SOURCE {text!r}: seed must be an integer")
-    palette = options.get("palette")
-    if palette is not None and (target != "drums" or palette not in synthetic.DRUM_PALETTES):
-        raise DataError(f"bad SOURCE {text!r}: palette applies to synthetic:drums and is one "
-                        f"of {', '.join(synthetic.DRUM_PALETTES)}")
     labels = options.get("labels", "folders")
     if labels != "folders" and not re.fullmatch(r"kmeans:[1-9]\d*", labels):
         raise DataError(f"bad SOURCE {text!r}: labels must be 'folders' or 'kmeans:K'")
@@ -476,15 +471,12 @@ def _warn_suffix(skipped: list[str], path: Path) -> bool:
 def _load_synthetic(spec: SourceSpec, sample_rate: int, frame_length: int, seed: int) -> _Part:
     name = spec.target
     n = int(spec.options.get("n", {"families": 2000, "fm": 3000, "drums": 400}[name]))
-    palette = spec.options.get("palette", "classic")
     if name == "drums":
-        x, y, classes = synthetic.synth_drums(n, sample_rate, frame_length, seed, palette)
+        x, y, classes = synthetic.synth_drums(n, sample_rate, frame_length, seed)
     elif name == "families":
         x, y, classes = synthetic.synth_families(n, frame_length, seed)
     else:
         x, y, classes = synthetic.synth_fm(n, sample_rate, frame_length, seed)
-    if palette != "classic":
-        name = f"{name}?palette={palette}"
     return _Part(
         x, y, classes, [f"synthetic:{name}#{i}" for i in range(n)],
         licence="CC0-1.0", attribution=f"synthesised by vae-synth (synthetic:{name}, seed {seed})",

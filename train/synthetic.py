@@ -16,7 +16,6 @@ import numpy as np
 from scipy import signal
 
 DRUM_CLASSES = ["kick", "snare", "tom", "hihat"]
-DRUM_PALETTES = ("classic", "broad")
 FAMILY_CLASSES = ["sine", "sawtooth", "gaussian"]
 FM_CLASSES = ["sine", "chirp", "fm"]
 
@@ -53,19 +52,13 @@ def _sweep(t: np.ndarray, f_start: float, f_end: float, tau: float, sr: int) -> 
     return 2 * np.pi * np.cumsum(freq) / sr
 
 
-def drum_hit(kind: str, rng: np.random.Generator, sample_rate: int, length: int,
-             palette: str = "classic") -> np.ndarray:
+def drum_hit(kind: str, rng: np.random.Generator, sample_rate: int, length: int) -> np.ndarray:
     """One synthetic drum hit [length] float64 (not normalised).
 
     kind: "kick" (pitch-swept sine + click), "snare" (two tones + band-passed noise),
     "tom" (slower, higher pitch sweep), "hihat" (high-passed noise + metallic square partials,
-    closed or open). palette: "classic" (the ranges every preset was trained with) or "broad"
-    (``_broad_hit``: shorter and wider-ranging, closer to real kits).
+    closed or open).
     """
-    if palette == "broad":
-        return _broad_hit(kind, rng, sample_rate, length)
-    if palette != "classic":
-        raise ValueError(f"unknown drum palette {palette!r}; expected one of {DRUM_PALETTES}")
     t = np.arange(length) / sample_rate
     sr = sample_rate
     noise = rng.standard_normal(length)
@@ -100,77 +93,18 @@ def drum_hit(kind: str, rng: np.random.Generator, sample_rate: int, length: int,
     raise ValueError(f"unknown drum kind {kind!r}; expected one of {DRUM_CLASSES}")
 
 
-def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-
-
-def _lowpass(x: np.ndarray, cutoff: float, sr: int, order: int = 2) -> np.ndarray:
-    sos = signal.butter(order, min(cutoff / (0.5 * sr), 0.98), btype="lowpass", output="sos")
-    return signal.sosfilt(sos, x)
-
-
-def _broad_hit(kind: str, rng: np.random.Generator, sample_rate: int, length: int) -> np.ndarray:
-    """One hit of the "broad" palette [length] float64. Why: the classic palette's kicks and
-    toms ring two to five times longer than real ones (time to -20 dB 0.34-0.74 s against
-    0.02-0.65 s, most under 0.3 s), its snares are brighter (spectral centroid 4-6 kHz against
-    0.4-4.4 kHz) and its hi-hats all bright (centroid 14-15 kHz against 1-16 kHz); these ranges
-    cover short and long, high and low, dull and bright takes of each class, as kits do."""
-    t = np.arange(length) / sample_rate
-    sr = sample_rate
-    noise = rng.standard_normal(length)
-    if kind == "kick":
-        f1 = _log_uniform(rng, 35, 110)
-        phase = _sweep(t, f1 * rng.uniform(1.5, 4.0), f1, rng.uniform(0.005, 0.05), sr)
-        drive = _log_uniform(rng, 1.0, 8.0)   # 1: a sine; 8: near a square (chip, 808 drive)
-        body = np.tanh(drive * np.sin(phase)) / np.tanh(drive)
-        body *= _envelope(t, _log_uniform(rng, 0.02, 0.3))
-        click = _highpass(noise, rng.uniform(1000, 4000), sr) * _envelope(t, rng.uniform(0.001, 0.006))
-        return body + rng.uniform(0.0, 0.4) * click
-    if kind == "tom":
-        f = _log_uniform(rng, 65, 260)
-        decay = _log_uniform(rng, 0.04, 0.25)
-        body = np.sin(_sweep(t, f * rng.uniform(1.1, 1.8), f, rng.uniform(0.02, 0.1), sr))
-        overtone = np.sin(_sweep(t, f * 2.4, f * 1.59, 0.03, sr))   # the membrane's (1,1) mode
-        body = (body + rng.uniform(0.0, 0.4) * overtone) * _envelope(t, decay)
-        skin = _bandpass(noise, 200, 3000, sr) * _envelope(t, rng.uniform(0.01, 0.04))
-        return body + rng.uniform(0.03, 0.25) * skin
-    if kind == "snare":
-        f = rng.uniform(120, 280)
-        tone = np.sin(_sweep(t, f * 1.5, f, 0.01, sr)) + 0.5 * np.sin(_sweep(t, f * 2.6, f * 2.3, 0.01, sr))
-        tone *= _envelope(t, rng.uniform(0.02, 0.1))
-        rattle = _bandpass(noise, _log_uniform(rng, 400, 3000), _log_uniform(rng, 3000, 10000), sr)
-        rattle *= _envelope(t, _log_uniform(rng, 0.03, 0.3))
-        mix = rng.uniform(0.1, 0.6)
-        return (1 - mix) * tone + mix * 3.0 * rattle
-    if kind == "hihat":
-        ratios = np.array([2.0, 3.0, 4.16, 5.43, 6.79, 8.21])
-        base = rng.uniform(300, 450)
-        metal = np.sum(signal.square(2 * np.pi * base * ratios[:, None] * t[None, :]), axis=0)
-        src = rng.uniform(0.2, 1.0) * metal / len(ratios) + noise
-        src = _highpass(src, _log_uniform(rng, 1000, 9000), sr, order=4)
-        if rng.random() < 0.3:   # a dull or distant hat
-            src = _lowpass(src, _log_uniform(rng, 6000, 14000), sr, order=2)
-        closed = rng.random() < 0.7
-        decay = _log_uniform(rng, 0.01, 0.06) if closed else _log_uniform(rng, 0.1, 0.35)
-        return src * _envelope(t, decay)
-    raise ValueError(f"unknown drum kind {kind!r}; expected one of {DRUM_CLASSES}")
-
-
 def _normalise(x: np.ndarray, peak: float) -> np.ndarray:
     return (peak * x / max(np.max(np.abs(x)), 1e-9)).astype(np.float32)
 
 
 def synth_drums(
-    n: int, sample_rate: int = 22050, length: int = 16384, seed: int = 0,
-    palette: str = "classic",
+    n: int, sample_rate: int = 22050, length: int = 16384, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """n drum one-shots: audio [n, length] peak-normalised to 1, labels [n] over DRUM_CLASSES;
-    palette: see ``drum_hit``."""
+    """n drum one-shots: audio [n, length] peak-normalised to 1, labels [n] over DRUM_CLASSES."""
     rng = np.random.default_rng(seed)
     labels = _labels(n, len(DRUM_CLASSES), rng)
     audio = np.stack(
-        [_normalise(drum_hit(DRUM_CLASSES[k], rng, sample_rate, length, palette), 1.0)
-         for k in labels]
+        [_normalise(drum_hit(DRUM_CLASSES[k], rng, sample_rate, length), 1.0) for k in labels]
     ) if n else np.zeros((0, length), np.float32)
     return audio, labels, list(DRUM_CLASSES)
 
