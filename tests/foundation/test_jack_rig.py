@@ -84,7 +84,10 @@ def test_probe_midi_reaches_a_jack_input_in_order_at_its_frames(jack_server, jac
     try:
         probe = jack_probe()
         probe.connect_midi("rig-test:midi_in")
-        start = probe.frame_time + 4 * probe.blocksize
+        # A quarter second ahead, so that all four are queued before the first one's block runs:
+        # 4 blocks (11 ms) were once too few on a machine busy with the rest of the suite, and
+        # the probe then sent the last message a block late, as it sends any late message.
+        start = probe.frame_time + jack_server.samplerate // 4
         frames = [probe.send(m, at_frame=start + i * 37) for i, m in enumerate(messages)]
         probe.wait_sent()
         batch = (MidiMessage * 16)()
