@@ -1,8 +1,8 @@
 """How a drum source's clips sound, per class, in four figures: the strongest partial between 30
 and 400 Hz (a kick's or tom's pitch), the spectral centroid, the share of energy above 11 kHz
-(the hi-hats' and snares' air, as the evaluation measures it) and the time from the envelope's peak to 20 dB under it (how
-long a hit rings). Each as the 10th, 50th and 90th percentile over the class's clips, so a
-synthesiser's ranges can be set against real kits'.
+(the hi-hats' and snares' air, as the evaluation measures it) and the time from the envelope's
+peak to 20 dB under it (how long a hit rings). Each as the 10th, 50th and 90th percentile over
+the class's clips, so a synthesiser's ranges can be set against real kits'.
 
     python scripts/drum_clip_stats.py "folder:DATA/drums?split=none" \\
         "synthetic:drums?n=120&split=none"
