@@ -576,10 +576,7 @@ class Augment:
     spectrum). Linear interpolation is a low-pass: on the 44.1 kHz drums it halved the
     hi-hats' share of energy above 11 kHz (0.51 -> 0.32) and the snares' (0.0047 -> 0.0024),
     and the copies are the decoder's targets too;
-    copies: augmented copies of each training clip (when gain, shift or stretch is set);
-    layers: further copies, each clip laid over another take of its own class (a random mix
-    a x_i + (1 - a) x_j, a in [0.25, 0.75], at the level between theirs in dB), then augmented
-    as the copies are: a producer's layered kick or snare, new takes between the ones there are.
+    copies: augmented copies of each training clip (when gain, shift or stretch is set).
     ``--augment gain=3,shift=64,stretch=0.1,noise=0.001,interp=fft`` sets the first five at once.
     """
 
@@ -599,8 +596,6 @@ class Augment:
     copies: int = field(default=4, metadata={
         "doc": "augmented copies of each training clip (when gain, shift or stretch is set)",
         "flag": "--augment-copies", "minimum": 0})
-    layers: int = field(default=0, metadata={
-        "doc": "further copies, each clip laid over another take of its own class", "minimum": 0})
 
     _KEYS = {"gain": "gain_db", "shift": "shift", "stretch": "stretch", "noise": "noise",
              "interp": "interp"}
@@ -652,30 +647,6 @@ class Augment:
                 np.float32
             )
         return np.clip(out, -1, 1)
-
-
-def layered_takes(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Each clip x [N, L] laid over another clip of its own class (labels y [N]) -> [N, L].
-
-    mix = a x_i + (1 - a) x_j with a uniform in [0.25, 0.75], scaled to the level (RMS, dB)
-    a dB_i + (1 - a) dB_j, so a layer is as loud as the takes it is made of and not louder
-    (two unrelated takes summed at half level each come out about 3 dB quiet); peaks stay
-    within [-1, 1]. A class with one clip gets that clip back.
-    """
-    out = x.copy()
-    rms_db = 10 * np.log10(np.mean(np.square(x, dtype=np.float64), axis=1) + 1e-12)
-    for i in range(len(x)):
-        mates = np.flatnonzero((y == y[i]) & (np.arange(len(y)) != i))
-        if not mates.size:
-            continue
-        j = rng.choice(mates)
-        a = rng.uniform(0.25, 0.75)
-        mix = a * x[i].astype(np.float64) + (1 - a) * x[j]
-        level = 10 * np.log10(np.mean(np.square(mix)) + 1e-12)
-        mix *= 10 ** ((a * rms_db[i] + (1 - a) * rms_db[j] - level) / 20)
-        peak = np.max(np.abs(mix))
-        out[i] = (mix / peak if peak > 1 else mix).astype(x.dtype)
-    return out
 
 
 def _resample_speed(x: np.ndarray, speed: float) -> np.ndarray:

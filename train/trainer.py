@@ -156,17 +156,12 @@ def _build_config(recipe: Recipe, options: RunOptions, data: data_mod.LabelledAu
 
 def _augmented_training_set(data: data_mod.LabelledAudio, augment: data_mod.Augment,
                             seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """train_x plus ``augment.copies`` augmented copies and ``augment.layers`` augmented layered
-    takes (seeded) -> (x [N*(1+copies+layers), L], y)."""
+    """train_x plus ``augment.copies`` augmented copies (seeded) -> (x [N*(1+copies), L], y)."""
     xs, ys = [data.train_x], [data.train_y]
     if augment.active and augment.copies > 0:
         rng = np.random.default_rng(seed + 7919)
         for _ in range(augment.copies):
             xs.append(augment(data.train_x, rng))
-            ys.append(data.train_y)
-        for _ in range(augment.layers):
-            layered = data_mod.layered_takes(data.train_x, data.train_y, rng)
-            xs.append(augment(layered, rng))
             ys.append(data.train_y)
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
 
