@@ -622,6 +622,86 @@ def _stacks(pid: int) -> str:
     return "\n".join(parts)
 
 
+_CRASH_SIGNALS = (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE)
+
+
+def _allow_core_file() -> None:
+    """In the child before exec: a crash leaves a core file (up to the system's hard limit), so
+    the report can show the native stack of the thread that crashed (PortAudio, libjack)."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+    resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+
+
+def _core_files(pid: int, cwd: Path, since: float) -> list[Path]:
+    """Core files a crash of process ``pid`` (working directory ``cwd``) wrote after ``since``
+    (time.time()), found through the kernel's core_pattern; [] where cores go to a program
+    (``|...``: systemd-coredump, apport) or nowhere."""
+    try:
+        pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+        uses_pid = Path("/proc/sys/kernel/core_uses_pid").read_text().strip() == "1"
+    except OSError:
+        return []
+    if not pattern or pattern.startswith("|"):
+        return []
+    if "%p" not in pattern and uses_pid:
+        pattern += ".%p"
+    glob, i = "", 0
+    while i < len(pattern):  # %p is the pid, %% a percent sign, any other specifier: anything
+        if pattern[i] == "%" and i + 1 < len(pattern):
+            glob += {"p": str(pid), "%": "%"}.get(pattern[i + 1], "*")
+            i += 2
+        else:
+            glob += pattern[i]
+            i += 1
+    folder = Path(glob).parent if glob.startswith("/") else (cwd / glob).parent
+    found = []
+    for path in folder.glob(Path(glob).name):
+        try:
+            if path.is_file() and path.stat().st_mtime >= since:
+                found.append(path)
+        except OSError:
+            pass
+    return found
+
+
+def _crash_report(output_path: Path, pid: int, cwd: Path, since: float) -> str:
+    """What a crashed child left: faulthandler's dump of every Python thread (the one that crashed
+    is "Current thread"; none is when a native thread crashed: JACK's, PortAudio's), then gdb's
+    native stacks of every thread from the core file and, last, the crashed thread's own; the core
+    is then removed (the test process wrote it; it can take gigabytes)."""
+    try:
+        output = output_path.read_text(errors="replace")
+    except OSError:
+        output = ""
+    start = output.rfind("Fatal Python error")
+    dump = "\n".join(output[start:].splitlines()[:160]) if start >= 0 else "(no faulthandler dump)"
+    parts = [f"--- faulthandler's dump of the crashed child ---\n{dump}"]
+    cores = _core_files(pid, cwd, since)
+    if not cores:
+        parts.append("(no core file: core_pattern sends it elsewhere or the core limit is 0)")
+    for core in cores:
+        if shutil.which("gdb"):
+            # on a core, gdb's current thread is the one that took the signal
+            command = ["gdb", "-batch", "-nx", "-iex", "set auto-load off",
+                       "-ex", "thread apply all bt 12", "-ex", "echo \\n--- CRASHED ---\\n",
+                       "-ex", "bt 30", sys.executable, str(core)]
+            try:
+                done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+                lines = [line for line in done.stdout.splitlines()
+                         if not line.startswith(("[New LWP", "warning:"))]
+                every, _, crashed = "\n".join(lines).partition("--- CRASHED ---")
+                parts.append(f"--- gdb: native stacks of every thread ({core.name}) ---\n{every}")
+                parts.append(f"--- gdb: the thread that crashed ---{crashed}")
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                parts.append(f"(gdb failed on {core.name}: {exc})")
+        else:
+            parts.append(f"(core file {core.name} left unread: gdb is not installed)")
+        core.unlink(missing_ok=True)
+    return "\n\n".join(parts)
+
+
 def _run_in_child(item, timeout: float) -> list:
     """Run one test in a child pytest (its own JACK server); returns its reports. A child still
     running after ``timeout`` seconds is killed with everything it started (its own process
@@ -639,12 +719,12 @@ def _run_in_child(item, timeout: float) -> list:
                 "--jack-report", str(report_path)]
         if config.inipath:
             args += ["-c", str(config.inipath)]
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         with open(output_path, "wb") as output:  # a file: a pipe nobody reads can fill and block
             child = subprocess.Popen(args, cwd=config.rootpath, env=env, stdin=subprocess.DEVNULL,
                                      stdout=output, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        problem = None
+                                     start_new_session=True, preexec_fn=_allow_core_file)
+        problem = crash = None
         try:
             child.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -668,14 +748,20 @@ def _run_in_child(item, timeout: float) -> list:
                     report.longrepr = tuple(report.longrepr)  # JSON made the (path, line, reason) a list
                 reports.append(report)
         if problem is None and not any(r.when == "teardown" for r in reports):
-            problem = f"the child process running the JACK test ended early (exit status " \
-                      f"{child.returncode})"
+            if -child.returncode in _CRASH_SIGNALS:
+                crash = _crash_report(output_path, child.pid, config.rootpath, started_at - 1)
+                problem = f"the child process running the JACK test crashed " \
+                          f"({signal.Signals(-child.returncode).name})"
+            else:
+                problem = f"the child process running the JACK test ended early (exit status " \
+                          f"{child.returncode})"
         if problem is not None:
             seen = {r.when for r in reports}
             reported = ", ".join(f"{r.when} {r.outcome}" for r in reports) or "nothing"
             text = (f"{problem}\n\nthe child reported: {reported}"
                     f"\n\n--- the child's output (tail) ---\n{_tail(output_path, 40)}"
-                    f"\n\n--- jackd's log (tail) ---\n{_tail(tmp_path / 'jackd.log', 20)}")
+                    f"\n\n--- jackd's log (tail) ---\n{_tail(tmp_path / 'jackd.log', 20)}"
+                    + (f"\n\n{crash}" if crash else ""))  # last: a long log shows its tail
             set_up = any(r.when == "setup" and r.passed for r in reports) or "setup" not in seen
             phases = ("setup", "call", "teardown") if set_up else ("setup", "teardown")
             missing = [w for w in phases if w not in seen]

@@ -236,3 +236,80 @@ def test_a_test_stuck_in_a_native_call_fails_alone_within_its_hard_limit(tmp_pat
     assert "1 failed, 2 passed, 1 skipped, 1 error" in done.stdout
     assert "INTERNALERROR" not in done.stdout + done.stderr
     assert elapsed < 90, elapsed
+
+
+_CRASHES = '''
+import time
+
+
+def test_crashes_in_jacks_thread(jack_server):
+    import sounddevice as sd
+    from fixtures_jack import jack_output_device
+
+    nowhere = sd._ffi.cast("PaStreamCallback *", 8)  # JACK's process thread jumps to address 8
+    stream = sd._StreamBase(kind="output", callback=nowhere, userdata=sd._ffi.NULL,
+                            wrap_callback=None, device=jack_output_device(), channels=1,
+                            dtype="float32", samplerate=jack_server.samplerate,
+                            blocksize=jack_server.blocksize)
+    stream.start()
+    time.sleep(10)
+
+
+def test_crashes_in_python(jack_server):
+    import ctypes
+
+    ctypes.string_at(0)
+
+
+def test_fine_after_them(jack_server, jack_probe):
+    assert jack_probe().client.samplerate == jack_server.samplerate
+'''
+
+
+def _cores_go_to_files() -> bool:
+    import resource
+    from pathlib import Path
+
+    pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    return bool(pattern) and not pattern.startswith("|") \
+        and resource.getrlimit(resource.RLIMIT_CORE)[1] != 0
+
+
+def test_a_crash_in_a_native_thread_is_reported_with_every_threads_stack(tmp_path):
+    """A JACK test whose process dies of SIGSEGV fails alone, and its report names the signal,
+    shows faulthandler's dump (the crashed thread marked when it runs Python) and, where the
+    system writes core files, gdb's native stacks of every thread; the core is then gone."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parents[1]
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["fixtures_jack"]\n')
+    (tmp_path / "test_crash.py").write_text(_CRASHES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAE_SYNTH_JACK_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA",
+                           "--rootdir", str(tmp_path), "--jack-timeout", "40", str(tmp_path)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    print(done.stdout[-12000:], done.stderr[-2000:])
+    out = done.stdout
+    assert "2 failed, 1 passed" in out
+    native, python = out.split("test_crashes_in_jacks_thread", 1)[1].split(
+        "test_crashes_in_python", 1)[:2]
+    for report in (native, python):
+        assert "the child process running the JACK test crashed (SIGSEGV)" in report
+        assert "--- faulthandler's dump of the crashed child ---" in report
+        assert "Fatal Python error: Segmentation fault" in report
+    # a native thread has no Python frame to mark; Python's own crash is the current thread's
+    assert "Current thread" not in native.split("--- gdb")[0]
+    assert "Current thread" in python and "in test_crashes_in_python" in python
+    if _cores_go_to_files() and shutil.which("gdb"):
+        assert "--- gdb: native stacks of every thread" in native
+        crashed = native.split("--- gdb: the thread that crashed ---", 1)[1]
+        assert "libjack" in crashed  # JACK's process thread, jumping to address 8
+        assert "string_at" in python.split("--- gdb: the thread that crashed ---", 1)[1]
+    else:
+        assert "(no core file" in native or "gdb is not installed" in native
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("core")]
