@@ -158,13 +158,12 @@ class Rig:
         return [int(v) for v in self.trivial.stdout.readline().split()]
 
     def close(self) -> tuple[int, int]:
-        from vae_synth.synth.engine import thaw_collector
+        from vae_synth.synth.engine import close_stream, thaw_collector
 
         self.sender.close()
         self.recorder.close()
+        close_stream(self.stream)
         self.midi_in.close()
-        self.stream.stop()
-        self.stream.close()
         self.engine.stop()
         thaw_collector()
         try:

@@ -101,7 +101,7 @@ import ctypes, json, os, sys, threading, time
 from vae_synth.cli import pin_blas_threads
 pin_blas_threads()
 import numpy as np, jack, sounddevice as sd
-from vae_synth.synth.engine import Engine, freeze_collector, thaw_collector
+from vae_synth.synth.engine import Engine, close_stream, freeze_collector, thaw_collector
 from vae_synth.synth.jack_midi import JackMidiInputs
 from vae_synth.synth.preset import load_preset
 mixing, preset, name = sys.argv[1:4]
@@ -181,8 +181,7 @@ for line in sys.stdin:
         print("{}", flush=True)
     else:
         break
-stream.stop()
-stream.close()
+close_stream(stream)
 midi.close()
 engine.stop()
 print("{}", flush=True)

@@ -93,6 +93,31 @@ def thaw_collector() -> None:
     gc.unfreeze()
 
 
+# The pause between stopping and closing a stream: a few audio server cycles, at least this.
+CLOSE_PAUSE_S = 0.05
+
+
+def close_stream(stream, watch=None) -> None:
+    """Stop and close a PortAudio stream of ``Engine.open_stream``, with a pause between the two.
+
+    Why the pause: on JACK, stopping disconnects the stream's ports (and a MIDI client closed just
+    before changes the graph too); the server applies that at its next cycle and then sends every
+    client a latency notification, which libjack handles in the client's notification thread by
+    walking the client's port list unguarded (JACK2 1.9.21 ``JackClient::HandleLatencyCallback``,
+    jack2 issue 216). ``Pa_CloseStream`` waits for that same cycle and then unregisters the ports,
+    erasing them from that list in this thread: the two met about once in 12,000 closes here,
+    a SIGSEGV in libjack's notification thread (docs/notes/2026-12-08-jack-close-crash.md). After
+    a few cycles the notifications are handled. ``watch(label)``: a context manager around each
+    PortAudio call (the player's watchdog), or None."""
+    watch = watch or (lambda label: contextlib.nullcontext())
+    with watch("stopping the audio stream"):
+        stream.stop()
+    cycle = (stream.blocksize or 1024) / stream.samplerate
+    time.sleep(max(CLOSE_PAUSE_S, 4 * cycle))
+    with watch("closing the audio stream"):
+        stream.close()
+
+
 class Instrument:
     """One preset made playable at the device rate: sessions, latent map, note tables, bank.
 
@@ -327,7 +352,7 @@ class Engine:
     def open_stream(self, sd, device, channels: int, finished_callback=None):
         """A PortAudio output stream (not started) on ``device`` that plays this engine: the
         native mixer's C callback, or ``callback`` through sounddevice. sd: the sounddevice
-        module."""
+        module. Close it with ``close_stream``."""
         kwargs = dict(samplerate=self.samplerate, blocksize=self.blocksize, device=device,
                       channels=channels, dtype="float32", latency="low",
                       finished_callback=finished_callback)

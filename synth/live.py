@@ -201,7 +201,7 @@ def _play(args, preset, watchdog) -> int:
     samplerate = int(args.samplerate or info["default_samplerate"])
     channels = min(2, int(info["max_output_channels"]))
 
-    from vae_synth.synth.engine import Engine, freeze_collector, thaw_collector
+    from vae_synth.synth.engine import Engine, close_stream, freeze_collector, thaw_collector
     from vae_synth.synth.keyboard import (
         Demo,
         TerminalKeyboard,
@@ -246,8 +246,7 @@ def _play(args, preset, watchdog) -> int:
         inputs, midi_message = open_midi(engine, args.midi_api, args.midi_in, api_name)
     if inputs is None and args.midi_in not in (None, "virtual"):
         print(f"vae-synth: {midi_message}.", file=sys.stderr)
-        with watchdog.watch("closing the audio output"):
-            stream.close()
+        close_stream(stream, watchdog.watch)  # not started, but its JACK ports exist
         return 2
     tty = sys.stderr.isatty()
 
@@ -335,10 +334,7 @@ def _play(args, preset, watchdog) -> int:
             keyboard.restore()
         if not gone.is_set():
             try:
-                with watchdog.watch("stopping the audio stream"):
-                    stream.stop()
-                with watchdog.watch("closing the audio stream"):
-                    stream.close()
+                close_stream(stream, watchdog.watch)
             except Exception:  # noqa: BLE001 - a dead device cannot be stopped twice
                 pass
             # MIDI after the stream: closing an rtmidi JACK port holds the GIL while JACK waits

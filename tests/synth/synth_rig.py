@@ -15,10 +15,10 @@ MIXINGS = ("native", "python")
 def live_engine(preset_path, jack_server, voices: int = 16, **engine_kwargs):
     """A running Engine playing through a PortAudio stream on the rig's JACK server, fed by the
     player's own JACK MIDI input (``vae-synth:midi_in``, native: synth/jack_midi.py). Yields the
-    engine; closes the input, stops stream and decode thread on exit."""
+    engine; on exit closes the stream, the input and the decode thread."""
     import sounddevice as sd
     from fixtures_jack import jack_output_device
-    from vae_synth.synth.engine import Engine, freeze_collector, thaw_collector
+    from vae_synth.synth.engine import Engine, close_stream, freeze_collector, thaw_collector
     from vae_synth.synth.preset import load_preset
 
     require_native()   # the MIDI input is native code, whichever mixer plays
@@ -33,9 +33,8 @@ def live_engine(preset_path, jack_server, voices: int = 16, **engine_kwargs):
     try:
         yield engine
     finally:
+        close_stream(stream)   # before the MIDI input, as `vae-synth play` does
         inputs.close()
-        stream.stop()
-        stream.close()
         engine.stop()
         thaw_collector()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -362,6 +363,44 @@ def test_a_midi_port_that_disappears_and_comes_back_is_reconnected(jack_server, 
     assert "MIDI port disappeared: padsender:out" in err
     assert "MIDI port back: padsender:out" in err
     assert out.strip().splitlines()[-1].startswith("vae-synth: 2 notes,"), out
+
+
+def test_a_stream_closes_a_few_jack_cycles_after_it_stops(jack_server, jack_probe,
+                                                          tones_preset):
+    """close_stream stops, waits at least four JACK cycles (and CLOSE_PAUSE_S), then closes:
+    the latency notifications that the stop's disconnections send reach PortAudio's client
+    before closing erases its ports (libjack walks that port list unguarded; once in about
+    12,000 closes the two met: SIGSEGV). The stream's ports are gone from the graph after."""
+    import sounddevice as sd
+    from fixtures_jack import jack_output_device
+    from vae_synth.synth.engine import CLOSE_PAUSE_S, Engine, close_stream
+    from vae_synth.synth.preset import load_preset
+
+    probe = jack_probe(name="watcher", channels=1)
+    engine = Engine(load_preset(tones_preset), jack_server.samplerate, jack_server.blocksize,
+                    learn=False)
+    stream = engine.open_stream(sd, jack_output_device(), 2)
+    stream.start()
+    time.sleep(0.1)
+    assert len(probe.audio_outputs("PortAudio")) == 2
+    calls = []
+
+    @contextlib.contextmanager
+    def watch(label):
+        calls.append((label, "begin", time.monotonic()))
+        yield
+        calls.append((label, "end", time.monotonic()))
+
+    close_stream(stream, watch)
+    assert [(label, edge) for label, edge, _ in calls] == [
+        ("stopping the audio stream", "begin"), ("stopping the audio stream", "end"),
+        ("closing the audio stream", "begin"), ("closing the audio stream", "end")]
+    pause = calls[2][2] - calls[1][2]
+    cycle = jack_server.blocksize / jack_server.samplerate
+    assert pause >= max(CLOSE_PAUSE_S, 4 * cycle), pause
+    assert stream.closed
+    time.sleep(0.1)
+    assert probe.audio_outputs("PortAudio") == []
 
 
 def test_an_engine_opens_and_closes_50_times_in_a_process_holding_tensorflow(
