@@ -576,7 +576,9 @@ class Augment:
     spectrum). Linear interpolation is a low-pass: on the 44.1 kHz drums it halved the
     hi-hats' share of energy above 11 kHz (0.51 -> 0.32) and the snares' (0.0047 -> 0.0024),
     and the copies are the decoder's targets too;
-    copies: augmented copies of each training clip (when gain, shift or stretch is set).
+    copies: augmented copies of each training clip (when gain, shift or stretch is set);
+    balance: further augmented copies of the smaller classes' clips, each clip in turn, until
+    every class holds as many examples as the largest: each class weighs alike in training.
     ``--augment gain=3,shift=64,stretch=0.1,noise=0.001,interp=fft`` sets the first five at once.
     """
 
@@ -596,6 +598,9 @@ class Augment:
     copies: int = field(default=4, metadata={
         "doc": "augmented copies of each training clip (when gain, shift or stretch is set)",
         "flag": "--augment-copies", "minimum": 0})
+    balance: bool = field(default=False, metadata={
+        "doc": "further copies of the smaller classes' clips, until every class holds as many "
+               "examples as the largest"})
 
     _KEYS = {"gain": "gain_db", "shift": "shift", "stretch": "stretch", "noise": "noise",
              "interp": "interp"}

@@ -489,11 +489,14 @@ class Recipe:
         return cfg
 
     def augment_config(self) -> dict:
-        """The augmentation's settings for config.json; ``interp`` only when it is not the
-        linear interpolation every run used before the option existed."""
+        """The augmentation's settings for config.json; ``interp`` and ``balance`` only when
+        they are not what every run did before the options existed (linear interpolation, no
+        balancing), so earlier runs' configurations read back as their recipes."""
         cfg = dataclasses.asdict(self.augment)
         if cfg["interp"] == "linear":
             cfg.pop("interp")
+        if not cfg["balance"]:
+            cfg.pop("balance")
         return cfg
 
     def loss_config(self) -> dict:

@@ -156,13 +156,25 @@ def _build_config(recipe: Recipe, options: RunOptions, data: data_mod.LabelledAu
 
 def _augmented_training_set(data: data_mod.LabelledAudio, augment: data_mod.Augment,
                             seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """train_x plus ``augment.copies`` augmented copies (seeded) -> (x [N*(1+copies), L], y)."""
+    """train_x plus ``augment.copies`` augmented copies (seeded), and with ``augment.balance``
+    more of the smaller classes -> (x [M, L], y [M]); M = N*(1+copies) without balance."""
     xs, ys = [data.train_x], [data.train_y]
     if augment.active and augment.copies > 0:
         rng = np.random.default_rng(seed + 7919)
         for _ in range(augment.copies):
             xs.append(augment(data.train_x, rng))
             ys.append(data.train_y)
+        if augment.balance:
+            counts = np.bincount(data.train_y)
+            for c in np.flatnonzero(counts):
+                short = int(counts.max() - counts[c]) * (1 + augment.copies)
+                if short:
+                    # each of the class's clips in turn, in a seeded order: no clip twice
+                    # before every clip once
+                    members = rng.permutation(np.flatnonzero(data.train_y == c))
+                    pick = np.resize(members, short)
+                    xs.append(augment(data.train_x[pick], rng))
+                    ys.append(data.train_y[pick])
     return np.concatenate(xs).astype(np.float32), np.concatenate(ys)
 
 

@@ -286,6 +286,37 @@ def test_the_gain_cut_lowers_the_training_set_level_by_half_its_range_over_the_c
     assert level_offset_db(D.Augment(gain_db=0.0, shift=8, copies=5)) == pytest.approx(0.0, abs=0.05)
 
 
+def test_balance_gives_every_class_as_many_examples_as_the_largest_each_clip_in_turn():
+    """Classes of 6, 3 and 2 clips with 2 copies: 18 examples each with balance; the extra
+    examples are augmented copies of their own class's clips, each clip used as often as its
+    classmates (give or take one); without balance the set is the clips and their copies."""
+    from vae_synth.train.trainer import _augmented_training_set
+
+    rng = np.random.default_rng(1)
+    y = np.array([0] * 6 + [1] * 3 + [2] * 2, np.int64)
+    x = (rng.standard_normal((len(y), 256)) * 0.1).astype(np.float32)
+    data = D.LabelledAudio(train_x=x, train_y=y, test_x=x[:1], test_y=y[:1],
+                           class_names=["a", "b", "c"], sample_rate=8000, frame_length=256)
+    plain = D.Augment(gain_db=6.0, copies=2)
+    bx, by = _augmented_training_set(data, D.Augment(gain_db=6.0, copies=2, balance=True), seed=0)
+    px, py = _augmented_training_set(data, plain, seed=0)
+
+    assert np.bincount(py).tolist() == [18, 9, 6] and len(px) == 33
+    assert np.bincount(by).tolist() == [18, 18, 18]
+    np.testing.assert_array_equal(bx[:33], px)             # the plain set first, unchanged
+    extra_x, extra_y = bx[33:], by[33:]
+    # each extra example is one clip of its own class cut by 0 to 6 dB
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    source = np.argmax(np.abs(extra_x @ unit.T), axis=1)
+    gain_db = 20 * np.log10(np.linalg.norm(extra_x, axis=1) / np.linalg.norm(x[source], axis=1))
+    np.testing.assert_allclose(extra_x, x[source] * 10 ** (gain_db[:, None] / 20), atol=1e-6)
+    assert (y[source] == extra_y).all()
+    assert gain_db.max() < 0 and gain_db.min() >= -6.0 and gain_db.std() > 0.5
+    for c in (1, 2):
+        uses = np.bincount(source[y[source] == c], minlength=len(y))[y == c]
+        assert uses.max() - uses.min() <= 1 and uses.sum() == 18 - np.bincount(py)[c]
+
+
 def test_folder_licence_from_manifest(tmp_path):
     root = _make_folder(tmp_path / "kit", per_class=3)
     (root / "manifest.csv").write_text(
