@@ -77,6 +77,9 @@ def _extras(config: dict) -> str:
         kinds = [text.format(augment[key]) for key, text in described.items() if augment.get(key)]
         if kinds:
             parts.append(f"{augment['copies']} augmented copies ({', '.join(kinds)})")
+            if augment.get("balance"):
+                parts.append("more copies of the smaller classes' clips, until every class "
+                             "holds as many as the largest")
     if augment.get("noise"):
         parts.append(f"encoder-input noise RMS {augment['noise']:g}")
     return ", " + ", ".join(parts) if parts else ""

@@ -36,6 +36,15 @@ def test_the_card_says_where_the_decoder_has_a_notch_instead_of_a_moving_average
         "after the others")
 
 
+def test_the_card_says_when_every_class_was_trained_alike():
+    extras = load_script("publish_preset")._extras
+    augment = {"copies": 5, "shift": 32, "stretch": 0.15}
+    plain = extras({"augment": augment})
+    assert plain == ", 5 augmented copies (shift 32 samples, speed 1 ± 0.15)"
+    assert extras({"augment": {**augment, "balance": True}}) == plain + (
+        ", more copies of the smaller classes' clips, until every class holds as many as the largest")
+
+
 def test_the_published_evaluation_names_data_under_the_run_data_root_as_DATA():
     from vae_synth.evaluate.report import portable_metrics as portable
 

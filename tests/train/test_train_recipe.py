@@ -125,7 +125,7 @@ def test_flags_override_single_fields_of_a_recipe():
     here = cli.recipe_from_args(_parse(["--recipe", "drums", "--data", "folder:kit"]))
     assert here[0].data.sources == ["folder:kit"] and here[1] == "."
     rooted = cli.recipe_from_args(_parse(["--recipe", "drums", "--data-root", "/mnt/d"]))
-    assert rooted[0].sources(rooted[1])[0] == "folder:/mnt/d/drums?split=holdout:0.2"
+    assert rooted[0].sources(rooted[1])[0] == "folder:/mnt/d/drums?split=holdout:0.2&seed=0"
 
 
 def test_defaults_are_the_old_flag_defaults():
