@@ -402,6 +402,10 @@ class Recipe:
         if self.loss.centre_mix_weight and not self.loss.centre_weight:
             raise RecipeError(f"{where}: loss.centre_mix_weight needs loss.centre_weight (it is "
                               "the centre term at random mixtures of a class's clips)")
+        if self.augment.balance and not (self.augment.active and self.augment.copies):
+            raise RecipeError(f"{where}: augment.balance needs augmented copies (augment.copies "
+                              "above 0 and gain_db, shift or stretch set): the smaller classes "
+                              "are filled up with copies, never with the same clip again")
         if self.loss.cluster_weight and not self.loss.class_prior:
             raise RecipeError(f"{where}: --cluster-weight needs --class-prior SPREAD "
                               "(loss.cluster_weight needs loss.class_prior, the class centres)")

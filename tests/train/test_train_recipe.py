@@ -186,6 +186,8 @@ def test_print_recipe_turns_a_command_line_into_a_file(tmp_path, capsys):
     ("[loss]\ncentre_weight = 1.0\nmel_weight = 0.0\n", "--centre-weight needs --mel-weight"),
     ("[loss]\ncentre_mix_weight = 1.0\n", "centre_mix_weight needs loss.centre_weight"),
     ("[loss]\ncomb_periods = [64]\n", "comb_periods needs loss.comb_weight"),
+    ("[augment]\nbalance = true\n", "augment.balance needs augmented copies"),
+    ("[augment]\nbalance = true\nshift = 32\ncopies = 0\n", "augment.balance needs augmented"),
     ("[loss]\ncomb_weight = 1.0\ncomb_periods = 64\n", "comb_periods: expected a list"),
     ("[model]\nplain = true\n[loss]\ncentre_weight = 1.0\nmel_weight = 1.0\n",
      "--centre-weight needs a variational model"),
